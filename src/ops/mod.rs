@@ -1,0 +1,1 @@
+//! Operations the broker performs for a child, one file per operation.

@@ -1,0 +1,72 @@
+//! The outcome of judging one request, and where it came from.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::Access;
+
+/// Whether a rule allows or denies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleKind {
+    /// An `[[allow]]` rule.
+    Allow,
+    /// A `[[deny]]` rule.
+    Deny,
+}
+
+/// Where a rule stands: the policy file and the line of its table header.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RuleRef {
+    /// `[[allow]]` or `[[deny]]`.
+    pub kind: RuleKind,
+    /// The policy file the rule was read from (`<profile:NAME>` for built-in profiles).
+    pub file: Arc<Path>,
+    /// 1-based line of the rule's `[[allow]]`/`[[deny]]` header.
+    pub line: u32,
+}
+
+impl fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// The verdict on one request and the rule that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// True when every right asked for is granted and no deny rule applies.
+    pub allowed: bool,
+    /// The deciding rule; `None` when nothing allowed it (the default deny).
+    pub rule: Option<RuleRef>,
+}
+
+impl Decision {
+    /// The default: no rule allows it.
+    pub fn default_deny() -> Decision {
+        Decision {
+            allowed: false,
+            rule: None,
+        }
+    }
+
+    /// A short human-readable reason: `allowed by FILE:LINE`,
+    /// `denied by FILE:LINE` or `no rule allows it`.
+    pub fn reason(&self) -> String {
+        match (&self.rule, self.allowed) {
+            (Some(r), true) => format!("allowed by {r}"),
+            (Some(r), false) => format!("denied by {r}"),
+            (None, _) => "no rule allows it".to_string(),
+        }
+    }
+}
+
+/// Anything that can judge a request: a [`super::Policy`], or a learning
+/// recorder that allows everything and writes it down.
+///
+/// `path` is the canonical absolute path of the object the request would reach,
+/// with the requesting process's own `/proc/<pid>` already written as `/proc/self`.
+pub trait Judge: Send + Sync {
+    /// Decides whether `access` may be exercised on `path`.
+    fn decide(&self, path: &Path, access: Access) -> Decision;
+}
