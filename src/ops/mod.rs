@@ -1,1 +1,387 @@
 //! Operations the broker performs for a child, one file per operation.
+//!
+//! Each operation validates the request, reaches the object race-free with the
+//! [`Resolver`], judges the object's canonical path, and then acts on exactly
+//! the object judged (the held `O_PATH` descriptor), never on the string again.
+//!
+//! Rules every operation keeps:
+//! - Paths are absolute (`EINVAL` otherwise, and for NUL bytes); `PATH_MAX`
+//!   bytes or more is `ENAMETOOLONG`.
+//! - `/proc/self/...` in a request means the requester: it becomes
+//!   `/proc/<pid>/...` and `/proc/thread-self/...` becomes
+//!   `/proc/<pid>/task/<pid>/...` before resolution; without a
+//!   [`Context::pid`] such a request is `EACCES`. A canonical
+//!   `/proc/<pid>/...` or `/proc/<pid>/task/<tid>/...` of the requester is
+//!   judged as `/proc/self/...` (proc(5)).
+//! - A policy denial is `EACCES`. Any other error (`ENOENT`, `ENOTDIR`,
+//!   `ELOOP`, `EEXIST`, `EISDIR`...) is revealed only when the requester may
+//!   `stat` the best canonical guess of the path it asked for
+//!   ([`Resolver::best_guess`]); otherwise it is `EACCES`, so that the
+//!   existence of what the child may not see does not leak.
+
+pub mod flags;
+
+mod access;
+
+pub use access::access_rights;
+mod open;
+mod readlink;
+mod stat;
+
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+
+use crate::policy::{Access, Decision, Judge};
+use crate::resolve::{ResolveError, Resolved, Resolver, check_path};
+
+/// The engine the broker calls: `open`, `stat`, `access` and `readlink` on
+/// behalf of a child. `Send + Sync`; share one across threads.
+///
+/// ```
+/// use std::path::Path;
+/// use fdbroker::ops::{Context, Ops};
+/// use fdbroker::policy::{Access, Decision, Judge};
+/// use nix::errno::Errno;
+///
+/// /// Reads anything under /etc, nothing else.
+/// struct EtcReader;
+/// impl Judge for EtcReader {
+///     fn decide(&self, path: &Path, access: Access) -> Decision {
+///         let allowed = path.starts_with("/etc") && Access::READ.granted().contains(access);
+///         Decision { allowed, rule: None }
+///     }
+/// }
+///
+/// let ops = Ops::new()?;
+/// let ctx = Context { pid: None };
+/// let dir = ops.open(&EtcReader, &ctx, Path::new("/etc/."), libc::O_RDONLY | libc::O_DIRECTORY, 0);
+/// assert!(dir.result.is_ok());
+/// assert_eq!(dir.resolved.as_deref(), Some(Path::new("/etc")));
+/// let out = ops.open(&EtcReader, &ctx, Path::new("/etc/../root"), libc::O_RDONLY, 0);
+/// assert_eq!(out.result.err(), Some(Errno::EACCES));
+/// let out = ops.stat(&EtcReader, &ctx, Path::new("/no/such/file"), true);
+/// assert_eq!(out.result.err(), Some(Errno::EACCES), "existence does not leak");
+/// # Ok::<(), fdbroker::resolve::ResolveError>(())
+/// ```
+#[derive(Debug)]
+pub struct Ops {
+    resolver: Resolver,
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Context {
+    /// The requester's pid (thread-group id), which `/proc/self` stands for;
+    /// `None` when unknown, and then `/proc/self` is refused.
+    pub pid: Option<u32>,
+}
+
+/// The result of one operation, with what was judged for the audit log.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    /// The answer: a value, or the errno for the child.
+    pub result: Result<T, Errno>,
+    /// The rights the request needed.
+    pub access: Access,
+    /// The canonical path judged (as matched: the requester's `/proc/<pid>`
+    /// written as `/proc/self`); for an error, the guess the `stat` check was
+    /// made on. `None` when refused before judging.
+    pub resolved: Option<PathBuf>,
+    /// The decision behind `result`; for an error the `stat` decision that
+    /// let it through or hid it. `None` when refused before judging (bad
+    /// flags or path, `/proc/self` without a pid).
+    pub decision: Option<Decision>,
+}
+
+impl<T> Outcome<T> {
+    /// Refused before anything was judged.
+    fn refused(errno: Errno, access: Access) -> Outcome<T> {
+        Outcome {
+            result: Err(errno),
+            access,
+            resolved: None,
+            decision: None,
+        }
+    }
+}
+
+/// An object reached and judged allowed.
+struct Reached {
+    obj: Resolved,
+    judged: PathBuf,
+    decision: Decision,
+}
+
+/// How many times an `O_CREAT` restarts after losing a race against a
+/// concurrent creation of the same name.
+const CREATE_TRIES: usize = 3;
+
+impl Ops {
+    /// An engine with the best resolution strategy the kernel offers
+    /// ([`Resolver::new`]).
+    pub fn new() -> Result<Ops, ResolveError> {
+        Ok(Ops {
+            resolver: Resolver::new()?,
+        })
+    }
+
+    /// An engine using `resolver` (e.g. one forced to a [`crate::resolve::Strategy`]).
+    pub fn with_resolver(resolver: Resolver) -> Ops {
+        Ops { resolver }
+    }
+
+    /// The resolver in use.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// Resolves `target` (already prepared), judges `access` on the canonical
+    /// path, and returns the object when allowed; else the finished outcome.
+    fn reach<T>(
+        &self,
+        judge: &dyn Judge,
+        ctx: &Context,
+        target: &Path,
+        follow: bool,
+        access: Access,
+    ) -> Result<Reached, Outcome<T>> {
+        let obj = match self.resolver.resolve(target, follow) {
+            Ok(obj) => obj,
+            Err(errno) => {
+                return Err(self.fail_unresolved(judge, ctx, errno, target, follow, access));
+            }
+        };
+        let judged = to_self(&obj.path, ctx.pid).into_owned();
+        let decision = judge.decide(&judged, access);
+        if !decision.allowed {
+            return Err(Outcome {
+                result: Err(Errno::EACCES),
+                access,
+                resolved: Some(judged),
+                decision: Some(decision),
+            });
+        }
+        Ok(Reached {
+            obj,
+            judged,
+            decision,
+        })
+    }
+
+    /// The outcome for `errno` met while resolving `target`: revealed only if
+    /// the best guess of what `target` names may be stat'ed.
+    fn fail_unresolved<T>(
+        &self,
+        judge: &dyn Judge,
+        ctx: &Context,
+        errno: Errno,
+        target: &Path,
+        follow: bool,
+        access: Access,
+    ) -> Outcome<T> {
+        let guess = self.resolver.best_guess(target, follow);
+        let guess = to_self(&guess, ctx.pid).into_owned();
+        self.fail_at(judge, errno, guess, access, None)
+    }
+
+    /// The outcome for `errno` about the canonical path `judged`: revealed
+    /// only if `judged` may be stat'ed. `allowed` is the decision that already
+    /// allowed `access` there, if any; it stands when it covers `stat`.
+    fn fail_at<T>(
+        &self,
+        judge: &dyn Judge,
+        errno: Errno,
+        judged: PathBuf,
+        access: Access,
+        allowed: Option<Decision>,
+    ) -> Outcome<T> {
+        let decision = match allowed {
+            Some(d) if access == Access::STAT => d,
+            _ => judge.decide(&judged, Access::STAT),
+        };
+        let result = if errno == Errno::EACCES || decision.allowed {
+            Err(errno)
+        } else {
+            Err(Errno::EACCES)
+        };
+        Outcome {
+            result,
+            access,
+            resolved: Some(judged),
+            decision: Some(decision),
+        }
+    }
+
+    /// The outcome of acting on an object judged allowed.
+    fn finish<T>(
+        &self,
+        judge: &dyn Judge,
+        reached: Reached,
+        access: Access,
+        r: Result<T, Errno>,
+    ) -> Outcome<T> {
+        match r {
+            Ok(v) => Outcome {
+                result: Ok(v),
+                access,
+                resolved: Some(reached.judged),
+                decision: Some(reached.decision),
+            },
+            Err(errno) => {
+                self.fail_at(judge, errno, reached.judged, access, Some(reached.decision))
+            }
+        }
+    }
+}
+
+/// Checks a request path and writes the requester's `/proc/self` and
+/// `/proc/thread-self` as `/proc/<pid>` and `/proc/<pid>/task/<pid>`.
+///
+/// Errors: `EINVAL`/`ENAMETOOLONG` as [`check_path`]; `EACCES` for a
+/// `/proc/self` request without a pid.
+fn prepare(path: &Path, pid: Option<u32>) -> Result<Cow<'_, Path>, Errno> {
+    check_path(path)?;
+    let mut comps = path.components();
+    if comps.next() != Some(Component::RootDir)
+        || comps.next() != Some(Component::Normal(OsStr::new("proc")))
+    {
+        return Ok(Cow::Borrowed(path));
+    }
+    let thread = match comps.next() {
+        Some(Component::Normal(c)) if c == "self" => false,
+        Some(Component::Normal(c)) if c == "thread-self" => true,
+        _ => return Ok(Cow::Borrowed(path)),
+    };
+    let Some(pid) = pid else {
+        return Err(Errno::EACCES);
+    };
+    let mut out = if thread {
+        format!("/proc/{pid}/task/{pid}").into_bytes()
+    } else {
+        format!("/proc/{pid}").into_bytes()
+    };
+    for c in comps {
+        out.push(b'/');
+        out.extend_from_slice(c.as_os_str().as_bytes());
+    }
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        out.push(b'/');
+    }
+    let out = PathBuf::from(OsStr::from_bytes(&out));
+    check_path(&out)?;
+    Ok(Cow::Owned(out))
+}
+
+/// Writes the requester's canonical `/proc/<pid>` and
+/// `/proc/<pid>/task/<tid>` as `/proc/self`, as policies name them.
+fn to_self(path: &Path, pid: Option<u32>) -> Cow<'_, Path> {
+    let Some(pid) = pid else {
+        return Cow::Borrowed(path);
+    };
+    let mut pid_buf = [0u8; 10];
+    let pid_name = decimal(pid, &mut pid_buf);
+    let b = path.as_os_str().as_bytes();
+    let Some(after_proc) = b.strip_prefix(b"/proc/") else {
+        return Cow::Borrowed(path);
+    };
+    let Some(after_pid) = after_proc.strip_prefix(pid_name) else {
+        return Cow::Borrowed(path);
+    };
+    if !(after_pid.is_empty() || after_pid.starts_with(b"/")) {
+        return Cow::Borrowed(path);
+    }
+    let mut rest = after_pid;
+    if let Some(t) = rest.strip_prefix(b"/task/") {
+        let digits = t.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits > 0 && (t.len() == digits || t[digits] == b'/') {
+            rest = &t[digits..];
+        }
+    }
+    let mut out = Vec::with_capacity(11 + rest.len());
+    out.extend_from_slice(b"/proc/self");
+    out.extend_from_slice(rest);
+    Cow::Owned(PathBuf::from(OsStr::from_bytes(&out)))
+}
+
+/// `n` in decimal, in `buf` (a `u32` has at most 10 digits).
+fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[start..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_rewrites_proc_self() {
+        let p = |s: &str, pid| prepare(Path::new(s), pid).map(|c| c.into_owned());
+        assert_eq!(
+            p("/proc/self/fd/3", Some(42)),
+            Ok(PathBuf::from("/proc/42/fd/3"))
+        );
+        assert_eq!(p("/proc/self", Some(42)), Ok(PathBuf::from("/proc/42")));
+        assert_eq!(p("/proc/self/", Some(42)), Ok(PathBuf::from("/proc/42/")));
+        assert_eq!(
+            p("//proc/./self//x/", Some(42)),
+            Ok(PathBuf::from("/proc/42/x/"))
+        );
+        assert_eq!(
+            p("/proc/thread-self/fd", Some(42)),
+            Ok(PathBuf::from("/proc/42/task/42/fd"))
+        );
+        assert_eq!(
+            p("/proc/self/../1/environ", Some(7)),
+            Ok(PathBuf::from("/proc/7/../1/environ"))
+        );
+        assert_eq!(p("/proc/self/fd", None), Err(Errno::EACCES));
+        assert_eq!(p("/proc/thread-self", None), Err(Errno::EACCES));
+        assert_eq!(p("/proc/selfish", None), Ok(PathBuf::from("/proc/selfish")));
+        assert_eq!(p("/proc/1/fd", None), Ok(PathBuf::from("/proc/1/fd")));
+        assert_eq!(p("/etc/self", None), Ok(PathBuf::from("/etc/self")));
+        assert_eq!(p("proc/self", Some(1)), Err(Errno::EINVAL));
+        assert_eq!(p("/a\0b", Some(1)), Err(Errno::EINVAL));
+        let long = format!("/proc/self/{}", "a".repeat(4090));
+        assert_eq!(p(&long, Some(1)), Err(Errno::ENAMETOOLONG));
+    }
+
+    #[test]
+    fn decimals() {
+        let mut b = [0u8; 10];
+        for n in [0, 7, 10, 42, 4_000_000, u32::MAX] {
+            assert_eq!(decimal(n, &mut b), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn to_self_rewrites_own_pid_only() {
+        let t = |s: &str, pid| to_self(Path::new(s), pid).into_owned();
+        assert_eq!(t("/proc/42/fd/3", Some(42)), Path::new("/proc/self/fd/3"));
+        assert_eq!(t("/proc/42", Some(42)), Path::new("/proc/self"));
+        assert_eq!(
+            t("/proc/42/task/43/fd", Some(42)),
+            Path::new("/proc/self/fd")
+        );
+        assert_eq!(t("/proc/42/task/43", Some(42)), Path::new("/proc/self"));
+        assert_eq!(t("/proc/42/task", Some(42)), Path::new("/proc/self/task"));
+        assert_eq!(
+            t("/proc/42/task/x", Some(42)),
+            Path::new("/proc/self/task/x")
+        );
+        assert_eq!(t("/proc/421/fd", Some(42)), Path::new("/proc/421/fd"));
+        assert_eq!(t("/proc/4/fd", Some(42)), Path::new("/proc/4/fd"));
+        assert_eq!(t("/proc/42/fd", None), Path::new("/proc/42/fd"));
+        assert_eq!(t("/tmp/proc/42", Some(42)), Path::new("/tmp/proc/42"));
+    }
+}

@@ -1,7 +1,283 @@
 //! The policy file: what a child may reach, and why.
+//!
+//! A policy is a TOML file (format: `docs/policy.md`) of `[[allow]]` and
+//! `[[deny]]` rules. Each rule names absolute path patterns and rights
+//! ([`Access`]). A request is allowed when no deny rule for any of the
+//! requested rights matches the path, and the allow rules that match grant
+//! every requested right; anything else is denied.
+//!
+//! ```
+//! use std::path::Path;
+//! use fdbroker::policy::{Access, Policy};
+//!
+//! let policy = Policy::parse(
+//!     r#"
+//! version = 1
+//!
+//! [[allow]]
+//! paths  = ["/srv/in/**"]
+//! access = ["read"]
+//!
+//! [[deny]]
+//! paths  = ["/srv/in/private/**"]
+//! "#,
+//!     Path::new("parser.toml"),
+//! )?;
+//!
+//! let ok = policy.decide(Path::new("/srv/in/a/b.txt"), Access::READ);
+//! assert!(ok.allowed);
+//! assert_eq!(ok.reason(), "allowed by parser.toml:4");
+//!
+//! // Deny beats allow.
+//! let private = policy.decide(Path::new("/srv/in/private/key"), Access::READ);
+//! assert_eq!(private.reason(), "denied by parser.toml:8");
+//!
+//! // Whatever no rule allows is denied, including rights not granted.
+//! let write = policy.decide(Path::new("/srv/in/a/b.txt"), Access::WRITE);
+//! assert_eq!(write.reason(), "no rule allows it");
+//! # Ok::<(), fdbroker::policy::PolicyError>(())
+//! ```
+//!
+//! Errors carry the place they concern:
+//!
+//! ```
+//! use std::path::Path;
+//! use fdbroker::policy::Policy;
+//!
+//! let err = Policy::parse(
+//!     "version = 1\n[[allow]]\npaths = [\"/srv/../etc\"]\naccess = [\"read\"]\n",
+//!     Path::new("bad.toml"),
+//! )
+//! .unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "bad.toml:3:16: bad pattern `/srv/../etc`: \
+//!      `.` and `..` components are not allowed: write the normalised path"
+//! );
+//! ```
 
 mod access;
 mod decision;
+mod error;
+mod glob;
+mod load;
+mod profiles;
+
+use std::path::{Path, PathBuf};
+
+use globset::{GlobSet, GlobSetBuilder};
+use std::os::unix::ffi::OsStrExt;
 
 pub use access::Access;
 pub use decision::{Decision, Judge, RuleKind, RuleRef};
+pub use error::{Location, PolicyError};
+
+/// One `[[allow]]` or `[[deny]]` rule, as loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    origin: RuleRef,
+    patterns: Vec<String>,
+    access: Access,
+}
+
+impl Rule {
+    /// Allow or deny.
+    pub fn kind(&self) -> RuleKind {
+        self.origin.kind
+    }
+
+    /// Where the rule was written.
+    pub fn origin(&self) -> &RuleRef {
+        &self.origin
+    }
+
+    /// The path patterns, as written.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// The rights named by the rule, as written: for an allow rule, what it
+    /// grants is [`Access::granted`] of this; a deny rule without `access`
+    /// has every right.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// For a deny rule, the rights it takes away: those named, and every
+    /// right when `stat` is named (each right implies `stat`).
+    fn denied(&self) -> Access {
+        if self.access.contains(Access::STAT) {
+            Access::all()
+        } else {
+            self.access
+        }
+    }
+}
+
+/// A loaded, compiled policy. `Send + Sync`; share it with an `Arc`.
+///
+/// Deciding costs one pass of a compiled [`GlobSet`] over the path, plus work
+/// proportional to the number of rules that match: not to the number of rules.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    set: GlobSet,
+    /// For each glob in `set`, the index of its rule in `rules`.
+    glob_rule: Vec<u32>,
+    network: Vec<Location>,
+    files: Vec<PathBuf>,
+    profiles: Vec<&'static str>,
+}
+
+impl Policy {
+    /// Reads and compiles the policy file at `path`, with its includes and profiles.
+    ///
+    /// Includes are resolved relative to the directory of the file naming them.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Read`] when `path` is missing, unreadable, not a regular
+    /// file or larger than 16 MiB; otherwise as [`Policy::parse`].
+    pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
+        let bytes = load::read_policy_file(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = load::decode(&bytes, &std::sync::Arc::from(path))?;
+        Policy::parse(&text, path)
+    }
+
+    /// Compiles policy `text`. `origin` names it in messages and rule
+    /// references, and its directory is where relative includes are looked up.
+    ///
+    /// # Errors
+    ///
+    /// Any [`PolicyError`] with its `file:line:column`: invalid TOML, unknown
+    /// keys, wrong types, a missing or unsupported `version`, unknown rights,
+    /// empty lists, bad patterns, include cycles, unreadable includes,
+    /// unknown profiles.
+    pub fn parse(text: &str, origin: &Path) -> Result<Policy, PolicyError> {
+        let loaded = load::Loader::default().load_root(text, origin)?;
+        let mut builder = GlobSetBuilder::new();
+        let mut glob_rule = Vec::with_capacity(loaded.globs.len());
+        for (glob, rule) in loaded.globs {
+            builder.add(glob);
+            glob_rule.push(rule);
+        }
+        let set = builder.build().map_err(|e| PolicyError::Compile {
+            file: std::sync::Arc::from(origin),
+            message: e.to_string(),
+        })?;
+        Ok(Policy {
+            rules: loaded.rules,
+            set,
+            glob_rule,
+            network: loaded.network,
+            files: loaded.files,
+            profiles: loaded.profiles,
+        })
+    }
+
+    /// Judges whether `access` may be exercised on `path`.
+    ///
+    /// `path` must be the canonical path of the object (absolute, normalised,
+    /// the requester's own `/proc/<pid>` written as `/proc/self`); any other
+    /// path, and a request for no right at all, is denied with no rule.
+    ///
+    /// Denied when a matching deny rule takes away any requested right (the
+    /// first such rule decides; a deny rule naming `stat` takes away all). Otherwise allowed when the matching allow rules
+    /// together grant every requested right; the first of them that grants
+    /// all of it decides, else the first that grants part of it.
+    #[must_use]
+    pub fn decide(&self, path: &Path, access: Access) -> Decision {
+        let bytes = path.as_os_str().as_bytes();
+        if access.is_empty() || !glob::is_normalised(bytes) {
+            return Decision::default_deny();
+        }
+        let mut hits = Vec::new();
+        self.set.matches_into(path, &mut hits);
+        let mut matched: Vec<usize> = hits
+            .iter()
+            .filter_map(|&g| self.glob_rule.get(g))
+            .map(|&r| r as usize)
+            .collect();
+        matched.sort_unstable();
+        matched.dedup();
+
+        let rule = |i: usize| &self.rules[i];
+        if let Some(&i) = matched
+            .iter()
+            .find(|&&i| rule(i).kind() == RuleKind::Deny && rule(i).denied().intersects(access))
+        {
+            return Decision {
+                allowed: false,
+                rule: Some(rule(i).origin.clone()),
+            };
+        }
+        let allows = || {
+            matched
+                .iter()
+                .copied()
+                .filter(|&i| rule(i).kind() == RuleKind::Allow)
+        };
+        let granted = allows().fold(Access::empty(), |acc, i| acc | rule(i).access.granted());
+        if !granted.contains(access) {
+            return Decision::default_deny();
+        }
+        let decider = allows()
+            .find(|&i| rule(i).access.granted().contains(access))
+            .or_else(|| allows().find(|&i| rule(i).access.granted().intersects(access)));
+        Decision {
+            allowed: true,
+            rule: decider.map(|i| rule(i).origin.clone()),
+        }
+    }
+
+    /// Whether the child may use network sockets other than `AF_UNIX`:
+    /// true when the file, any include or any profile says `network = true`.
+    pub fn network(&self) -> bool {
+        !self.network.is_empty()
+    }
+
+    /// Every `network = true` setting that enabled the network, in load order.
+    pub fn network_sources(&self) -> &[Location] {
+        &self.network
+    }
+
+    /// All rules: the file's own in the order written, then each include's
+    /// (depth first, in `include` order), then each profile's.
+    /// The "first" rule of [`Policy::decide`] is the first in this order.
+    pub fn rules(&self) -> std::slice::Iter<'_, Rule> {
+        self.rules.iter()
+    }
+
+    /// The policy files read: the top-level file (or the `origin` given to
+    /// [`Policy::parse`]) first, then every include, each once.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// The built-in profiles used, directly or indirectly, each once.
+    pub fn profiles(&self) -> &[&'static str] {
+        &self.profiles
+    }
+}
+
+impl Judge for Policy {
+    fn decide(&self, path: &Path, access: Access) -> Decision {
+        Policy::decide(self, path, access)
+    }
+}
+
+/// The built-in profiles a policy can name in `profiles = [...]`: name and
+/// TOML text (the files in `policies/profiles/`).
+///
+/// ```
+/// assert!(fdbroker::policy::builtin_profiles().any(|(name, _)| name == "runtime"));
+/// ```
+pub fn builtin_profiles() -> impl Iterator<Item = (&'static str, &'static str)> {
+    profiles::BUILTIN.iter().copied()
+}
+
+#[cfg(test)]
+mod tests;

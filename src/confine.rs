@@ -1,1 +1,0 @@
-//! confine (in progress)

@@ -1,0 +1,337 @@
+//! `no_new_privs`, capability dropping, and the `/proc/<tid>/status` reader
+//! that verifies both.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+
+use caps::CapSet;
+
+use super::ConfineError;
+use crate::sys;
+
+/// Where the kernel publishes the highest capability number it knows.
+const CAP_LAST_CAP: &str = "/proc/sys/kernel/cap_last_cap";
+
+/// Status file of the calling thread (capabilities are per thread).
+const THREAD_STATUS: &str = "/proc/thread-self/status";
+
+/// Sets `PR_SET_NO_NEW_PRIVS` on the calling thread (inherited by children and
+/// kept across `execve`): set-user-ID bits and file capabilities are ignored
+/// from now on, and seccomp filters may be installed without
+/// `CAP_SYS_ADMIN`. See prctl(2). It cannot be unset.
+///
+/// ```
+/// fdbroker::confine::set_no_new_privs().unwrap();
+/// assert!(fdbroker::confine::no_new_privs().unwrap());
+/// ```
+pub fn set_no_new_privs() -> Result<(), ConfineError> {
+    nix::sys::prctl::set_no_new_privs().map_err(ConfineError::NoNewPrivs)
+}
+
+/// Whether `no_new_privs` is set on the calling thread (`PR_GET_NO_NEW_PRIVS`).
+pub fn no_new_privs() -> Result<bool, ConfineError> {
+    nix::sys::prctl::get_no_new_privs().map_err(ConfineError::NoNewPrivs)
+}
+
+/// What [`drop_capabilities`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CapabilityReport {
+    /// Highest capability number the kernel knows (`cap_last_cap`); every
+    /// number up to it was dropped from the bounding set when
+    /// `bounding_cleared` is true.
+    pub cap_last_cap: u32,
+    /// Whether the bounding set is empty now. False only when the caller did
+    /// not have `CAP_SETPCAP` permitted (an unprivileged process): the kernel
+    /// refuses to shrink the bounding set then, and it grants nothing anyway
+    /// because `no_new_privs` keeps `execve` from adding to the (empty)
+    /// permitted set.
+    pub bounding_cleared: bool,
+    /// The thread's capability sets read back from `/proc/thread-self/status`
+    /// after dropping.
+    pub after: CapSets,
+}
+
+/// The five capability sets of a thread, as 64-bit masks (bit N = capability N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CapSets {
+    /// `CapInh`.
+    pub inheritable: u64,
+    /// `CapPrm`.
+    pub permitted: u64,
+    /// `CapEff`.
+    pub effective: u64,
+    /// `CapBnd`.
+    pub bounding: u64,
+    /// `CapAmb`.
+    pub ambient: u64,
+}
+
+impl CapSets {
+    /// Names and masks of the sets that are not empty.
+    pub fn non_empty(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("inheritable", self.inheritable),
+            ("permitted", self.permitted),
+            ("effective", self.effective),
+            ("bounding", self.bounding),
+            ("ambient", self.ambient),
+        ]
+        .into_iter()
+        .filter(|&(_, mask)| mask != 0)
+        .collect()
+    }
+}
+
+/// The confinement-related fields of a `/proc/<pid>/status` file (see
+/// proc_pid_status(5)).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ProcStatus {
+    /// `Threads`: number of threads in the process.
+    pub threads: Option<u32>,
+    /// `NoNewPrivs`.
+    pub no_new_privs: Option<bool>,
+    /// `Seccomp`: 0 disabled, 1 strict, 2 filter.
+    pub seccomp_mode: Option<u8>,
+    /// `Seccomp_filters`: number of filters attached (Linux ≥ 5.9).
+    pub seccomp_filters: Option<u32>,
+    /// The `Cap*` lines.
+    pub caps: CapSets,
+}
+
+impl ProcStatus {
+    /// Parses the text of a status file. Pure; never panics. Every `Cap*`
+    /// line must be present and hexadecimal, the other fields are optional.
+    ///
+    /// ```
+    /// use fdbroker::confine::ProcStatus;
+    /// let text = "Threads:\t1\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\n\
+    ///             CapEff:\t0000000000000000\nCapBnd:\t000001ffffffffff\n\
+    ///             CapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n";
+    /// let st = ProcStatus::parse(text).unwrap();
+    /// assert_eq!(st.caps.bounding, 0x1ff_ffff_ffff);
+    /// assert_eq!(st.no_new_privs, Some(true));
+    /// ```
+    pub fn parse(text: &str) -> Result<ProcStatus, ConfineError> {
+        let bad = |what: &str| ConfineError::ProcStatus(format!("bad or missing {what} line"));
+        let mut st = ProcStatus::default();
+        let mut seen = 0u8;
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            let cap = |bit: u8, seen: &mut u8| -> Result<u64, ConfineError> {
+                *seen |= bit;
+                u64::from_str_radix(value, 16).map_err(|_| bad(key))
+            };
+            match key {
+                "Threads" => st.threads = Some(value.parse().map_err(|_| bad(key))?),
+                "NoNewPrivs" => st.no_new_privs = Some(value != "0"),
+                "Seccomp" => st.seccomp_mode = Some(value.parse().map_err(|_| bad(key))?),
+                "Seccomp_filters" => {
+                    st.seccomp_filters = Some(value.parse().map_err(|_| bad(key))?)
+                }
+                "CapInh" => st.caps.inheritable = cap(1, &mut seen)?,
+                "CapPrm" => st.caps.permitted = cap(2, &mut seen)?,
+                "CapEff" => st.caps.effective = cap(4, &mut seen)?,
+                "CapBnd" => st.caps.bounding = cap(8, &mut seen)?,
+                "CapAmb" => st.caps.ambient = cap(16, &mut seen)?,
+                _ => {}
+            }
+        }
+        if seen != 31 {
+            return Err(bad("Cap*"));
+        }
+        Ok(st)
+    }
+
+    /// Reads and parses `/proc/thread-self/status`. Must run before Landlock
+    /// is applied (it forbids opening the file); afterwards use
+    /// [`ProcStatus::reread`] on a file opened earlier.
+    pub fn read() -> Result<ProcStatus, ConfineError> {
+        let mut text = String::new();
+        File::open(THREAD_STATUS)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map_err(|e| ConfineError::Io {
+                what: THREAD_STATUS,
+                source: e,
+            })?;
+        ProcStatus::parse(&text)
+    }
+
+    /// Opens `/proc/thread-self/status` for later [`ProcStatus::reread`].
+    pub fn open() -> Result<File, ConfineError> {
+        File::open(THREAD_STATUS).map_err(|e| ConfineError::Io {
+            what: THREAD_STATUS,
+            source: e,
+        })
+    }
+
+    /// Re-reads a status file opened before confinement: procfs regenerates
+    /// the text on every read from offset 0, so this sees the current state.
+    pub fn reread(file: &File) -> Result<ProcStatus, ConfineError> {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut len = 0;
+        loop {
+            if len == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+            let n = file
+                .read_at(&mut buf[len..], len as u64)
+                .map_err(|e| ConfineError::Io {
+                    what: THREAD_STATUS,
+                    source: e,
+                })?;
+            if n == 0 {
+                break;
+            }
+            len += n;
+        }
+        ProcStatus::parse(&String::from_utf8_lossy(&buf[..len]))
+    }
+}
+
+/// Reads `/proc/sys/kernel/cap_last_cap`.
+pub fn cap_last_cap() -> Result<u32, ConfineError> {
+    let text = std::fs::read_to_string(CAP_LAST_CAP).map_err(|e| ConfineError::Io {
+        what: CAP_LAST_CAP,
+        source: e,
+    })?;
+    text.trim()
+        .parse()
+        .map_err(|_| ConfineError::ProcStatus(format!("{CAP_LAST_CAP}: not a number: {text:?}")))
+}
+
+/// Drops every capability of the calling thread, in the order the kernel
+/// allows: bounding set first (while `CAP_SETPCAP` is still effective), then
+/// ambient, inheritable, permitted and effective. Capability numbers beyond
+/// what the `caps` crate knows, up to the kernel's `cap_last_cap`, are dropped
+/// from the bounding set with `prctl(PR_CAPBSET_DROP)`. Afterwards the sets
+/// are read back from `/proc/thread-self/status`; any capability left is an
+/// error. Run it before Landlock, which forbids opening that file.
+///
+/// See capabilities(7). Per thread: call it while single-threaded.
+pub fn drop_capabilities() -> Result<CapabilityReport, ConfineError> {
+    let last = cap_last_cap()?;
+    let before = ProcStatus::read()?.caps;
+    let setpcap = 1u64 << caps::Capability::CAP_SETPCAP.index();
+    // PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set. A process that
+    // does not even have it permitted cannot shrink its bounding set; with
+    // no_new_privs and empty permitted/ambient sets that set grants nothing.
+    let may_shrink_bounding = before.permitted & setpcap != 0;
+    if may_shrink_bounding {
+        if before.effective & setpcap == 0 {
+            caps::raise(None, CapSet::Effective, caps::Capability::CAP_SETPCAP)
+                .map_err(|e| caps_err("raise CAP_SETPCAP", e))?;
+        }
+        caps::clear(None, CapSet::Bounding).map_err(|e| caps_err("bounding", e))?;
+        for cap in 0..=last {
+            let present = sys::prctl::capbset_read(cap)
+                .map_err(|e| ConfineError::CapabilityDrop { cap, source: e })?;
+            if present {
+                sys::prctl::capbset_drop(cap)
+                    .map_err(|e| ConfineError::CapabilityDrop { cap, source: e })?;
+            }
+        }
+    }
+    caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("ambient", e))?;
+    caps::clear(None, CapSet::Inheritable).map_err(|e| caps_err("inheritable", e))?;
+    caps::clear(None, CapSet::Permitted).map_err(|e| caps_err("permitted", e))?;
+    caps::clear(None, CapSet::Effective).map_err(|e| caps_err("effective", e))?;
+
+    let after = ProcStatus::read()?.caps;
+    verify_dropped(&after, may_shrink_bounding)?;
+    Ok(CapabilityReport {
+        cap_last_cap: last,
+        bounding_cleared: after.bounding == 0,
+        after,
+    })
+}
+
+/// Checks that every set is empty (the bounding set only when we could
+/// shrink it).
+pub(crate) fn verify_dropped(sets: &CapSets, bounding_cleared: bool) -> Result<(), ConfineError> {
+    let left: Vec<_> = sets
+        .non_empty()
+        .into_iter()
+        .filter(|&(name, _)| bounding_cleared || name != "bounding")
+        .collect();
+    match left.first() {
+        None => Ok(()),
+        Some(&(set, mask)) => Err(ConfineError::CapabilitiesRemain { set, mask }),
+    }
+}
+
+fn caps_err(step: &'static str, e: caps::errors::CapsError) -> ConfineError {
+    ConfineError::Capabilities {
+        step,
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "Name:\tcat\nUmask:\t0022\nState:\tR (running)\nThreads:\t3\n\
+        CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n\
+        CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\n\
+        Seccomp:\t0\nSeccomp_filters:\t0\nSpeculation_Store_Bypass:\tthread vulnerable\n";
+
+    #[test]
+    fn parses_status() {
+        let st = ProcStatus::parse(SAMPLE).unwrap();
+        assert_eq!(st.threads, Some(3));
+        assert_eq!(st.no_new_privs, Some(false));
+        assert_eq!(st.seccomp_mode, Some(0));
+        assert_eq!(st.seccomp_filters, Some(0));
+        assert_eq!(st.caps.permitted, 0x1ff_ffff_ffff);
+        assert_eq!(st.caps.inheritable, 0);
+        assert_eq!(
+            st.caps.non_empty(),
+            vec![
+                ("permitted", 0x1ff_ffff_ffff),
+                ("effective", 0x1ff_ffff_ffff),
+                ("bounding", 0x1ff_ffff_ffff)
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_or_bad_cap_line_is_an_error() {
+        let without = SAMPLE.replace("CapAmb:\t0000000000000000\n", "");
+        assert!(ProcStatus::parse(&without).is_err());
+        let bad = SAMPLE.replace("CapInh:\t0000000000000000", "CapInh:\tzz");
+        assert!(ProcStatus::parse(&bad).is_err());
+        assert!(ProcStatus::parse("").is_err());
+        assert!(ProcStatus::parse("\u{0}:\u{ffff}\n:::\nThreads").is_err());
+    }
+
+    #[test]
+    fn verify_rejects_any_leftover() {
+        let mut sets = CapSets::default();
+        assert!(verify_dropped(&sets, true).is_ok());
+        sets.bounding = 1 << 41;
+        assert!(matches!(
+            verify_dropped(&sets, true),
+            Err(ConfineError::CapabilitiesRemain { set: "bounding", mask }) if mask == 1 << 41
+        ));
+        // An unprivileged caller cannot shrink the bounding set; the others
+        // must still be empty.
+        assert!(verify_dropped(&sets, false).is_ok());
+        sets.ambient = 1;
+        assert!(verify_dropped(&sets, false).is_err());
+    }
+
+    #[test]
+    fn reads_own_status() {
+        let st = ProcStatus::read().unwrap();
+        assert!(st.threads.unwrap_or(0) >= 1);
+        let f = ProcStatus::open().unwrap();
+        assert_eq!(ProcStatus::reread(&f).unwrap().caps, st.caps);
+    }
+}

@@ -1,0 +1,43 @@
+//! `fdbroker`: the command-line front end. Each subcommand lives in
+//! `src/cli/<name>.rs` with its `Args` and `run`; add one there and one
+//! variant to [`Command`].
+#![deny(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// A privilege-separation sandbox helper: a broker opens files for a
+/// sandboxed child, as a policy allows.
+#[derive(Parser)]
+#[command(name = "fdbroker", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate policy files and report located errors.
+    Check(cli::check::Args),
+    /// Show whether a policy allows access to paths, and the deciding rule.
+    Explain(cli::explain::Args),
+}
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with status 2.
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cli::check::run(&args),
+        Command::Explain(args) => cli::explain::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fdbroker: error: {e:#}");
+            ExitCode::from(cli::EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `access`: the policy and the real permission bits, both.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::unistd::AccessFlags;
+
+use super::{Context, Ops, Outcome, prepare};
+use crate::policy::{Access, Judge};
+
+/// The rights an access(2) `amode` needs: `R_OK` → read, `W_OK` → write,
+/// `X_OK` → exec, `F_OK` (0) → stat. Any other bit is `EINVAL`.
+///
+/// ```
+/// use fdbroker::ops::access_rights;
+/// use fdbroker::policy::Access;
+/// assert_eq!(access_rights(libc::F_OK), Ok(Access::STAT));
+/// assert_eq!(access_rights(libc::R_OK | libc::X_OK), Ok(Access::READ | Access::EXEC));
+/// assert!(access_rights(8).is_err());
+/// ```
+pub fn access_rights(amode: i32) -> Result<Access, Errno> {
+    if amode & !(libc::R_OK | libc::W_OK | libc::X_OK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if amode == libc::F_OK {
+        return Ok(Access::STAT);
+    }
+    let mut a = Access::empty();
+    for (bit, right) in [
+        (libc::R_OK, Access::READ),
+        (libc::W_OK, Access::WRITE),
+        (libc::X_OK, Access::EXEC),
+    ] {
+        if amode & bit != 0 {
+            a |= right;
+        }
+    }
+    Ok(a)
+}
+
+impl Ops {
+    /// access(2) of `path` with `amode` for the requester `ctx`: allowed only
+    /// when the policy grants the rights ([`access_rights`]) *and* the object
+    /// itself passes faccessat(2) for the broker's real ids (on the judged
+    /// descriptor, through `/proc/self/fd/N`). Symlinks are followed.
+    pub fn access(&self, judge: &dyn Judge, ctx: &Context, path: &Path, amode: i32) -> Outcome<()> {
+        let access = match access_rights(amode) {
+            Ok(a) => a,
+            Err(errno) => return Outcome::refused(errno, Access::empty()),
+        };
+        let target = match prepare(path, ctx.pid) {
+            Ok(t) => t,
+            Err(errno) => return Outcome::refused(errno, access),
+        };
+        let reached = match self.reach(judge, ctx, &target, true, access) {
+            Ok(r) => r,
+            Err(out) => return out,
+        };
+        let r = self.resolver.access(
+            reached.obj.fd.as_fd(),
+            AccessFlags::from_bits_truncate(amode),
+        );
+        self.finish(judge, reached, access, r)
+    }
+}

@@ -1,0 +1,250 @@
+//! `open`: a descriptor for exactly the object judged, or a new file.
+//!
+//! An existing object is reached race-free, judged, and opened anew through
+//! its `/proc/self/fd/N` link ([`Resolver::reopen`]). A file `O_CREAT` must
+//! create is made with openat(2) in the held parent directory with
+//! `O_CREAT|O_EXCL|O_NOFOLLOW`, so nothing that appears at the name in the
+//! meantime (a file, a hard link, a symlink) is ever opened: the broker then
+//! starts over and judges it as existing.
+//!
+//! `O_CREAT` without `O_EXCL` on a dangling symlink is refused: the broker
+//! never creates through a symlink. The answer is `ELOOP` (what `O_NOFOLLOW`
+//! would give) when the requester may stat the symlink, else `EACCES`.
+//!
+//! [`Resolver::reopen`]: crate::resolve::Resolver::reopen
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::openat;
+use nix::sys::stat::fstat;
+
+use super::flags::{OpenFlags, create_mode};
+use super::{CREATE_TRIES, Context, Ops, Outcome, prepare, to_self};
+use crate::policy::Judge;
+
+/// One attempt at an `O_CREAT` open: finished, or lost a race and must restart.
+enum Attempt {
+    Done(Outcome<OwnedFd>),
+    Retry,
+}
+
+impl Ops {
+    /// Opens `path` with open(2) `flags` (and `mode` for a created file) for
+    /// the requester `ctx`, as the policy `judge` allows.
+    ///
+    /// Flags are checked by [`OpenFlags::parse`] (`EINVAL`, before judging);
+    /// the rights needed are [`OpenFlags::rights`]. The descriptor returned is
+    /// always close-on-exec in the broker; whether the child's copy should be
+    /// is [`OpenFlags::cloexec`]. A created file gets `mode & 0o777`.
+    pub fn open(
+        &self,
+        judge: &dyn Judge,
+        ctx: &Context,
+        path: &Path,
+        flags: i32,
+        mode: u32,
+    ) -> Outcome<OwnedFd> {
+        let f = match OpenFlags::parse(flags) {
+            Ok(f) => f,
+            Err(errno) => return Outcome::refused(errno, crate::policy::Access::empty()),
+        };
+        let target = match prepare(path, ctx.pid) {
+            Ok(t) => t,
+            Err(errno) => return Outcome::refused(errno, f.rights(true)),
+        };
+        if !f.create() {
+            return self.open_existing(judge, ctx, &target, f);
+        }
+        for _ in 0..CREATE_TRIES {
+            if let Attempt::Done(out) = self.open_create(judge, ctx, &target, f, mode) {
+                return out;
+            }
+        }
+        // The name kept appearing and disappearing under us.
+        self.fail_unresolved(judge, ctx, Errno::EAGAIN, &target, false, f.rights(true))
+    }
+
+    /// Opens an object that must already exist.
+    fn open_existing(
+        &self,
+        judge: &dyn Judge,
+        ctx: &Context,
+        target: &Path,
+        f: OpenFlags,
+    ) -> Outcome<OwnedFd> {
+        let access = f.rights(true);
+        let reached = match self.reach(judge, ctx, target, !f.nofollow(), access) {
+            Ok(r) => r,
+            Err(out) => return out,
+        };
+        let fd = reached.obj.fd.as_fd();
+        let r = self
+            .refuse_symlink(fd, f)
+            .and_then(|()| self.resolver.reopen(fd, f.reopen_flags()));
+        self.finish(judge, reached, access, r)
+    }
+
+    /// A symlink held because of `O_NOFOLLOW` is `ELOOP`, as open(2) says;
+    /// checked here rather than left to the reopen.
+    fn refuse_symlink(&self, fd: std::os::fd::BorrowedFd<'_>, f: OpenFlags) -> Result<(), Errno> {
+        if f.nofollow() && fstat(fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            return Err(Errno::ELOOP);
+        }
+        Ok(())
+    }
+
+    /// One attempt at an `O_CREAT` open.
+    fn open_create(
+        &self,
+        judge: &dyn Judge,
+        ctx: &Context,
+        target: &Path,
+        f: OpenFlags,
+        mode: u32,
+    ) -> Attempt {
+        // With O_EXCL a final symlink counts as existing (open(2)).
+        let follow = !(f.nofollow() || f.exclusive());
+        match self.resolver.resolve(target, follow) {
+            Ok(obj) => {
+                let judged = to_self(&obj.path, ctx.pid).into_owned();
+                if f.exclusive() {
+                    return Attempt::Done(self.fail_at(
+                        judge,
+                        Errno::EEXIST,
+                        judged,
+                        f.rights(true),
+                        None,
+                    ));
+                }
+                let access = f.rights(true);
+                let decision = judge.decide(&judged, access);
+                if !decision.allowed {
+                    return Attempt::Done(Outcome {
+                        result: Err(Errno::EACCES),
+                        access,
+                        resolved: Some(judged),
+                        decision: Some(decision),
+                    });
+                }
+                let fd = obj.fd.as_fd();
+                let r = self.refuse_symlink(fd, f).and_then(|()| {
+                    match fstat(fd)?.st_mode & libc::S_IFMT {
+                        // open(2): O_CREAT on a directory is EISDIR.
+                        libc::S_IFDIR => Err(Errno::EISDIR),
+                        _ => self.resolver.reopen(fd, f.reopen_flags()),
+                    }
+                });
+                let reached = super::Reached {
+                    obj,
+                    judged,
+                    decision,
+                };
+                Attempt::Done(self.finish(judge, reached, access, r))
+            }
+            Err(Errno::ENOENT) => self.create_new(judge, ctx, target, f, mode, follow),
+            Err(errno) => Attempt::Done(self.fail_unresolved(
+                judge,
+                ctx,
+                errno,
+                target,
+                follow,
+                f.rights(true),
+            )),
+        }
+    }
+
+    /// Creates the final component of `target`, which did not resolve.
+    fn create_new(
+        &self,
+        judge: &dyn Judge,
+        ctx: &Context,
+        target: &Path,
+        f: OpenFlags,
+        mode: u32,
+        follow: bool,
+    ) -> Attempt {
+        let enoent = |ops: &Ops| {
+            Attempt::Done(ops.fail_unresolved(
+                judge,
+                ctx,
+                Errno::ENOENT,
+                target,
+                follow,
+                f.rights(false),
+            ))
+        };
+        if follow {
+            // A dangling final symlink: never create through it.
+            if let Ok(link) = self.resolver.resolve(target, false) {
+                let is_link =
+                    fstat(link.fd.as_fd()).is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFLNK);
+                match self.resolver.resolve(target, true) {
+                    Err(Errno::ENOENT) if is_link => {
+                        let judged = to_self(&link.path, ctx.pid).into_owned();
+                        return Attempt::Done(self.fail_at(
+                            judge,
+                            Errno::ELOOP,
+                            judged,
+                            f.rights(false),
+                            None,
+                        ));
+                    }
+                    // Something appeared at the name since: judge it as existing.
+                    _ => return Attempt::Retry,
+                }
+            }
+        }
+        let bytes = target.as_os_str().as_bytes();
+        let Some(slash) = bytes.iter().rposition(|&b| b == b'/') else {
+            return enoent(self);
+        };
+        let name = &bytes[slash + 1..];
+        if matches!(name, b"" | b"." | b"..") {
+            // Not about a missing final name: something above it is missing.
+            return enoent(self);
+        }
+        let parent = Path::new(OsStr::from_bytes(if slash == 0 {
+            b"/"
+        } else {
+            &bytes[..slash]
+        }));
+        let dir = match self.resolver.resolve(parent, true) {
+            Ok(d) => d,
+            Err(errno) => {
+                return Attempt::Done(self.fail_unresolved(
+                    judge,
+                    ctx,
+                    errno,
+                    target,
+                    follow,
+                    f.rights(false),
+                ));
+            }
+        };
+        let judged = to_self(&dir.path.join(OsStr::from_bytes(name)), ctx.pid).into_owned();
+        let access = f.rights(false);
+        let decision = judge.decide(&judged, access);
+        if !decision.allowed {
+            return Attempt::Done(Outcome {
+                result: Err(Errno::EACCES),
+                access,
+                resolved: Some(judged),
+                decision: Some(decision),
+            });
+        }
+        match openat(&dir.fd, name, f.create_flags(), create_mode(mode)) {
+            Ok(fd) => Attempt::Done(Outcome {
+                result: Ok(fd),
+                access,
+                resolved: Some(judged),
+                decision: Some(decision),
+            }),
+            Err(Errno::EEXIST) if !f.exclusive() => Attempt::Retry,
+            Err(errno) => Attempt::Done(self.fail_at(judge, errno, judged, access, Some(decision))),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! `stat`: the metadata of exactly the object judged.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use nix::sys::stat::fstat;
+
+use super::{Context, Ops, Outcome, prepare};
+use crate::metadata::FileStat;
+use crate::policy::{Access, Judge};
+
+impl Ops {
+    /// stat(2) (`follow`) or lstat(2) (`!follow`) of `path` for the requester
+    /// `ctx`; needs the `stat` right. The answer is fstat(2) of the `O_PATH`
+    /// descriptor that was judged.
+    ///
+    /// One difference from lstat(2): `/proc/self` itself is the requester's
+    /// `/proc/<pid>` directory, not the symlink.
+    pub fn stat(
+        &self,
+        judge: &dyn Judge,
+        ctx: &Context,
+        path: &Path,
+        follow: bool,
+    ) -> Outcome<FileStat> {
+        let access = Access::STAT;
+        let target = match prepare(path, ctx.pid) {
+            Ok(t) => t,
+            Err(errno) => return Outcome::refused(errno, access),
+        };
+        let reached = match self.reach(judge, ctx, &target, follow, access) {
+            Ok(r) => r,
+            Err(out) => return out,
+        };
+        let r = fstat(reached.obj.fd.as_fd()).map(|st| FileStat::from(&st));
+        self.finish(judge, reached, access, r)
+    }
+}

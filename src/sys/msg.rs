@@ -1,0 +1,242 @@
+//! Record-oriented `AF_UNIX` messaging with descriptor passing (`SCM_RIGHTS`).
+//!
+//! The receive side wraps every descriptor the kernel installed into an
+//! [`OwnedFd`] before looking at anything else, so a caller can never leak one
+//! by returning early; whatever the caller does not keep is closed on drop.
+
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType};
+
+/// `SCM_MAX_FD` in the kernel: the most descriptors one message can carry.
+pub(crate) const SCM_MAX_FD: usize = 253;
+
+/// `SCM_PIDFD` (Linux 6.5): a pidfd the kernel attaches when `SO_PASSPIDFD` is
+/// set. We never set it, but if one ever shows up it is a descriptor we must close.
+const SCM_PIDFD: libc::c_int = 0x04;
+
+/// Control buffer: room for `SCM_MAX_FD` descriptors in one `SCM_RIGHTS`
+/// message plus credentials and a pidfd, so the kernel never has to drop
+/// installed descriptors for lack of space. Made of `u64` for `cmsghdr` alignment.
+const CONTROL_WORDS: usize = 256;
+const _: () = assert!(CONTROL_WORDS * 8 >= 16 * 3 + SCM_MAX_FD * 4 + 32 + 8);
+
+/// One received record.
+#[derive(Debug)]
+pub(crate) struct Received {
+    /// Bytes copied into the caller's buffer.
+    pub len: usize,
+    /// Every descriptor that came with the record, in order.
+    pub fds: Vec<OwnedFd>,
+    /// `MSG_TRUNC`: the record was longer than the buffer.
+    pub truncated: bool,
+    /// `MSG_CTRUNC`: ancillary data did not fit.
+    pub ctruncated: bool,
+    /// Ancillary messages other than descriptors were present.
+    pub other_cmsg: bool,
+}
+
+/// A connected `AF_UNIX`, `SOCK_SEQPACKET` pair, both ends close-on-exec.
+pub(crate) fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+}
+
+/// Sends `bytes` as one record, with `fd` attached by `SCM_RIGHTS` if given.
+/// `MSG_NOSIGNAL`: a peer that went away is `EPIPE`, not a `SIGPIPE` that
+/// would kill the broker. Retries on `EINTR`. See sendmsg(2), unix(7).
+pub(crate) fn send_msg(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+) -> Result<(), Errno> {
+    let raw: [RawFd; 1] = [fd.map_or(-1, |f| f.as_raw_fd())];
+    let cmsg_store = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage<'_>] = if fd.is_some() { &cmsg_store } else { &[] };
+    let iov = [io::IoSlice::new(bytes)];
+    loop {
+        match socket::sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(n) if n == bytes.len() => return Ok(()),
+            // A SOCK_SEQPACKET record is sent whole or not at all.
+            Ok(_) => return Err(Errno::EMSGSIZE),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Receives one record into `buf` with `MSG_CMSG_CLOEXEC`, retrying on
+/// `EINTR`. A return with `len == 0` and no descriptors may be end of stream.
+/// See recvmsg(2), unix(7), cmsg(3).
+pub(crate) fn recv_msg(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Received, Errno> {
+    let mut control = [0u64; CONTROL_WORDS];
+    loop {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: msghdr is a plain C struct for which all-zero is a valid value
+        // (null name, no iovecs, no control).
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = mem::size_of_val(&control);
+        // SAFETY: `msg` points at one iovec covering `buf` and at `control`,
+        // both live and writable for the whole call and of the lengths given;
+        // the kernel writes no further than those lengths.
+        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        // Take ownership of every installed descriptor before any other check.
+        let (fds, other_cmsg) = take_fds(&msg);
+        return Ok(Received {
+            len: usize::try_from(n).unwrap_or(0).min(buf.len()),
+            fds,
+            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+            ctruncated: msg.msg_flags & libc::MSG_CTRUNC != 0,
+            other_cmsg,
+        });
+    }
+}
+
+/// Wraps the descriptors of every `SCM_RIGHTS` (and `SCM_PIDFD`) control
+/// message in `msg` into `OwnedFd`s; reports whether other messages were present.
+fn take_fds(msg: &libc::msghdr) -> (Vec<OwnedFd>, bool) {
+    let mut fds = Vec::new();
+    let mut other = false;
+    // SAFETY: `msg` was filled by a successful recvmsg(2): msg_control and
+    // msg_controllen describe our live control buffer, and the kernel set
+    // msg_controllen to the bytes it wrote. CMSG_FIRSTHDR/CMSG_NXTHDR only
+    // return headers lying entirely within that range (or null).
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
+    while !cmsg.is_null() {
+        // SAFETY: non-null results of CMSG_FIRSTHDR/NXTHDR point at a complete
+        // cmsghdr inside the control buffer; it may be unaligned for reading
+        // only in theory (the buffer is u64-aligned), read_unaligned covers it.
+        let hdr: libc::cmsghdr = unsafe { std::ptr::read_unaligned(cmsg) };
+        // SAFETY: CMSG_LEN(0) is pure arithmetic.
+        let header_len = unsafe { libc::CMSG_LEN(0) } as usize;
+        let data_len = hdr.cmsg_len.saturating_sub(header_len);
+        let carries_fds = hdr.cmsg_level == libc::SOL_SOCKET
+            && (hdr.cmsg_type == libc::SCM_RIGHTS || hdr.cmsg_type == SCM_PIDFD);
+        if carries_fds {
+            // SAFETY: CMSG_DATA of a valid header points at its payload.
+            let data = unsafe { libc::CMSG_DATA(cmsg) };
+            // The kernel never reports a header longer than what it copied, and
+            // under MSG_CTRUNC it shortens cmsg_len to what fit; still, clamp
+            // to the buffer's end so a bogus length cannot make us read past it.
+            let buf_end = msg.msg_control as usize + msg.msg_controllen;
+            let avail = buf_end.saturating_sub(data as usize);
+            let count = data_len.min(avail) / mem::size_of::<RawFd>();
+            for i in 0..count {
+                // SAFETY: `i < count` keeps the read inside the payload, which
+                // lies inside the control buffer; ints in it may be unaligned.
+                let raw: RawFd = unsafe { std::ptr::read_unaligned(data.cast::<RawFd>().add(i)) };
+                if raw >= 0 {
+                    // SAFETY: the kernel just installed `raw` in our table for
+                    // this message; nothing else in the process knows the
+                    // number, so this OwnedFd is its only owner.
+                    fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
+                }
+            }
+        } else {
+            other = true;
+        }
+        // SAFETY: `cmsg` is a valid header from this msghdr (see above).
+        cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
+    }
+    (fds, other)
+}
+
+/// The `SO_DOMAIN` and `SO_TYPE` of a socket; `ENOTSOCK` for anything else.
+/// See getsockopt(2), socket(7).
+pub(crate) fn socket_domain_and_type(fd: BorrowedFd<'_>) -> Result<(i32, i32), Errno> {
+    let get = |opt: libc::c_int| -> Result<i32, Errno> {
+        let mut value: libc::c_int = 0;
+        let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are live locals; `len` gives the size of
+        // `value`, and the kernel writes at most that many bytes.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            Err(Errno::last())
+        } else {
+            Ok(value)
+        }
+    };
+    Ok((get(libc::SO_DOMAIN)?, get(libc::SO_TYPE)?))
+}
+
+/// Takes ownership of the inherited descriptor numbered `raw` if, and only
+/// if, it is an open `AF_UNIX` `SOCK_SEQPACKET` socket: `EBADF` when it is not
+/// open, `ENOTSOCK` when it is no socket, `EPROTOTYPE` when it is another kind
+/// of socket. On error nothing is closed: the number may be someone else's
+/// (stdout, say), so it is only borrowed for the checks.
+///
+/// This is how a child adopts the number it inherited in `FDBROKER_FD`.
+pub(crate) fn adopt_inherited_seqpacket(raw: RawFd) -> Result<OwnedFd, Errno> {
+    if raw < 0 {
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: F_GETFD only reads the descriptor flags of `raw`.
+    if unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `raw` is open (checked above) and the borrow does not outlive
+    // this function, during which nothing in this thread closes it.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(raw) };
+    match socket_domain_and_type(borrowed)? {
+        (libc::AF_UNIX, libc::SOCK_SEQPACKET) => {}
+        _ => return Err(Errno::EPROTOTYPE),
+    }
+    // SAFETY: `raw` is open and is the broker socket this process inherited.
+    // Ownership is the caller's promise: client::Client::from_env adopts the
+    // inherited number at most once per process, and nothing else in this
+    // crate holds that number.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Whether the peer of a connected socket has closed its end or shut it down
+/// for writing: poll(2) reports `POLLRDHUP` (or `POLLHUP`). Then a 0-byte
+/// read was the end of the stream, not an empty record. Does not block.
+/// Undeterminable (poll failing) counts as shut down, so a caller never spins
+/// on a dead socket.
+pub(crate) fn peer_shut_down(sock: BorrowedFd<'_>) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `pfd` is one live, writable pollfd and nfds is 1; a zero
+        // timeout makes the call return at once.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if n >= 0 {
+            return pfd.revents
+                & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL)
+                != 0;
+        }
+        if Errno::last() != Errno::EINTR {
+            return true;
+        }
+    }
+}

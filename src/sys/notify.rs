@@ -1,0 +1,237 @@
+//! seccomp user notification (seccomp_unotify(2)): the listener ioctls
+//! `SECCOMP_IOCTL_NOTIF_RECV`/`SEND`/`ID_VALID`/`ADDFD`, `SECCOMP_GET_NOTIF_SIZES`,
+//! and reading a string out of the notifying process with process_vm_readv(2).
+//!
+//! Installing the filter itself is [`super::seccomp::set_mode_filter`].
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use nix::errno::Errno;
+use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+use nix::unistd::Pid;
+
+/// One notification, as `SECCOMP_IOCTL_NOTIF_RECV` reports it (`struct
+/// seccomp_notif` with its `struct seccomp_data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Notif {
+    /// Cookie naming this notification in every later ioctl.
+    pub id: u64,
+    /// Thread id of the caller, in the listener's pid namespace.
+    pub pid: u32,
+    /// System call number.
+    pub nr: i32,
+    /// `AUDIT_ARCH_*` of the call.
+    pub arch: u32,
+    /// The six raw arguments.
+    pub args: [u64; 6],
+}
+
+/// `SECCOMP_GET_NOTIF_SIZES`: the sizes of `struct seccomp_notif`,
+/// `struct seccomp_notif_resp` and `struct seccomp_data` the kernel uses.
+pub(crate) fn notif_sizes() -> Result<(u16, u16, u16), Errno> {
+    let mut sizes = libc::seccomp_notif_sizes {
+        seccomp_notif: 0,
+        seccomp_notif_resp: 0,
+        seccomp_data: 0,
+    };
+    // SAFETY: the kernel writes one `struct seccomp_notif_sizes` through the
+    // pointer, which points to a live, writable local of exactly that type.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_GET_NOTIF_SIZES,
+            0 as libc::c_uint,
+            &raw mut sizes,
+        )
+    };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok((sizes.seccomp_notif, sizes.seccomp_notif_resp, sizes.seccomp_data))
+}
+
+/// Whether our `struct seccomp_notif`/`seccomp_notif_resp` are at least as
+/// large as the kernel's, so `RECV` never writes past our buffer.
+pub(crate) fn struct_sizes_ok() -> Result<bool, Errno> {
+    let (notif, resp, _) = notif_sizes()?;
+    Ok(usize::from(notif) <= size_of::<libc::seccomp_notif>()
+        && usize::from(resp) <= size_of::<libc::seccomp_notif_resp>())
+}
+
+/// `SECCOMP_IOCTL_NOTIF_RECV`: blocks until a filtered thread makes a call the
+/// filter sends to this listener. `ENOENT`: the caller went away before we
+/// got it; `EINTR`: a signal. Callers check [`struct_sizes_ok`] once first.
+pub(crate) fn recv(listener: BorrowedFd<'_>) -> Result<Notif, Errno> {
+    let mut n = libc::seccomp_notif {
+        id: 0,
+        pid: 0,
+        flags: 0,
+        data: libc::seccomp_data {
+            nr: 0,
+            arch: 0,
+            instruction_pointer: 0,
+            args: [0; 6],
+        },
+    };
+    // SAFETY: RECV writes one `struct seccomp_notif` through the pointer; `n`
+    // is a live, writable, zeroed (the kernel insists) value of that type,
+    // and `struct_sizes_ok` guarantees the kernel's struct is no larger.
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &raw mut n,
+        )
+    };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(Notif {
+        id: n.id,
+        pid: n.pid,
+        nr: n.data.nr,
+        arch: n.data.arch,
+        args: n.data.args,
+    })
+}
+
+/// `SECCOMP_IOCTL_NOTIF_ID_VALID`: `Ok(())` while the notifying thread is
+/// still blocked in the call `id` names, so `pid` still refers to it and
+/// anything read about it since the notification arrived is about it.
+/// `ENOENT` otherwise.
+pub(crate) fn id_valid(listener: BorrowedFd<'_>, id: u64) -> Result<(), Errno> {
+    // SAFETY: ID_VALID reads one u64 through the pointer, a live local.
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+            &raw const id,
+        )
+    };
+    if rc < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// `SECCOMP_IOCTL_NOTIF_SEND`: the call returns `val` when `error` is 0,
+/// else fails with `error` (a positive errno). Never sets
+/// `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the broker always answers itself.
+pub(crate) fn respond(listener: BorrowedFd<'_>, id: u64, val: i64, error: i32) -> Result<(), Errno> {
+    let resp = libc::seccomp_notif_resp {
+        id,
+        val,
+        error: error.checked_neg().unwrap_or(-libc::EINVAL),
+        flags: 0,
+    };
+    // SAFETY: SEND reads one `struct seccomp_notif_resp` through the pointer,
+    // a live local of that type (no larger on the kernel side: struct_sizes_ok).
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &raw const resp,
+        )
+    };
+    if rc < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// `SECCOMP_IOCTL_NOTIF_ADDFD` with `SECCOMP_ADDFD_FLAG_SEND` (Linux 5.14):
+/// installs a duplicate of `fd` in the notifying process at the lowest free
+/// number and, atomically, answers the call with that number. `cloexec` sets
+/// `O_CLOEXEC` on the new descriptor. Our `fd` stays ours (the caller closes
+/// it). On failure the call is not answered yet.
+pub(crate) fn add_fd_and_send(
+    listener: BorrowedFd<'_>,
+    id: u64,
+    fd: BorrowedFd<'_>,
+    cloexec: bool,
+) -> Result<i32, Errno> {
+    let srcfd = u32::try_from(fd.as_raw_fd()).map_err(|_| Errno::EBADF)?;
+    let addfd = libc::seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd,
+        newfd: 0,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: ADDFD reads one `struct seccomp_notif_addfd` through the
+    // pointer, a live local of that type; `srcfd` is a descriptor we hold open
+    // for the duration of the call (borrowed). The kernel duplicates it into
+    // the other process; no descriptor is created in ours.
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &raw const addfd,
+        )
+    };
+    if rc < 0 { Err(Errno::last()) } else { Ok(rc) }
+}
+
+/// Reads the NUL-terminated string at `addr` in thread `pid` into `buf` with
+/// process_vm_readv(2), and returns it without the NUL.
+///
+/// Reads never cross a 4 KiB boundary within one `iovec`, because the kernel
+/// stops at the first `iovec` it cannot read entirely: a string that ends
+/// just before an unmapped page is still read. `EFAULT` when the string is
+/// unreadable (or `addr` is NULL), `ENAMETOOLONG` when no NUL is found
+/// within `buf.len()` bytes. The caller must check
+/// `SECCOMP_IOCTL_NOTIF_ID_VALID` afterwards: only then is it known that
+/// `pid` was still the notifying thread.
+pub(crate) fn read_c_string(pid: u32, addr: u64, buf: &mut [u8]) -> Result<&[u8], Errno> {
+    const CHUNK: u64 = 4096;
+    if addr == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let pid = Pid::from_raw(i32::try_from(pid).map_err(|_| Errno::ESRCH)?);
+    let mut done = 0usize;
+    while done < buf.len() {
+        let at = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+        // Up to the next 4 KiB boundary, then at most two whole chunks per call.
+        let first = (CHUNK - at % CHUNK).min((buf.len() - done) as u64) as usize;
+        let second = (buf.len() - done - first).min(CHUNK as usize);
+        let remote = [RemoteIoVec { base: at as usize, len: first }, RemoteIoVec {
+            base: (at + first as u64) as usize,
+            len: second,
+        }];
+        let parts = if second == 0 { 1 } else { 2 };
+        let dest = &mut buf[done..done + first + second];
+        let got = match process_vm_readv(pid, &mut [IoSliceMut::new(dest)], &remote[..parts]) {
+            Ok(n) => n,
+            // Nothing readable at `at`.
+            Err(Errno::EFAULT) | Err(Errno::EIO) => 0,
+            Err(e) => return Err(e),
+        };
+        if let Some(end) = buf[done..done + got].iter().position(|&b| b == 0) {
+            return Ok(&buf[..done + end]);
+        }
+        if got == 0 {
+            return Err(Errno::EFAULT);
+        }
+        done += got;
+        if got < first + second {
+            // Stopped at an unreadable page without finding the end.
+            return Err(Errno::EFAULT);
+        }
+    }
+    Err(Errno::ENAMETOOLONG)
+}
+
+/// Reads exactly `buf.len()` bytes at `addr` in thread `pid`: `EFAULT` when
+/// any of them is unreadable. Same caveat as [`read_c_string`] about
+/// `ID_VALID`.
+pub(crate) fn read_exact(pid: u32, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    if addr == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let pid = Pid::from_raw(i32::try_from(pid).map_err(|_| Errno::ESRCH)?);
+    let len = buf.len();
+    let remote = [RemoteIoVec { base: usize::try_from(addr).map_err(|_| Errno::EFAULT)?, len }];
+    match process_vm_readv(pid, &mut [IoSliceMut::new(buf)], &remote) {
+        Ok(n) if n == len => Ok(()),
+        Ok(_) | Err(Errno::EIO) => Err(Errno::EFAULT),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,241 @@
+//! The `fdbroker check` and `fdbroker explain` commands, run as a user would.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fdbroker(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fdbroker"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run fdbroker")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+#[test]
+fn check_accepts_the_shipped_policies() {
+    let o = fdbroker(&[
+        "check",
+        "policies/untrusted-parser.toml",
+        "policies/output-dir.toml",
+        "policies/include/fetcher.toml",
+        "policies/profiles/runtime.toml",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("OK: policies/untrusted-parser.toml ("), "{out}");
+    assert!(lines[0].ends_with(" rules, network: off)"), "{out}");
+    assert!(lines[1].starts_with("OK: policies/output-dir.toml ("), "{out}");
+    // A policy that enables the network says so, and where.
+    assert!(
+        lines[2].ends_with("network: on, enabled at policies/include/fetcher.toml:6:11)"),
+        "{out}"
+    );
+    assert!(stderr(&o).is_empty());
+}
+
+#[test]
+fn check_reports_every_bad_file_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad1 = dir.path().join("bad1.toml");
+    let bad2 = dir.path().join("bad2.toml");
+    let good = dir.path().join("good.toml");
+    fs::write(&bad1, "version = 1\n[[allow]]\npaths = [\"/srv/../etc\"]\naccess = [\"read\"]\n").unwrap();
+    fs::write(&bad2, "version = 1\n[[allow]]\npaths = [\"/srv\"]\naccess = [\"raed\"]\n").unwrap();
+    fs::write(&good, "version = 1\n[[allow]]\npaths = [\"/srv\"]\naccess = [\"read\"]\n").unwrap();
+    let (b1, b2, g) = (bad1.to_str().unwrap(), bad2.to_str().unwrap(), good.to_str().unwrap());
+    let o = fdbroker(&["check", b1, g, b2]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(stdout(&o), format!("OK: {g} (1 rule, network: off)\n"));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "{b1}:3:16: bad pattern `/srv/../etc`: `.` and `..` components are not allowed: write the normalised path\n\
+             {b2}:4:11: unknown right `raed`; expected one of: read, write, create, exec, stat\n"
+        )
+    );
+    let missing = dir.path().join("missing.toml");
+    let o = fdbroker(&["check", missing.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("cannot read policy file: No such file or directory"));
+}
+
+#[test]
+fn check_without_files_is_a_usage_error() {
+    let o = fdbroker(&["check"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("POLICY"), "{}", stderr(&o));
+}
+
+/// A tree with `in/` (allowed), `in/private/` (denied), `secret` (outside),
+/// and a symlink `in/link` -> `secret`, plus its policy.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    policy: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(dir.path()).unwrap();
+    fs::create_dir_all(root.join("in/private")).unwrap();
+    fs::write(root.join("in/a.txt"), "a").unwrap();
+    fs::write(root.join("in/private/key"), "k").unwrap();
+    fs::write(root.join("secret"), "s").unwrap();
+    symlink(root.join("secret"), root.join("in/link")).unwrap();
+    let r = root.display();
+    let policy = root.join("policy.toml");
+    fs::write(
+        &policy,
+        format!(
+            "version = 1\nprofiles = [\"runtime\"]\n\n\
+             [[allow]]\npaths = [\"{r}/in/**\"]\naccess = [\"read\"]\n\n\
+             [[deny]]\npaths = [\"{r}/in/private/**\"]\n"
+        ),
+    )
+    .unwrap();
+    Fixture {
+        _dir: dir,
+        root,
+        policy,
+    }
+}
+
+#[test]
+fn explain_allows_and_names_the_rule() {
+    let f = fixture();
+    let (p, r) = (f.policy.display().to_string(), f.root.display());
+    let a = format!("{r}/in/a.txt");
+    let o = fdbroker(&["explain", "--policy", &p, &a]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("allow {a} [read]: allowed by {p}:4\n"));
+}
+
+#[test]
+fn explain_denies_with_the_rule_or_the_default() {
+    let f = fixture();
+    let (p, r) = (f.policy.display().to_string(), f.root.display());
+    let key = format!("{r}/in/private/key");
+    let secret = format!("{r}/secret");
+    let o = fdbroker(&["explain", "-p", &p, &key, &secret, "/etc/shadow"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "deny  {key} [read]: denied by {p}:8\n\
+             deny  {secret} [read]: no rule allows it\n\
+             deny  /etc/shadow [read]: no rule allows it\n"
+        )
+    );
+    // One denied path is enough to fail.
+    let a = format!("{r}/in/a.txt");
+    let o = fdbroker(&["explain", "-p", &p, &a, &secret]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).starts_with("allow "));
+}
+
+#[test]
+fn explain_judges_what_a_symlink_reaches() {
+    let f = fixture();
+    let (p, r) = (f.policy.display().to_string(), f.root.display());
+    let link = format!("{r}/in/link");
+    let o = fdbroker(&["explain", "-p", &p, &link]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        stdout(&o),
+        format!("deny  {link} (resolves to {r}/secret) [read]: no rule allows it\n")
+    );
+    // `..` is resolved too: the path names the secret, not something in `in`.
+    let dotdot = format!("{r}/in/../secret");
+    let o = fdbroker(&["explain", "-p", &p, &dotdot]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains(&format!("(resolves to {r}/secret)")), "{}", stdout(&o));
+}
+
+#[test]
+fn explain_missing_files_and_rights() {
+    let f = fixture();
+    let (p, r) = (f.policy.display().to_string(), f.root.display());
+    let new = format!("{r}/in/new.txt");
+    let o = fdbroker(&["explain", "-p", &p, &new]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(stdout(&o), format!("allow {new} (does not exist) [read]: allowed by {p}:4\n"));
+    // A right the rule does not grant; several rights at once.
+    let a = format!("{r}/in/a.txt");
+    let o = fdbroker(&["explain", "-p", &p, "--access", "write", &a]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(stdout(&o), format!("deny  {a} [write]: no rule allows it\n"));
+    let o = fdbroker(&["explain", "-p", &p, "-a", "stat", "-a", "read", &a]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(stdout(&o), format!("allow {a} [read,stat]: allowed by {p}:4\n"));
+    let o = fdbroker(&["explain", "-p", &p, "-a", "read,exec", &a]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("[read,exec]"));
+}
+
+#[test]
+fn explain_maps_its_own_proc_entry_to_proc_self() {
+    let f = fixture();
+    let p = f.policy.display().to_string();
+    let o = fdbroker(&["explain", "-p", &p, "/proc/self/status"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("allow /proc/self/status [read]: allowed by <profile:runtime>:"),
+        "{}",
+        stdout(&o)
+    );
+    // Another process's entry is not /proc/self.
+    let o = fdbroker(&["explain", "-p", &p, "/proc/1/status"]);
+    assert_eq!(code(&o), 1);
+}
+
+#[test]
+fn explain_errors_exit_2() {
+    let f = fixture();
+    let p = f.policy.display().to_string();
+    let o = fdbroker(&["explain", "-p", &p, "relative/path"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("relative/path: a path to explain must be absolute"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+
+    let o = fdbroker(&["explain", "-p", &p, "-a", "delete", "/x"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("unknown right `delete`"), "{}", stderr(&o));
+
+    let bad = f.root.join("bad.toml");
+    fs::write(&bad, "version = 3\n").unwrap();
+    let o = fdbroker(&["explain", "-p", bad.to_str().unwrap(), "/x"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(&format!("{}:1:11: unsupported policy version 3", bad.display())),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = fdbroker(&["explain", "/x"]);
+    assert_eq!(code(&o), 2, "--policy is required");
+}
+
+#[test]
+fn help_documents_exit_status() {
+    let o = fdbroker(&["explain", "--help"]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("Exit status: 0 when every PATH is allowed, 1 when any is denied, 2 on errors"));
+    let o = fdbroker(&["check", "--help"]);
+    assert!(stdout(&o).contains("Exit status: 0 when every file is valid, 1 when any is not"));
+}

@@ -1,0 +1,773 @@
+//! The operations engine: judge the object reached, act on exactly it, leak
+//! nothing. Every trick runs against both resolution strategies.
+//!
+//! In-process (no fork). Tests are serialised by a lock so that descriptor
+//! counts in `/proc/self/fd` are meaningful.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use fdbroker::ops::{Context, Ops, Outcome};
+use fdbroker::policy::{Access, Decision, Judge};
+use fdbroker::resolve::{Resolver, Strategy};
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn engines() -> Vec<Ops> {
+    let mut v = vec![Ops::with_resolver(
+        Resolver::with_strategy(Strategy::Walk).expect("walk resolver"),
+    )];
+    match Resolver::with_strategy(Strategy::Openat2) {
+        Ok(r) => v.push(Ops::with_resolver(r)),
+        Err(e) => {
+            if std::env::var("FDBROKER_REQUIRE_KERNEL").as_deref() == Ok("1") {
+                panic!("openat2 required: {e}");
+            }
+            eprintln!("SKIP openat2 strategy: {e}");
+        }
+    }
+    v
+}
+
+fn fd_count() -> usize {
+    fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// A tiny judge: a path is allowed `access` when a rule's prefix (whole
+/// components) covers it and grants it; any grant implies `stat`. Every call
+/// is recorded, to show what was judged.
+struct Prefixes {
+    rules: Vec<(PathBuf, Access)>,
+    seen: Mutex<Vec<(PathBuf, Access)>>,
+}
+
+impl Prefixes {
+    fn new(rules: &[(&Path, Access)]) -> Prefixes {
+        Prefixes {
+            rules: rules.iter().map(|(p, a)| (p.to_path_buf(), *a)).collect(),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn judged(&self) -> Vec<(PathBuf, Access)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Judge for Prefixes {
+    fn decide(&self, path: &Path, access: Access) -> Decision {
+        self.seen.lock().unwrap().push((path.to_path_buf(), access));
+        let allowed = self
+            .rules
+            .iter()
+            .any(|(p, a)| path.starts_with(p) && a.granted().contains(access));
+        Decision {
+            allowed,
+            rule: None,
+        }
+    }
+}
+
+struct Tree {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        let a = root.join("allowed");
+        let s = root.join("secret");
+        fs::create_dir_all(a.join("dir")).unwrap();
+        fs::create_dir_all(s.join("dir")).unwrap();
+        fs::create_dir_all(root.join("out")).unwrap();
+        fs::write(a.join("file"), "allowed data").unwrap();
+        fs::write(a.join("dir/f"), "allowed f").unwrap();
+        fs::write(s.join("file"), "SECRET").unwrap();
+        fs::write(s.join("dir/f"), "SECRET f").unwrap();
+        symlink("../secret/file", a.join("link_file")).unwrap();
+        symlink(s.join("dir"), a.join("link_dir")).unwrap();
+        symlink(a.join("chain2"), a.join("chain1")).unwrap();
+        symlink(a.join("chain3"), a.join("chain2")).unwrap();
+        symlink(a.join("file"), a.join("chain3")).unwrap();
+        symlink("loop2", a.join("loop1")).unwrap();
+        symlink("loop1", a.join("loop2")).unwrap();
+        symlink("loop2", s.join("loop1")).unwrap();
+        symlink("loop1", s.join("loop2")).unwrap();
+        symlink("/proc/self/root", a.join("to_root_magic")).unwrap();
+        Tree { _dir: dir, root }
+    }
+
+    fn p(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// `allowed/` readable, `out/` as given, nothing else.
+    fn judge(&self, out: Access) -> Prefixes {
+        let a = self.p("allowed");
+        let o = self.p("out");
+        Prefixes::new(&[(&a, Access::READ), (&o, out)])
+    }
+}
+
+const ME: Context = Context { pid: None };
+
+fn me() -> Context {
+    Context {
+        pid: Some(std::process::id()),
+    }
+}
+
+fn read(fd: OwnedFd) -> String {
+    let mut s = String::new();
+    fs::File::from(fd).read_to_string(&mut s).unwrap();
+    s
+}
+
+fn errno<T>(o: &Outcome<T>) -> Option<Errno> {
+    o.result.as_ref().err().copied()
+}
+
+#[test]
+fn allowed_opens_read_the_right_data() {
+    let _g = serial();
+    let t = Tree::new();
+    let j = t.judge(Access::empty());
+    for ops in engines() {
+        let before = fd_count();
+        for (req, canon, data) in [
+            ("allowed/file", "allowed/file", "allowed data"),
+            ("allowed/dir/f", "allowed/dir/f", "allowed f"),
+            ("allowed/chain1", "allowed/file", "allowed data"),
+            ("allowed/dir/../file", "allowed/file", "allowed data"),
+        ] {
+            let o = ops.open(&j, &ME, &t.p(req), libc::O_RDONLY, 0);
+            assert_eq!(o.resolved.as_deref(), Some(t.p(canon).as_path()), "{req}");
+            assert_eq!(o.access, Access::READ);
+            assert!(o.decision.as_ref().unwrap().allowed);
+            assert_eq!(read(o.result.unwrap()), data, "{req}");
+        }
+        // A directory opens for listing.
+        let o = ops.open(
+            &j,
+            &ME,
+            &t.p("allowed/dir"),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+            0,
+        );
+        drop(o.result.unwrap());
+        // The broker's copy is close-on-exec whatever was asked.
+        let o = ops.open(&j, &ME, &t.p("allowed/file"), libc::O_RDONLY, 0);
+        let fd = o.result.unwrap();
+        let fl = nix::fcntl::fcntl(&fd, nix::fcntl::F_GETFD).unwrap();
+        assert_ne!(fl & libc::FD_CLOEXEC, 0);
+        drop(fd);
+        assert_eq!(before, fd_count(), "descriptor leak");
+    }
+}
+
+#[test]
+fn tricks_never_reach_the_secret() {
+    let _g = serial();
+    let t = Tree::new();
+    let j = t.judge(Access::empty());
+    let held = fs::File::open(t.p("secret/file")).unwrap();
+    let pid = std::process::id();
+    let secret = t.p("secret/file");
+    for ops in engines() {
+        let st = ops.resolver().strategy();
+        let before = fd_count();
+        for req in [
+            t.p("secret/file"),
+            t.p("allowed/link_file"),
+            t.p("allowed/link_dir/f"),
+            t.p("allowed/../secret/file"),
+            t.p("allowed/dir/../../secret/dir/f"),
+            PathBuf::from(format!("/proc/self/root{}", secret.display())),
+            PathBuf::from(format!("/proc/thread-self/root{}", secret.display())),
+            PathBuf::from(format!("/proc/{pid}/root{}", secret.display())),
+            PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd())),
+            PathBuf::from(format!("/proc/{pid}/cwd/Cargo.toml")),
+            PathBuf::from(format!(
+                "{}{}",
+                t.p("allowed/to_root_magic").display(),
+                secret.display()
+            )),
+        ] {
+            for ctx in [ME, me()] {
+                for flags in [
+                    libc::O_RDONLY,
+                    libc::O_RDWR,
+                    libc::O_RDONLY | libc::O_NOFOLLOW,
+                ] {
+                    let o = ops.open(&j, &ctx, &req, flags, 0);
+                    // With O_NOFOLLOW a final symlink in allowed/ is itself
+                    // allowed, and opening it is ELOOP.
+                    let e = errno(&o);
+                    let nofollow_link = flags & libc::O_NOFOLLOW != 0 && e == Some(Errno::ELOOP);
+                    assert!(
+                        e == Some(Errno::EACCES) || nofollow_link,
+                        "{st:?} {req:?} {ctx:?} {flags:#o}: {e:?}"
+                    );
+                }
+                let s = ops.stat(&j, &ctx, &req, true);
+                assert_eq!(errno(&s), Some(Errno::EACCES), "{st:?} {req:?}");
+            }
+        }
+        // Even a policy that opens all of the requester's /proc cannot follow
+        // a magic link: ELOOP, never the object.
+        let proc_ok = Prefixes::new(&[(Path::new("/proc/self"), Access::READ)]);
+        for req in [
+            format!("/proc/self/fd/{}", held.as_raw_fd()),
+            format!("/proc/self/root{}", secret.display()),
+            "/proc/self/cwd".to_string(),
+        ] {
+            let o = ops.open(&proc_ok, &me(), Path::new(&req), libc::O_RDONLY, 0);
+            assert_eq!(errno(&o), Some(Errno::ELOOP), "{st:?} {req}");
+        }
+        // ... and without a pid, /proc/self is nobody's: refused before judging.
+        let o = ops.open(
+            &proc_ok,
+            &ME,
+            Path::new("/proc/self/status"),
+            libc::O_RDONLY,
+            0,
+        );
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+        assert!(o.decision.is_none());
+        assert_eq!(before, fd_count(), "{st:?}: descriptor leak");
+    }
+}
+
+#[test]
+fn proc_self_means_the_requester() {
+    let _g = serial();
+    let j = Prefixes::new(&[(Path::new("/proc/self"), Access::READ)]);
+    let pid = std::process::id();
+    for ops in engines() {
+        for req in [
+            "/proc/self/status".to_string(),
+            "/proc/thread-self/status".to_string(),
+            format!("/proc/{pid}/status"),
+        ] {
+            let o = ops.open(&j, &me(), Path::new(&req), libc::O_RDONLY, 0);
+            assert_eq!(
+                o.resolved.as_deref(),
+                Some(Path::new("/proc/self/status")),
+                "{req}"
+            );
+            let status = read(o.result.unwrap());
+            assert!(status.contains(&format!("\nTgid:\t{pid}\n")), "{req}");
+        }
+        // Another pid is not /proc/self, and the requester's own is not
+        // matched when it is not the requester.
+        let o = ops.open(&j, &me(), Path::new("/proc/1/status"), libc::O_RDONLY, 0);
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+        assert_eq!(o.resolved.as_deref(), Some(Path::new("/proc/1/status")));
+        let other = Context { pid: Some(1) };
+        let o = ops.open(
+            &j,
+            &other,
+            Path::new(&format!("/proc/{pid}/status")),
+            libc::O_RDONLY,
+            0,
+        );
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+        // readlink of /proc/self itself answers the requester's pid.
+        let o = ops.readlink(&j, &me(), Path::new("/proc/self"));
+        assert_eq!(o.result.unwrap(), pid.to_string().into_bytes());
+        let o = ops.readlink(&j, &ME, Path::new("/proc/self"));
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+    }
+}
+
+#[test]
+fn existence_does_not_leak() {
+    let _g = serial();
+    let t = Tree::new();
+    let j = t.judge(Access::empty());
+    for ops in engines() {
+        let st = ops.resolver().strategy();
+        let inside = [
+            ("allowed/missing", Errno::ENOENT),
+            ("allowed/missing/deeper", Errno::ENOENT),
+            ("allowed/file/x", Errno::ENOTDIR),
+            ("allowed/loop1", Errno::ELOOP),
+        ];
+        for (req, e) in inside {
+            let o = ops.stat(&j, &ME, &t.p(req), true);
+            assert_eq!(errno(&o), Some(e), "{st:?} {req}");
+            let o = ops.open(&j, &ME, &t.p(req), libc::O_RDONLY, 0);
+            assert_eq!(errno(&o), Some(e), "{st:?} {req}");
+            let o = ops.access(&j, &ME, &t.p(req), libc::F_OK);
+            assert_eq!(errno(&o), Some(e), "{st:?} {req}");
+        }
+        // Outside the policy every one of these is EACCES, whether or not
+        // the object exists and whatever the real error.
+        for req in [
+            "secret/missing",
+            "secret/file",
+            "secret/file/x",
+            "secret/loop1",
+            "allowed/link_dir/missing",
+            "allowed/link_dir/f",
+            "allowed/missing/../../secret/missing",
+            "nowhere/at/all",
+        ] {
+            let o = ops.stat(&j, &ME, &t.p(req), true);
+            assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?} {req}");
+            let o = ops.open(&j, &ME, &t.p(req), libc::O_RDONLY, 0);
+            assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?} {req}");
+            let o = ops.readlink(&j, &ME, &t.p(req));
+            assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?} {req}");
+        }
+        // The stat check was made on the canonical guess, not the string.
+        let o = ops.stat(&j, &ME, &t.p("allowed/link_dir/missing"), true);
+        assert_eq!(
+            o.resolved.as_deref(),
+            Some(t.p("secret/dir/missing").as_path())
+        );
+    }
+}
+
+#[test]
+fn request_validation() {
+    let _g = serial();
+    let t = Tree::new();
+    let j = t.judge(Access::all());
+    for ops in engines() {
+        let f = t.p("allowed/file");
+        for bad in [
+            libc::O_PATH,
+            libc::O_TMPFILE | libc::O_RDWR,
+            libc::O_ACCMODE,
+            libc::O_RDONLY | libc::O_TRUNC,
+            libc::O_RDONLY | libc::O_ASYNC,
+            libc::O_RDONLY | 0x4000_0000,
+        ] {
+            let o = ops.open(&j, &ME, &f, bad, 0);
+            assert_eq!(errno(&o), Some(Errno::EINVAL), "{bad:#o}");
+            assert!(
+                o.decision.is_none() && o.resolved.is_none(),
+                "refused before judging"
+            );
+        }
+        assert!(j.judged().is_empty(), "nothing judged for bad flags");
+        assert_eq!(
+            errno(&ops.open(&j, &ME, Path::new("allowed/file"), 0, 0)),
+            Some(Errno::EINVAL)
+        );
+        assert_eq!(
+            errno(&ops.stat(&j, &ME, Path::new("a\0b"), true)),
+            Some(Errno::EINVAL)
+        );
+        let long = PathBuf::from(format!("/{}", "x".repeat(5000)));
+        assert_eq!(
+            errno(&ops.stat(&j, &ME, &long, true)),
+            Some(Errno::ENAMETOOLONG)
+        );
+        assert_eq!(errno(&ops.access(&j, &ME, &f, 8)), Some(Errno::EINVAL));
+    }
+}
+
+#[test]
+fn rights_follow_the_flags() {
+    let _g = serial();
+    let t = Tree::new();
+    let read_only = t.judge(Access::empty());
+    let a = t.p("allowed");
+    let rw = Prefixes::new(&[(&a, Access::READ | Access::WRITE)]);
+    for ops in engines() {
+        let f = t.p("allowed/file");
+        for flags in [
+            libc::O_WRONLY,
+            libc::O_RDWR,
+            libc::O_WRONLY | libc::O_TRUNC,
+            libc::O_WRONLY | libc::O_APPEND,
+            libc::O_RDONLY | libc::O_APPEND,
+        ] {
+            let o = ops.open(&read_only, &ME, &f, flags, 0);
+            assert_eq!(errno(&o), Some(Errno::EACCES), "{flags:#o}");
+            assert!(o.access.contains(Access::WRITE));
+        }
+        let o = ops.open(&rw, &ME, &f, libc::O_WRONLY | libc::O_APPEND, 0);
+        fs::File::from(o.result.unwrap()).write_all(b"+").unwrap();
+        assert_eq!(fs::read_to_string(&f).unwrap(), "allowed data+");
+        // Real errors on an allowed object come through.
+        let o = ops.open(&rw, &ME, &t.p("allowed/dir"), libc::O_WRONLY, 0);
+        assert_eq!(errno(&o), Some(Errno::EISDIR));
+        let o = ops.open(&rw, &ME, &f, libc::O_RDONLY | libc::O_DIRECTORY, 0);
+        assert_eq!(errno(&o), Some(Errno::ENOTDIR));
+        // O_NOFOLLOW on a symlink is ELOOP, as open(2) says.
+        let o = ops.open(
+            &rw,
+            &ME,
+            &t.p("allowed/chain1"),
+            libc::O_RDONLY | libc::O_NOFOLLOW,
+            0,
+        );
+        assert_eq!(errno(&o), Some(Errno::ELOOP));
+        fs::write(&f, "allowed data").unwrap();
+    }
+}
+
+#[test]
+fn creating_files() {
+    let _g = serial();
+    let t = Tree::new();
+    let create_only = t.judge(Access::CREATE);
+    let create_write = t.judge(Access::CREATE | Access::WRITE | Access::READ);
+    for ops in engines() {
+        let st = ops.resolver().strategy();
+        let before = fd_count();
+        let new = t.p("out/new");
+        // Mode bits: never setuid/setgid/sticky.
+        let o = ops.open(
+            &create_only,
+            &ME,
+            &new,
+            libc::O_RDWR | libc::O_CREAT,
+            0o7777,
+        );
+        assert_eq!(o.access, Access::CREATE);
+        assert_eq!(o.resolved.as_deref(), Some(new.as_path()));
+        let fd = o.result.unwrap();
+        let mode = fs::metadata(&new).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7000, 0, "{st:?} mode {mode:o}");
+        assert_ne!(mode & 0o700, 0, "{st:?} mode {mode:o}");
+        fs::File::from(fd).write_all(b"made").unwrap();
+        assert_eq!(fs::read_to_string(&new).unwrap(), "made");
+        let o = ops.open(
+            &create_only,
+            &ME,
+            &t.p("out/suid"),
+            libc::O_WRONLY | libc::O_CREAT,
+            0o4777,
+        );
+        drop(o.result.unwrap());
+        assert_eq!(fs::metadata(t.p("out/suid")).unwrap().mode() & 0o4000, 0);
+        // Existing: create alone is not enough; it needs write too.
+        let o = ops.open(
+            &create_only,
+            &ME,
+            &new,
+            libc::O_WRONLY | libc::O_CREAT,
+            0o644,
+        );
+        assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?}");
+        assert_eq!(o.access, Access::CREATE | Access::WRITE);
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &new,
+            libc::O_RDONLY | libc::O_CREAT,
+            0o644,
+        );
+        assert_eq!(read(o.result.unwrap()), "made");
+        // O_EXCL on an existing object: EEXIST only where stat is allowed.
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &new,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+            0o644,
+        );
+        assert_eq!(errno(&o), Some(Errno::EEXIST));
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &t.p("secret/file"),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+            0o644,
+        );
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+        // Creating outside the policy, or under a missing directory.
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &t.p("secret/new"),
+            libc::O_WRONLY | libc::O_CREAT,
+            0o644,
+        );
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+        assert!(!t.p("secret/new").exists());
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &t.p("out/no/new"),
+            libc::O_WRONLY | libc::O_CREAT,
+            0o644,
+        );
+        assert_eq!(errno(&o), Some(Errno::ENOENT));
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &t.p("secret/no/new"),
+            libc::O_WRONLY | libc::O_CREAT,
+            0o644,
+        );
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+        // O_CREAT on an existing directory is EISDIR.
+        fs::create_dir(t.p("out/d")).unwrap();
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &t.p("out/d"),
+            libc::O_RDONLY | libc::O_CREAT,
+            0o644,
+        );
+        assert_eq!(errno(&o), Some(Errno::EISDIR));
+        // A dangling symlink is never created through: ELOOP where it may be
+        // stat'ed, EACCES elsewhere; the target does not appear.
+        symlink(t.p("secret/planted"), t.p("out/dangling")).unwrap();
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &t.p("out/dangling"),
+            libc::O_WRONLY | libc::O_CREAT,
+            0o644,
+        );
+        assert_eq!(errno(&o), Some(Errno::ELOOP), "{st:?}");
+        symlink(t.p("out/planted"), t.p("secret/dangling")).unwrap();
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &t.p("secret/dangling"),
+            libc::O_WRONLY | libc::O_CREAT,
+            0o644,
+        );
+        assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?}");
+        assert!(!t.p("secret/planted").exists() && !t.p("out/planted").exists());
+        // With O_EXCL a dangling symlink exists.
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &t.p("out/dangling"),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+            0o644,
+        );
+        assert_eq!(errno(&o), Some(Errno::EEXIST));
+        // A symlink to an allowed file is followed and judged as that file.
+        symlink(&new, t.p("out/to_new")).unwrap();
+        let o = ops.open(
+            &create_write,
+            &ME,
+            &t.p("out/to_new"),
+            libc::O_RDONLY | libc::O_CREAT,
+            0,
+        );
+        assert_eq!(o.resolved.as_deref(), Some(new.as_path()));
+        assert_eq!(read(o.result.unwrap()), "made");
+        for n in ["new", "suid", "dangling", "to_new"] {
+            fs::remove_file(t.p(&format!("out/{n}"))).unwrap();
+        }
+        fs::remove_dir(t.p("out/d")).unwrap();
+        fs::remove_file(t.p("secret/dangling")).unwrap();
+        assert_eq!(before, fd_count(), "{st:?}: descriptor leak");
+    }
+}
+
+#[test]
+fn create_race_never_yields_the_secret() {
+    let _g = serial();
+    let t = Tree::new();
+    // out/ may only gain new files: an existing name (the planted hard link)
+    // needs write as well, and a symlink leads to the secret's own path.
+    let j = t.judge(Access::CREATE);
+    let name = t.p("out/name");
+    let stop = Arc::new(AtomicBool::new(false));
+    let planter = {
+        let (stop, name, secret) = (stop.clone(), name.clone(), t.p("secret/file"));
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if n.is_multiple_of(2) {
+                    let _ = fs::hard_link(&secret, &name);
+                } else {
+                    let _ = symlink(&secret, &name);
+                }
+                let _ = fs::remove_file(&name);
+                n += 1;
+            }
+            n
+        })
+    };
+    let before = fd_count();
+    let (mut made, mut refused) = (0, 0);
+    for ops in engines() {
+        for _ in 0..3000 {
+            let o = ops.open(&j, &ME, &name, libc::O_RDWR | libc::O_CREAT, 0o600);
+            match o.result {
+                Ok(fd) => {
+                    let st = nix::sys::stat::fstat(fd.as_fd()).unwrap();
+                    let data = read(fd);
+                    assert_ne!(data, "SECRET");
+                    assert_eq!(st.st_size, 0, "a fresh file");
+                    assert!(st.st_nlink <= 1, "our own file");
+                    made += 1;
+                }
+                Err(e) => {
+                    // EAGAIN: the name kept changing through every retry.
+                    assert!(e == Errno::EACCES || e == Errno::EAGAIN, "{e}");
+                    refused += 1;
+                }
+            }
+            let _ = fs::remove_file(&name);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let plants = planter.join().unwrap();
+    assert_eq!(before, fd_count(), "descriptor leak");
+    assert_eq!(fs::read_to_string(t.p("secret/file")).unwrap(), "SECRET");
+    eprintln!("plants {plants}, created {made}, refused {refused}");
+}
+
+#[test]
+fn swapped_directory_never_yields_the_secret() {
+    let _g = serial();
+    let t = Tree::new();
+    let j = t.judge(Access::empty());
+    let a = t.p("allowed");
+    fs::create_dir(a.join("d")).unwrap();
+    fs::write(a.join("d/f"), "allowed f").unwrap();
+    symlink(t.p("secret/dir"), a.join("d_link")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, a) = (stop.clone(), a.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                renameat2(
+                    AT_FDCWD,
+                    &a.join("d"),
+                    AT_FDCWD,
+                    &a.join("d_link"),
+                    RenameFlags::RENAME_EXCHANGE,
+                )
+                .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let before = fd_count();
+    let (mut ok, mut refused) = (0, 0);
+    for ops in engines() {
+        for _ in 0..3000 {
+            let o = ops.open(&j, &ME, &a.join("d/f"), libc::O_RDONLY, 0);
+            match o.result {
+                Ok(fd) => {
+                    assert_eq!(read(fd), "allowed f");
+                    ok += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e, Errno::EACCES);
+                    assert!(o.resolved.unwrap().starts_with(t.p("secret")));
+                    refused += 1;
+                }
+            }
+            let s = ops.stat(&j, &ME, &a.join("d/f"), true);
+            if let Ok(st) = s.result {
+                assert_ne!(st.ino, fs::metadata(t.p("secret/dir/f")).unwrap().ino());
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert_eq!(before, fd_count(), "descriptor leak");
+    eprintln!("swaps {swaps}, opened {ok}, refused {refused}");
+}
+
+#[test]
+fn stat_access_readlink() {
+    let _g = serial();
+    let t = Tree::new();
+    let j = t.judge(Access::empty());
+    let x = Prefixes::new(&[(&t.p("allowed"), Access::READ | Access::EXEC)]);
+    let stat_only = Prefixes::new(&[(&t.p("allowed"), Access::STAT)]);
+    for ops in engines() {
+        let f = t.p("allowed/file");
+        let meta = fs::metadata(&f).unwrap();
+        let s = ops.stat(&stat_only, &ME, &f, true).result.unwrap();
+        assert_eq!(
+            (s.ino, s.dev, s.size),
+            (meta.ino(), meta.dev(), meta.len() as i64)
+        );
+        // Follow vs not.
+        let l = t.p("allowed/chain1");
+        let s = ops.stat(&stat_only, &ME, &l, true).result.unwrap();
+        assert_eq!(s.ino, meta.ino());
+        let s = ops.stat(&stat_only, &ME, &l, false).result.unwrap();
+        assert_eq!(s.mode as u32 & libc::S_IFMT, libc::S_IFLNK);
+        assert_eq!(s.ino, fs::symlink_metadata(&l).unwrap().ino());
+        // stat of a link to the secret is judged on the secret.
+        let o = ops.stat(&stat_only, &ME, &t.p("allowed/link_file"), true);
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+        assert!(
+            ops.stat(&stat_only, &ME, &t.p("allowed/link_file"), false)
+                .result
+                .is_ok()
+        );
+        // access: policy and real permission bits, both.
+        assert_eq!(ops.access(&j, &ME, &f, libc::R_OK).result, Ok(()));
+        assert_eq!(ops.access(&stat_only, &ME, &f, libc::F_OK).result, Ok(()));
+        assert_eq!(
+            errno(&ops.access(&stat_only, &ME, &f, libc::R_OK)),
+            Some(Errno::EACCES)
+        );
+        assert_eq!(
+            errno(&ops.access(&j, &ME, &f, libc::W_OK)),
+            Some(Errno::EACCES)
+        );
+        let o = ops.access(&x, &ME, &f, libc::X_OK);
+        assert!(o.decision.unwrap().allowed, "policy allows exec");
+        assert_eq!(o.result, Err(Errno::EACCES), "but the file has no x bit");
+        assert_eq!(
+            ops.access(&x, &ME, &t.p("allowed/dir"), libc::X_OK).result,
+            Ok(())
+        );
+        assert_eq!(
+            errno(&ops.access(&j, &ME, &t.p("allowed/link_file"), libc::F_OK)),
+            Some(Errno::EACCES)
+        );
+        // readlink: nofollow, stat is enough, EINVAL for a non-link.
+        let o = ops.readlink(&stat_only, &ME, &t.p("allowed/link_file"));
+        assert_eq!(o.result.unwrap(), b"../secret/file");
+        assert_eq!(o.access, Access::STAT);
+        assert_eq!(
+            errno(&ops.readlink(&stat_only, &ME, &f)),
+            Some(Errno::EINVAL)
+        );
+        assert_eq!(
+            errno(&ops.readlink(&j, &ME, &t.p("secret/loop1"))),
+            Some(Errno::EACCES)
+        );
+        assert_eq!(
+            errno(&ops.readlink(&j, &ME, &t.p("allowed/missing"))),
+            Some(Errno::ENOENT)
+        );
+        // The requester's own magic links read as the kernel would show them.
+        let proc_ok = Prefixes::new(&[(Path::new("/proc/self"), Access::STAT)]);
+        let o = ops.readlink(&proc_ok, &me(), Path::new("/proc/self/exe"));
+        assert_eq!(
+            o.result.unwrap(),
+            fs::read_link("/proc/self/exe")
+                .unwrap()
+                .as_os_str()
+                .as_encoded_bytes()
+        );
+        assert_eq!(o.resolved.as_deref(), Some(Path::new("/proc/self/exe")));
+    }
+}
