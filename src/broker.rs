@@ -256,9 +256,6 @@ impl Broker {
                 }
                 Err(rejected) => {
                     tracing::debug!(pid = ?peer_pid, id = rejected.id, error = %rejected.error, "malformed request");
-                    eprintln!(
-                        "DEBUG malformed {rejected:?} len={len} attached={attached} t={truncated} ct={ctruncated} o={other_cmsg}"
-                    );
                     summary.malformed += 1;
                     (rejected.reply(), None)
                 }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod confine;
 pub mod launch;
 pub mod metadata;
+pub mod notify;
 pub mod ops;
 pub mod policy;
 pub mod protocol;

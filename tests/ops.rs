@@ -771,3 +771,39 @@ fn stat_access_readlink() {
         assert_eq!(o.resolved.as_deref(), Some(Path::new("/proc/self/exe")));
     }
 }
+
+#[test]
+fn one_engine_serves_many_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Ops>();
+    send_sync::<Resolver>();
+    let _g = serial();
+    let t = Arc::new(Tree::new());
+    for ops in engines() {
+        let ops = Arc::new(ops);
+        let before = fd_count();
+        let workers: Vec<_> = (0..4)
+            .map(|i| {
+                let (ops, t) = (ops.clone(), t.clone());
+                std::thread::spawn(move || {
+                    let j = t.judge(Access::empty());
+                    for _ in 0..200 {
+                        let (req, data) = if i % 2 == 0 {
+                            ("allowed/file", "allowed data")
+                        } else {
+                            ("allowed/chain1", "allowed data")
+                        };
+                        let o = ops.open(&j, &ME, &t.p(req), libc::O_RDONLY, 0);
+                        assert_eq!(read(o.result.unwrap()), data);
+                        let o = ops.open(&j, &ME, &t.p("allowed/link_file"), libc::O_RDONLY, 0);
+                        assert_eq!(errno(&o), Some(Errno::EACCES));
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(before, fd_count(), "descriptor leak");
+    }
+}

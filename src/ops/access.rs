@@ -57,10 +57,9 @@ impl Ops {
             Ok(r) => r,
             Err(out) => return out,
         };
-        let r = self.resolver.access(
-            reached.obj.fd.as_fd(),
-            AccessFlags::from_bits_truncate(amode),
-        );
+        let r = self
+            .resolver
+            .access(reached.fd.as_fd(), AccessFlags::from_bits_truncate(amode));
         self.finish(judge, reached, access, r)
     }
 }

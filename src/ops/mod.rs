@@ -29,14 +29,15 @@ mod readlink;
 mod stat;
 
 use std::borrow::Cow;
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 
 use crate::policy::{Access, Decision, Judge};
-use crate::resolve::{ResolveError, Resolved, Resolver, check_path};
+use crate::resolve::{ResolveError, Resolver, check_path};
 
 /// The engine the broker calls: `open`, `stat`, `access` and `readlink` on
 /// behalf of a child. `Send + Sync`; share one across threads.
@@ -111,7 +112,7 @@ impl<T> Outcome<T> {
 
 /// An object reached and judged allowed.
 struct Reached {
-    obj: Resolved,
+    fd: OwnedFd,
     judged: PathBuf,
     decision: Decision,
 }
@@ -155,7 +156,7 @@ impl Ops {
                 return Err(self.fail_unresolved(judge, ctx, errno, target, follow, access));
             }
         };
-        let judged = to_self(&obj.path, ctx.pid).into_owned();
+        let judged = to_self(obj.path, ctx.pid);
         let decision = judge.decide(&judged, access);
         if !decision.allowed {
             return Err(Outcome {
@@ -166,7 +167,7 @@ impl Ops {
             });
         }
         Ok(Reached {
-            obj,
+            fd: obj.fd,
             judged,
             decision,
         })
@@ -184,7 +185,7 @@ impl Ops {
         access: Access,
     ) -> Outcome<T> {
         let guess = self.resolver.best_guess(target, follow);
-        let guess = to_self(&guess, ctx.pid).into_owned();
+        let guess = to_self(guess, ctx.pid);
         self.fail_at(judge, errno, guess, access, None)
     }
 
@@ -278,21 +279,21 @@ fn prepare(path: &Path, pid: Option<u32>) -> Result<Cow<'_, Path>, Errno> {
 
 /// Writes the requester's canonical `/proc/<pid>` and
 /// `/proc/<pid>/task/<tid>` as `/proc/self`, as policies name them.
-fn to_self(path: &Path, pid: Option<u32>) -> Cow<'_, Path> {
+fn to_self(path: PathBuf, pid: Option<u32>) -> PathBuf {
     let Some(pid) = pid else {
-        return Cow::Borrowed(path);
+        return path;
     };
     let mut pid_buf = [0u8; 10];
     let pid_name = decimal(pid, &mut pid_buf);
     let b = path.as_os_str().as_bytes();
-    let Some(after_proc) = b.strip_prefix(b"/proc/") else {
-        return Cow::Borrowed(path);
-    };
-    let Some(after_pid) = after_proc.strip_prefix(pid_name) else {
-        return Cow::Borrowed(path);
+    let Some(after_pid) = b
+        .strip_prefix(b"/proc/")
+        .and_then(|p| p.strip_prefix(pid_name))
+    else {
+        return path;
     };
     if !(after_pid.is_empty() || after_pid.starts_with(b"/")) {
-        return Cow::Borrowed(path);
+        return path;
     }
     let mut rest = after_pid;
     if let Some(t) = rest.strip_prefix(b"/task/") {
@@ -301,10 +302,10 @@ fn to_self(path: &Path, pid: Option<u32>) -> Cow<'_, Path> {
             rest = &t[digits..];
         }
     }
-    let mut out = Vec::with_capacity(11 + rest.len());
+    let mut out = Vec::with_capacity(10 + rest.len());
     out.extend_from_slice(b"/proc/self");
     out.extend_from_slice(rest);
-    Cow::Owned(PathBuf::from(OsStr::from_bytes(&out)))
+    PathBuf::from(OsString::from_vec(out))
 }
 
 /// `n` in decimal, in `buf` (a `u32` has at most 10 digits).
@@ -366,7 +367,7 @@ mod tests {
 
     #[test]
     fn to_self_rewrites_own_pid_only() {
-        let t = |s: &str, pid| to_self(Path::new(s), pid).into_owned();
+        let t = |s: &str, pid| to_self(PathBuf::from(s), pid);
         assert_eq!(t("/proc/42/fd/3", Some(42)), Path::new("/proc/self/fd/3"));
         assert_eq!(t("/proc/42", Some(42)), Path::new("/proc/self"));
         assert_eq!(

@@ -81,7 +81,7 @@ impl Ops {
             Ok(r) => r,
             Err(out) => return out,
         };
-        let fd = reached.obj.fd.as_fd();
+        let fd = reached.fd.as_fd();
         let r = self
             .refuse_symlink(fd, f)
             .and_then(|()| self.resolver.reopen(fd, f.reopen_flags()));
@@ -110,7 +110,7 @@ impl Ops {
         let follow = !(f.nofollow() || f.exclusive());
         match self.resolver.resolve(target, follow) {
             Ok(obj) => {
-                let judged = to_self(&obj.path, ctx.pid).into_owned();
+                let judged = to_self(obj.path, ctx.pid);
                 if f.exclusive() {
                     return Attempt::Done(self.fail_at(
                         judge,
@@ -139,7 +139,7 @@ impl Ops {
                     }
                 });
                 let reached = super::Reached {
-                    obj,
+                    fd: obj.fd,
                     judged,
                     decision,
                 };
@@ -184,7 +184,7 @@ impl Ops {
                     fstat(link.fd.as_fd()).is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFLNK);
                 match self.resolver.resolve(target, true) {
                     Err(Errno::ENOENT) if is_link => {
-                        let judged = to_self(&link.path, ctx.pid).into_owned();
+                        let judged = to_self(link.path, ctx.pid);
                         return Attempt::Done(self.fail_at(
                             judge,
                             Errno::ELOOP,
@@ -225,7 +225,7 @@ impl Ops {
                 ));
             }
         };
-        let judged = to_self(&dir.path.join(OsStr::from_bytes(name)), ctx.pid).into_owned();
+        let judged = to_self(dir.path.join(OsStr::from_bytes(name)), ctx.pid);
         let access = f.rights(false);
         let decision = judge.decide(&judged, access);
         if !decision.allowed {

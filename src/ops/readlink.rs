@@ -49,7 +49,7 @@ impl Ops {
             Ok(r) => r,
             Err(out) => return out,
         };
-        let fd = reached.obj.fd.as_fd();
+        let fd = reached.fd.as_fd();
         let r = fstat(fd).and_then(|st| {
             if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
                 return Err(Errno::EINVAL);

@@ -32,7 +32,7 @@ impl Ops {
             Ok(r) => r,
             Err(out) => return out,
         };
-        let r = fstat(reached.obj.fd.as_fd()).map(|st| FileStat::from(&st));
+        let r = fstat(reached.fd.as_fd()).map(|st| FileStat::from(&st));
         self.finish(judge, reached, access, r)
     }
 }

@@ -25,8 +25,9 @@
 //! judged. Mounts are the administrator's business; a confined child cannot
 //! make them.
 //!
-//! A `Resolver` holds descriptors for `/`, the procfs root and this process's
-//! `/proc/<pid>/fd`, checked once at construction. It is `Send + Sync`; it must
+//! A `Resolver` holds descriptors for `/` and this process's `/proc/<pid>/fd`,
+//! checked once at construction (procfs by fstatfs(2) `PROC_SUPER_MAGIC`,
+//! `/proc/self` naming this process). It is `Send + Sync`; it must
 //! not be used in a process forked from the one that built it (every call that
 //! goes through `/proc/<pid>/fd` checks this and fails with `EIO`).
 

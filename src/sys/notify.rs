@@ -235,3 +235,67 @@ pub(crate) fn read_exact(pid: u32, addr: u64, buf: &mut [u8]) -> Result<(), Errn
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, mprotect, munmap};
+    use std::num::NonZeroUsize;
+
+    #[test]
+    fn reads_strings_up_to_an_unmapped_page() {
+        let page = 4096usize;
+        // SAFETY: a fresh private anonymous mapping, not aliased by anything.
+        let ptr = unsafe {
+            mmap_anonymous(
+                None,
+                NonZeroUsize::new(2 * page).unwrap(),
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE,
+            )
+        }
+        .unwrap();
+        let base = ptr.as_ptr().cast::<u8>();
+        let text = b"/etc/hostname\0";
+        // SAFETY: the first page of our mapping is writable and `text` fits
+        // in its last bytes.
+        let start = unsafe {
+            let start = base.add(page - text.len());
+            std::ptr::copy_nonoverlapping(text.as_ptr(), start, text.len());
+            start
+        };
+        // SAFETY: the second page belongs to our mapping; nothing references it.
+        unsafe {
+            mprotect(
+                std::ptr::NonNull::new(base.add(page).cast()).unwrap(),
+                page,
+                ProtFlags::PROT_NONE,
+            )
+        }
+        .unwrap();
+        let pid = std::process::id();
+        let mut buf = [0u8; 4096];
+        // Ends exactly before the guard page: read whole, not EFAULT.
+        assert_eq!(read_c_string(pid, start as u64, &mut buf), Ok(&b"/etc/hostname"[..]));
+        // No NUL before the guard page: EFAULT, not garbage.
+        // SAFETY: overwrite the NUL inside our writable first page.
+        unsafe { *base.add(page - 1) = b'x' };
+        assert_eq!(read_c_string(pid, start as u64, &mut buf), Err(Errno::EFAULT));
+        // A buffer too small for the string: ENAMETOOLONG.
+        let mut small = [0u8; 4];
+        assert_eq!(read_c_string(pid, start as u64, &mut small), Err(Errno::ENAMETOOLONG));
+        assert_eq!(read_c_string(pid, 0, &mut buf), Err(Errno::EFAULT));
+        let mut four = [0u8; 4];
+        assert_eq!(read_exact(pid, start as u64, &mut four), Ok(()));
+        assert_eq!(&four, b"/etc");
+        let mut across = [0u8; 16];
+        assert_eq!(read_exact(pid, start as u64, &mut across), Err(Errno::EFAULT));
+        // SAFETY: unmapping our own mapping, no references into it remain.
+        unsafe { munmap(ptr, 2 * page) }.unwrap();
+    }
+
+    #[test]
+    fn sizes_fit() {
+        assert_eq!(struct_sizes_ok(), Ok(true));
+    }
+}
