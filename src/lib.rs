@@ -15,6 +15,7 @@ pub mod ops;
 pub mod policy;
 pub mod protocol;
 pub mod resolve;
+pub mod sandbox;
 
 #[allow(unsafe_code)]
 mod sys;

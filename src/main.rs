@@ -24,6 +24,8 @@ enum Command {
     Check(cli::check::Args),
     /// Show whether a policy allows access to paths, and the deciding rule.
     Explain(cli::explain::Args),
+    /// Run a program confined, brokering every path it touches.
+    Run(cli::run::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => cli::check::run(&args),
         Command::Explain(args) => cli::explain::run(&args),
+        Command::Run(args) => cli::run::run(&args),
     };
     match result {
         Ok(code) => code,

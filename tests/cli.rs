@@ -38,9 +38,15 @@ fn check_accepts_the_shipped_policies() {
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[0].starts_with("OK: policies/untrusted-parser.toml ("), "{out}");
+    assert!(
+        lines[0].starts_with("OK: policies/untrusted-parser.toml ("),
+        "{out}"
+    );
     assert!(lines[0].ends_with(" rules, network: off)"), "{out}");
-    assert!(lines[1].starts_with("OK: policies/output-dir.toml ("), "{out}");
+    assert!(
+        lines[1].starts_with("OK: policies/output-dir.toml ("),
+        "{out}"
+    );
     // A policy that enables the network says so, and where.
     assert!(
         lines[2].ends_with("network: on, enabled at policies/include/fetcher.toml:6:11)"),
@@ -55,10 +61,26 @@ fn check_reports_every_bad_file_and_fails() {
     let bad1 = dir.path().join("bad1.toml");
     let bad2 = dir.path().join("bad2.toml");
     let good = dir.path().join("good.toml");
-    fs::write(&bad1, "version = 1\n[[allow]]\npaths = [\"/srv/../etc\"]\naccess = [\"read\"]\n").unwrap();
-    fs::write(&bad2, "version = 1\n[[allow]]\npaths = [\"/srv\"]\naccess = [\"raed\"]\n").unwrap();
-    fs::write(&good, "version = 1\n[[allow]]\npaths = [\"/srv\"]\naccess = [\"read\"]\n").unwrap();
-    let (b1, b2, g) = (bad1.to_str().unwrap(), bad2.to_str().unwrap(), good.to_str().unwrap());
+    fs::write(
+        &bad1,
+        "version = 1\n[[allow]]\npaths = [\"/srv/../etc\"]\naccess = [\"read\"]\n",
+    )
+    .unwrap();
+    fs::write(
+        &bad2,
+        "version = 1\n[[allow]]\npaths = [\"/srv\"]\naccess = [\"raed\"]\n",
+    )
+    .unwrap();
+    fs::write(
+        &good,
+        "version = 1\n[[allow]]\npaths = [\"/srv\"]\naccess = [\"read\"]\n",
+    )
+    .unwrap();
+    let (b1, b2, g) = (
+        bad1.to_str().unwrap(),
+        bad2.to_str().unwrap(),
+        good.to_str().unwrap(),
+    );
     let o = fdbroker(&["check", b1, g, b2]);
     assert_eq!(code(&o), 1);
     assert_eq!(stdout(&o), format!("OK: {g} (1 rule, network: off)\n"));
@@ -164,7 +186,11 @@ fn explain_judges_what_a_symlink_reaches() {
     let dotdot = format!("{r}/in/../secret");
     let o = fdbroker(&["explain", "-p", &p, &dotdot]);
     assert_eq!(code(&o), 1);
-    assert!(stdout(&o).contains(&format!("(resolves to {r}/secret)")), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("(resolves to {r}/secret)")),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -174,15 +200,24 @@ fn explain_missing_files_and_rights() {
     let new = format!("{r}/in/new.txt");
     let o = fdbroker(&["explain", "-p", &p, &new]);
     assert_eq!(code(&o), 0);
-    assert_eq!(stdout(&o), format!("allow {new} (does not exist) [read]: allowed by {p}:4\n"));
+    assert_eq!(
+        stdout(&o),
+        format!("allow {new} (does not exist) [read]: allowed by {p}:4\n")
+    );
     // A right the rule does not grant; several rights at once.
     let a = format!("{r}/in/a.txt");
     let o = fdbroker(&["explain", "-p", &p, "--access", "write", &a]);
     assert_eq!(code(&o), 1);
-    assert_eq!(stdout(&o), format!("deny  {a} [write]: no rule allows it\n"));
+    assert_eq!(
+        stdout(&o),
+        format!("deny  {a} [write]: no rule allows it\n")
+    );
     let o = fdbroker(&["explain", "-p", &p, "-a", "stat", "-a", "read", &a]);
     assert_eq!(code(&o), 0);
-    assert_eq!(stdout(&o), format!("allow {a} [read,stat]: allowed by {p}:4\n"));
+    assert_eq!(
+        stdout(&o),
+        format!("allow {a} [read,stat]: allowed by {p}:4\n")
+    );
     let o = fdbroker(&["explain", "-p", &p, "-a", "read,exec", &a]);
     assert_eq!(code(&o), 1);
     assert!(stdout(&o).contains("[read,exec]"));
@@ -210,19 +245,30 @@ fn explain_errors_exit_2() {
     let p = f.policy.display().to_string();
     let o = fdbroker(&["explain", "-p", &p, "relative/path"]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("relative/path: a path to explain must be absolute"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("relative/path: a path to explain must be absolute"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stdout(&o).is_empty());
 
     let o = fdbroker(&["explain", "-p", &p, "-a", "delete", "/x"]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("unknown right `delete`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown right `delete`"),
+        "{}",
+        stderr(&o)
+    );
 
     let bad = f.root.join("bad.toml");
     fs::write(&bad, "version = 3\n").unwrap();
     let o = fdbroker(&["explain", "-p", bad.to_str().unwrap(), "/x"]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains(&format!("{}:1:11: unsupported policy version 3", bad.display())),
+        stderr(&o).contains(&format!(
+            "{}:1:11: unsupported policy version 3",
+            bad.display()
+        )),
         "{}",
         stderr(&o)
     );
@@ -235,7 +281,11 @@ fn explain_errors_exit_2() {
 fn help_documents_exit_status() {
     let o = fdbroker(&["explain", "--help"]);
     assert_eq!(code(&o), 0);
-    assert!(stdout(&o).contains("Exit status: 0 when every PATH is allowed, 1 when any is denied, 2 on errors"));
+    assert!(
+        stdout(&o).contains(
+            "Exit status: 0 when every PATH is allowed, 1 when any is denied, 2 on errors"
+        )
+    );
     let o = fdbroker(&["check", "--help"]);
     assert!(stdout(&o).contains("Exit status: 0 when every file is valid, 1 when any is not"));
 }

@@ -20,7 +20,10 @@ fn rule(paths: &str, access: &str) -> String {
 
 #[test]
 fn toml_errors_are_located() {
-    assert_eq!(error("version = = 1\n"), "t.toml:1:11: extra `=`, expected nothing");
+    assert_eq!(
+        error("version = = 1\n"),
+        "t.toml:1:11: extra `=`, expected nothing"
+    );
     assert_eq!(
         error("version = 1\nversion = 1\n"),
         "t.toml:2:1: duplicate key"
@@ -111,30 +114,79 @@ fn rule_errors_are_located() {
         "t.toml:2:1: missing field `paths`"
     );
     // A deny rule needs no access: it then takes every right.
-    let p = Policy::parse("version = 1\n[[deny]]\npaths = [\"/a\"]\n", Path::new("t.toml")).unwrap();
+    let p = Policy::parse(
+        "version = 1\n[[deny]]\npaths = [\"/a\"]\n",
+        Path::new("t.toml"),
+    )
+    .unwrap();
     assert_eq!(p.rules().next().unwrap().access(), Access::all());
 }
 
 #[test]
 fn pattern_errors_point_at_the_character() {
     let cases = [
-        ("\"srv/in\"", "t.toml:3:11: bad pattern `srv/in`: a pattern must be an absolute path (start with `/`)"),
-        ("\"\"", "t.toml:3:11: bad pattern ``: a pattern must not be empty"),
-        ("\"/srv//in\"", "t.toml:3:16: bad pattern `/srv//in`: a pattern must not contain `//`"),
-        ("\"/srv/in/\"", "t.toml:3:18: bad pattern `/srv/in/`: a pattern must not end with `/`"),
-        ("\"/srv/./in\"", "t.toml:3:16: bad pattern `/srv/./in`: `.` and `..` components are not allowed: write the normalised path"),
-        ("\"/a\", \"/srv/in/..\"", "t.toml:3:25: bad pattern `/srv/in/..`: `.` and `..` components are not allowed: write the normalised path"),
-        ("\"/srv/**.pem\"", "t.toml:3:16: bad pattern `/srv/**.pem`: `**` must be a whole path component (as in `/a/**` or `/a/**/b`); use `*` within a component"),
-        ("\"/srv/a**\"", "t.toml:3:17: bad pattern `/srv/a**`: `**` must be a whole path component (as in `/a/**` or `/a/**/b`); use `*` within a component"),
-        ("\"/srv/[ab\"", "t.toml:3:16: bad pattern `/srv/[ab`: unclosed character class `[`"),
-        ("\"/srv/[!/]x\"", "t.toml:3:18: bad pattern `/srv/[!/]x`: `/` inside a character class: a class never matches `/`"),
-        ("\"/srv/[z-a]\"", "t.toml:3:19: bad pattern `/srv/[z-a]`: empty range `z-a` in character class"),
-        ("'/srv/\\'", "t.toml:3:16: bad pattern `/srv/\\`: `\\` at the end of the pattern escapes nothing"),
+        (
+            "\"srv/in\"",
+            "t.toml:3:11: bad pattern `srv/in`: a pattern must be an absolute path (start with `/`)",
+        ),
+        (
+            "\"\"",
+            "t.toml:3:11: bad pattern ``: a pattern must not be empty",
+        ),
+        (
+            "\"/srv//in\"",
+            "t.toml:3:16: bad pattern `/srv//in`: a pattern must not contain `//`",
+        ),
+        (
+            "\"/srv/in/\"",
+            "t.toml:3:18: bad pattern `/srv/in/`: a pattern must not end with `/`",
+        ),
+        (
+            "\"/srv/./in\"",
+            "t.toml:3:16: bad pattern `/srv/./in`: `.` and `..` components are not allowed: write the normalised path",
+        ),
+        (
+            "\"/a\", \"/srv/in/..\"",
+            "t.toml:3:25: bad pattern `/srv/in/..`: `.` and `..` components are not allowed: write the normalised path",
+        ),
+        (
+            "\"/srv/**.pem\"",
+            "t.toml:3:16: bad pattern `/srv/**.pem`: `**` must be a whole path component (as in `/a/**` or `/a/**/b`); use `*` within a component",
+        ),
+        (
+            "\"/srv/a**\"",
+            "t.toml:3:17: bad pattern `/srv/a**`: `**` must be a whole path component (as in `/a/**` or `/a/**/b`); use `*` within a component",
+        ),
+        (
+            "\"/srv/[ab\"",
+            "t.toml:3:16: bad pattern `/srv/[ab`: unclosed character class `[`",
+        ),
+        (
+            "\"/srv/[!/]x\"",
+            "t.toml:3:18: bad pattern `/srv/[!/]x`: `/` inside a character class: a class never matches `/`",
+        ),
+        (
+            "\"/srv/[z-a]\"",
+            "t.toml:3:19: bad pattern `/srv/[z-a]`: empty range `z-a` in character class",
+        ),
+        (
+            "'/srv/\\'",
+            "t.toml:3:16: bad pattern `/srv/\\`: `\\` at the end of the pattern escapes nothing",
+        ),
         // Escapes in the TOML string: the character cannot be pinned down, the string is.
-        ("\"/srv/\\u0041//x\"", "t.toml:3:10: bad pattern `/srv/A//x`: a pattern must not contain `//`"),
+        (
+            "\"/srv/\\u0041//x\"",
+            "t.toml:3:10: bad pattern `/srv/A//x`: a pattern must not contain `//`",
+        ),
     ];
     for (paths, expected) in cases {
-        assert_eq!(error(&format!("version = 1\n[[allow]]\npaths = [{paths}]\naccess = [\"read\"]\n")), expected, "{paths}");
+        assert_eq!(
+            error(&format!(
+                "version = 1\n[[allow]]\npaths = [{paths}]\naccess = [\"read\"]\n"
+            )),
+            expected,
+            "{paths}"
+        );
     }
     // Columns count characters, not bytes.
     assert_eq!(
@@ -149,7 +201,10 @@ fn invalid_utf8_is_located() {
     let f = dir.path().join("bad.toml");
     fs::write(&f, b"version = 1\n# caf\xe9\n").unwrap();
     let e = Policy::from_file(&f).unwrap_err();
-    assert_eq!(e.to_string(), format!("{}:2:6: not valid UTF-8", f.display()));
+    assert_eq!(
+        e.to_string(),
+        format!("{}:2:6: not valid UTF-8", f.display())
+    );
 }
 
 #[test]
@@ -160,10 +215,17 @@ fn unreadable_top_level_files() {
     assert!(matches!(e, PolicyError::Read { .. }));
     assert_eq!(
         e.to_string(),
-        format!("{}: cannot read policy file: No such file or directory (os error 2)", missing.display())
+        format!(
+            "{}: cannot read policy file: No such file or directory (os error 2)",
+            missing.display()
+        )
     );
     let e = Policy::from_file(dir.path()).unwrap_err();
-    assert!(e.to_string().ends_with("cannot read policy file: not a regular file"), "{e}");
+    assert!(
+        e.to_string()
+            .ends_with("cannot read policy file: not a regular file"),
+        "{e}"
+    );
     // A FIFO must not block the loader.
     let fifo = dir.path().join("fifo.toml");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
@@ -185,14 +247,26 @@ fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
 #[test]
 fn includes_are_relative_to_the_including_file() {
     let dir = tree(&[
-        ("main.toml", "version = 1\ninclude = [\"sub/a.toml\"]\n[[allow]]\npaths = [\"/m\"]\naccess = [\"read\"]\n"),
-        ("sub/a.toml", "version = 1\ninclude = [\"b.toml\"]\n[[allow]]\npaths = [\"/a\"]\naccess = [\"read\"]\n"),
-        ("sub/b.toml", "version = 1\nnetwork = true\n[[deny]]\npaths = [\"/a\"]\naccess = [\"write\"]\n"),
+        (
+            "main.toml",
+            "version = 1\ninclude = [\"sub/a.toml\"]\n[[allow]]\npaths = [\"/m\"]\naccess = [\"read\"]\n",
+        ),
+        (
+            "sub/a.toml",
+            "version = 1\ninclude = [\"b.toml\"]\n[[allow]]\npaths = [\"/a\"]\naccess = [\"read\"]\n",
+        ),
+        (
+            "sub/b.toml",
+            "version = 1\nnetwork = true\n[[deny]]\npaths = [\"/a\"]\naccess = [\"write\"]\n",
+        ),
     ]);
     let main = dir.path().join("main.toml");
     let p = Policy::from_file(&main).unwrap();
     let sub = dir.path().join("sub");
-    assert_eq!(p.files(), [main.clone(), sub.join("a.toml"), sub.join("b.toml")]);
+    assert_eq!(
+        p.files(),
+        [main.clone(), sub.join("a.toml"), sub.join("b.toml")]
+    );
     // Own rules first, then includes depth first.
     let origins: Vec<String> = p.rules().map(|r| r.origin().to_string()).collect();
     assert_eq!(
@@ -210,16 +284,25 @@ fn includes_are_relative_to_the_including_file() {
     );
     // network = true anywhere enables it; where is recorded.
     assert!(p.network());
-    assert_eq!(p.network_sources()[0].to_string(), format!("{}:2:11", sub.join("b.toml").display()));
+    assert_eq!(
+        p.network_sources()[0].to_string(),
+        format!("{}:2:11", sub.join("b.toml").display())
+    );
 }
 
 #[test]
 fn diamond_includes_load_once() {
     let dir = tree(&[
-        ("main.toml", "version = 1\ninclude = [\"a.toml\", \"b.toml\"]\n"),
+        (
+            "main.toml",
+            "version = 1\ninclude = [\"a.toml\", \"b.toml\"]\n",
+        ),
         ("a.toml", "version = 1\ninclude = [\"c.toml\"]\n"),
         ("b.toml", "version = 1\ninclude = [\"./c.toml\"]\n"),
-        ("c.toml", "version = 1\n[[allow]]\npaths = [\"/c\"]\naccess = [\"read\"]\n"),
+        (
+            "c.toml",
+            "version = 1\n[[allow]]\npaths = [\"/c\"]\naccess = [\"read\"]\n",
+        ),
     ]);
     let p = Policy::from_file(&dir.path().join("main.toml")).unwrap();
     assert_eq!(p.files().len(), 4);
@@ -230,7 +313,10 @@ fn diamond_includes_load_once() {
 fn include_cycles_name_the_chain() {
     let dir = tree(&[
         ("a.toml", "version = 1\ninclude = [\"b.toml\"]\n"),
-        ("b.toml", "version = 1\n\ninclude = [\"c.toml\",\n  \"a.toml\"]\n"),
+        (
+            "b.toml",
+            "version = 1\n\ninclude = [\"c.toml\",\n  \"a.toml\"]\n",
+        ),
         ("c.toml", "version = 1\n"),
         ("self.toml", "version = 1\ninclude = [\"self.toml\"]\n"),
     ]);
@@ -251,18 +337,26 @@ fn include_cycles_name_the_chain() {
 #[test]
 fn missing_includes_point_at_the_entry() {
     let dir = tree(&[
-        ("main.toml", "version = 1\ninclude = [\n  \"gone.toml\",\n]\n"),
+        (
+            "main.toml",
+            "version = 1\ninclude = [\n  \"gone.toml\",\n]\n",
+        ),
         ("dir.toml", "version = 1\ninclude = [\"sub\"]\n"),
         ("sub/x", ""),
         ("bad.toml", "version = 1\ninclude = [\"inner.toml\"]\n"),
-        ("inner.toml", "version = 1\n[[allow]]\npaths = [\"/x/\"]\naccess = [\"read\"]\n"),
+        (
+            "inner.toml",
+            "version = 1\n[[allow]]\npaths = [\"/x/\"]\naccess = [\"read\"]\n",
+        ),
     ]);
     let d = dir.path().display();
     let e = Policy::from_file(&dir.path().join("main.toml")).unwrap_err();
     assert!(matches!(e, PolicyError::Include { .. }));
     assert_eq!(
         e.to_string(),
-        format!("{d}/main.toml:3:3: cannot read include `{d}/gone.toml`: No such file or directory (os error 2)")
+        format!(
+            "{d}/main.toml:3:3: cannot read include `{d}/gone.toml`: No such file or directory (os error 2)"
+        )
     );
     let e = Policy::from_file(&dir.path().join("dir.toml")).unwrap_err();
     assert_eq!(
@@ -291,11 +385,15 @@ fn profiles() {
     assert_eq!(p.profiles(), ["runtime"]);
     // The file's own rules come first: its rule decides.
     assert_eq!(
-        p.decide(Path::new("/usr/lib/libz.so"), Access::READ).reason(),
+        p.decide(Path::new("/usr/lib/libz.so"), Access::READ)
+            .reason(),
         "allowed by t.toml:3"
     );
     // Rules from a profile name it; the line is the rule's header in the profile.
-    let rule = p.decide(Path::new("/dev/null"), Access::WRITE).rule.unwrap();
+    let rule = p
+        .decide(Path::new("/dev/null"), Access::WRITE)
+        .rule
+        .unwrap();
     assert_eq!(rule.file.as_ref(), Path::new("<profile:runtime>"));
     let (_, text) = fdbroker::policy::builtin_profiles().next().unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -326,9 +424,17 @@ fn shipped_policies_are_valid_and_mean_what_they_say() {
     assert!(allowed(&parser, "/srv/fdbroker/in/doc.pdf", Access::READ));
     assert!(allowed(&parser, "/srv/fdbroker/in", Access::READ));
     assert!(!allowed(&parser, "/srv/fdbroker/in/doc.pdf", Access::WRITE));
-    assert!(!allowed(&parser, "/srv/fdbroker/in/private/key", Access::STAT));
+    assert!(!allowed(
+        &parser,
+        "/srv/fdbroker/in/private/key",
+        Access::STAT
+    ));
     assert!(!allowed(&parser, "/etc/shadow", Access::READ));
-    assert!(allowed(&parser, "/usr/lib/x86_64-linux-gnu/libc.so.6", Access::READ));
+    assert!(allowed(
+        &parser,
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        Access::READ
+    ));
     assert!(!parser.network());
 
     let out = load("output-dir.toml");
@@ -343,7 +449,15 @@ fn shipped_policies_are_valid_and_mean_what_they_say() {
     let fetcher = load("include/fetcher.toml");
     assert!(fetcher.network());
     assert_eq!(fetcher.files().len(), 2);
-    assert!(allowed(&fetcher, "/etc/ssl/certs/ca-certificates.crt", Access::READ));
-    assert!(allowed(&fetcher, "/var/cache/fdbroker-fetcher/a", Access::CREATE));
+    assert!(allowed(
+        &fetcher,
+        "/etc/ssl/certs/ca-certificates.crt",
+        Access::READ
+    ));
+    assert!(allowed(
+        &fetcher,
+        "/var/cache/fdbroker-fetcher/a",
+        Access::CREATE
+    ));
     assert!(!load("include/common.toml").network());
 }

@@ -48,7 +48,10 @@ fn summary(policy: &Policy) -> String {
             .iter()
             .map(|l| l.to_string())
             .collect();
-        format!("{n} {rules}, network: on, enabled at {}", sources.join(", "))
+        format!(
+            "{n} {rules}, network: on, enabled at {}",
+            sources.join(", ")
+        )
     } else {
         format!("{n} {rules}, network: off")
     }

@@ -32,8 +32,9 @@ pub struct Args {
 }
 
 fn parse_right(name: &str) -> Result<Access, String> {
-    Access::from_right_name(name)
-        .ok_or_else(|| format!("unknown right `{name}`; expected one of: read, write, create, exec, stat"))
+    Access::from_right_name(name).ok_or_else(|| {
+        format!("unknown right `{name}`; expected one of: read, write, create, exec, stat")
+    })
 }
 
 /// Judges every path; the status is 1 if any is denied.
@@ -42,16 +43,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         bail!("{}: a path to explain must be absolute", rel.display());
     }
     let policy = Policy::from_file(&args.policy)?;
-    let access = args
-        .access
-        .iter()
-        .fold(Access::empty(), |acc, &a| acc | a);
-    let access = if access.is_empty() { Access::READ } else { access };
+    let access = args.access.iter().fold(Access::empty(), |acc, &a| acc | a);
+    let access = if access.is_empty() {
+        Access::READ
+    } else {
+        access
+    };
 
     let mut all_allowed = true;
     for path in &args.paths {
-        let judged = judged_path(path)
-            .with_context(|| format!("{}: cannot resolve", path.display()))?;
+        let judged =
+            judged_path(path).with_context(|| format!("{}: cannot resolve", path.display()))?;
         let decision = policy.decide(&judged.path, access);
         all_allowed &= decision.allowed;
         let mut notes = String::new();
@@ -126,4 +128,3 @@ fn proc_self(path: PathBuf) -> PathBuf {
         Err(_) => path,
     }
 }
-

@@ -77,7 +77,14 @@ impl Pattern {
         let mut recursive = false;
         loop {
             let Some((i, c)) = chars.next() else {
-                finish_component(text, start, text.len(), recursive, &mut segs, &mut components)?;
+                finish_component(
+                    text,
+                    start,
+                    text.len(),
+                    recursive,
+                    &mut segs,
+                    &mut components,
+                )?;
                 break;
             };
             match c {
@@ -90,7 +97,10 @@ impl Pattern {
                 '\\' => match chars.next() {
                     None => return Err(err(i, "`\\` at the end of the pattern escapes nothing")),
                     Some((j, '/')) => {
-                        return Err(err(j, "`/` cannot be escaped: it always separates components"));
+                        return Err(err(
+                            j,
+                            "`/` cannot be escaped: it always separates components",
+                        ));
                     }
                     Some((j, '\0')) => {
                         return Err(err(j, "a pattern must not contain a NUL character"));
@@ -115,20 +125,56 @@ impl Pattern {
         Ok(Pattern { components })
     }
 
-    /// The `globset` globs that together match exactly what this pattern matches.
-    pub(crate) fn globs(&self) -> Result<Vec<Glob>, globset::Error> {
-        // Consecutive `**` mean the same as one.
+    /// The components, with runs of `**` (which mean the same as one) collapsed.
+    fn collapsed(&self) -> Vec<&Component> {
         let mut comps: Vec<&Component> = Vec::with_capacity(self.components.len());
         for c in &self.components {
-            if !(matches!(c, Component::Recursive) && matches!(comps.last(), Some(Component::Recursive))) {
+            if !(matches!(c, Component::Recursive)
+                && matches!(comps.last(), Some(Component::Recursive)))
+            {
                 comps.push(c);
             }
         }
-        let mut texts = vec![render(&comps)];
+        comps
+    }
+
+    /// A literal component every matching path has at a fixed place: its
+    /// depth (0 for the first component) and text. The deepest one before
+    /// any `**` is chosen, being usually the most specific; `None` when the
+    /// pattern has none (`/*/x` has `x` at depth 1; `/**/x` has none).
+    pub(crate) fn index_key(&self) -> Option<(usize, String)> {
+        self.components
+            .iter()
+            .take_while(|c| !matches!(c, Component::Recursive))
+            .enumerate()
+            .filter_map(|(depth, c)| literal(c).map(|text| (depth, text)))
+            .last()
+    }
+
+    /// Whether the pattern is one exact path, or one exact directory and
+    /// everything below it (`/a/b/**`): shapes `globset` matches by hashing
+    /// and by a prefix automaton, whatever the number of patterns.
+    pub(crate) fn is_flat(&self) -> bool {
+        let comps = self.collapsed();
+        let literal_part = match comps.last() {
+            Some(Component::Recursive) => &comps[..comps.len() - 1],
+            _ => &comps[..],
+        };
+        literal_part.iter().all(|c| literal(c).is_some())
+    }
+
+    /// The `globset` globs that together match exactly what this pattern matches.
+    pub(crate) fn globs(&self) -> Result<Vec<Glob>, globset::Error> {
+        let comps = self.collapsed();
+        // In a wildcard pattern, a `.ext` ending would make globset pick its
+        // "required extension" strategy, which tries each such glob in turn;
+        // spelling the dot `[.]` keeps it in the one regex set.
+        let dot_class = !self.is_flat();
+        let mut texts = vec![render(&comps, dot_class)];
         // globset's trailing `/**` needs at least one more component; ours
         // also matches the directory itself (zero components).
         if comps.len() >= 2 && matches!(comps.last(), Some(Component::Recursive)) {
-            texts.push(render(&comps[..comps.len() - 1]));
+            texts.push(render(&comps[..comps.len() - 1], dot_class));
         }
         texts
             .iter()
@@ -143,7 +189,22 @@ impl Pattern {
     }
 }
 
-const STARSTAR: &str = "`**` must be a whole path component (as in `/a/**` or `/a/**/b`); use `*` within a component";
+/// The text of a wildcard-free component.
+fn literal(c: &Component) -> Option<String> {
+    match c {
+        Component::Recursive => None,
+        Component::Segs(segs) => segs
+            .iter()
+            .map(|s| match s {
+                Seg::Lit(c) => Some(*c),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+const STARSTAR: &str =
+    "`**` must be a whole path component (as in `/a/**` or `/a/**/b`); use `*` within a component";
 
 fn finish_component(
     text: &str,
@@ -196,8 +257,15 @@ fn parse_class(
         }
         first = false;
         check_class_char(i, c)?;
-        if c == '[' && chars.peek().is_some_and(|&(_, c)| c == ':' || c == '=' || c == '.') {
-            return Err(err(i, "POSIX classes such as `[:alpha:]` are not supported; list the characters"));
+        if c == '['
+            && chars
+                .peek()
+                .is_some_and(|&(_, c)| c == ':' || c == '=' || c == '.')
+        {
+            return Err(err(
+                i,
+                "POSIX classes such as `[:alpha:]` are not supported; list the characters",
+            ));
         }
         if c == '-'
             && let Some(lo) = prev
@@ -207,10 +275,16 @@ fn parse_class(
             chars.next();
             check_class_char(j, hi)?;
             if hi < lo {
-                return Err(err(j, format!("empty range `{lo}-{hi}` in character class")));
+                return Err(err(
+                    j,
+                    format!("empty range `{lo}-{hi}` in character class"),
+                ));
             }
             if lo <= '/' && '/' <= hi {
-                return Err(err(j, format!("range `{lo}-{hi}` includes `/`, which a class can never match")));
+                return Err(err(
+                    j,
+                    format!("range `{lo}-{hi}` includes `/`, which a class can never match"),
+                ));
             }
             for b in (lo as u8)..=(hi as u8) {
                 set |= 1u128 << b;
@@ -226,9 +300,15 @@ fn parse_class(
 
 fn check_class_char(at: usize, c: char) -> Result<(), PatternError> {
     if c == '/' {
-        Err(err(at, "`/` inside a character class: a class never matches `/`"))
+        Err(err(
+            at,
+            "`/` inside a character class: a class never matches `/`",
+        ))
     } else if !c.is_ascii() || c == '\0' {
-        Err(err(at, "character classes may only hold ASCII characters (other than NUL)"))
+        Err(err(
+            at,
+            "character classes may only hold ASCII characters (other than NUL)",
+        ))
     } else {
         Ok(())
     }
@@ -236,18 +316,22 @@ fn check_class_char(at: usize, c: char) -> Result<(), PatternError> {
 
 /// Characters that must be escaped to be literal in a globset glob.
 fn push_literal(out: &mut String, c: char) {
-    if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | ',' | '\\' | '!' | '^' | '-') {
+    if matches!(
+        c,
+        '*' | '?' | '[' | ']' | '{' | '}' | ',' | '\\' | '!' | '^' | '-'
+    ) {
         out.push('\\');
     }
     out.push(c);
 }
 
-fn render(comps: &[&Component]) -> String {
+fn render(comps: &[&Component], dot_class: bool) -> String {
     if comps.is_empty() {
         return "/".to_string();
     }
     let mut out = String::new();
-    for c in comps {
+    for (i, c) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
         out.push('/');
         match c {
             Component::Recursive => out.push_str("**"),
@@ -260,6 +344,7 @@ fn render(comps: &[&Component]) -> String {
                 }
                 for s in segs {
                     match s {
+                        Seg::Lit('.') if dot_class && last => out.push_str("[.]"),
                         Seg::Lit(c) => push_literal(&mut out, *c),
                         Seg::Star => out.push('*'),
                         Seg::Any => out.push('?'),
@@ -507,7 +592,16 @@ mod tests {
         for p in [&b"/"[..], b"/a", b"/a/b", b"/a/.b", b"/a/..b", b"/\xff"] {
             assert!(is_normalised(p), "{p:?}");
         }
-        for p in [&b""[..], b"a", b"//", b"/a/", b"/a//b", b"/./a", b"/a/..", b"/a\0"] {
+        for p in [
+            &b""[..],
+            b"a",
+            b"//",
+            b"/a/",
+            b"/a//b",
+            b"/./a",
+            b"/a/..",
+            b"/a\0",
+        ] {
             assert!(!is_normalised(p), "{p:?}");
         }
     }

@@ -7,11 +7,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use globset::Glob;
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::glob::Pattern;
+use super::matcher::MatcherBuilder;
 use super::{Access, Location, PolicyError, Rule, RuleKind, RuleRef, profiles};
 
 /// The largest policy file we read; anything bigger is a mistake.
@@ -43,8 +43,8 @@ struct RawRule {
 #[derive(Default)]
 pub(crate) struct Loaded {
     pub(crate) rules: Vec<Rule>,
-    /// Every glob, with the index of its rule in `rules`.
-    pub(crate) globs: Vec<(Glob, u32)>,
+    /// Every pattern, with the index of its rule in `rules`.
+    pub(crate) matcher: MatcherBuilder,
     pub(crate) files: Vec<PathBuf>,
     pub(crate) profiles: Vec<&'static str>,
     pub(crate) network: Vec<Location>,
@@ -163,8 +163,14 @@ impl Loader {
             .chain(raw.deny.iter().map(|r| (RuleKind::Deny, r)))
             .collect();
         rules.sort_by_key(|(_, r)| r.span().start);
+        // Where each line starts: rule headers are located by binary search,
+        // so that loading stays linear in the size of the file.
+        let line_starts: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         for (kind, rule) in rules {
-            self.add_rule(kind, rule, &name, text)?;
+            let line = line_starts.partition_point(|&s| s <= rule.span().start);
+            self.add_rule(kind, rule, &name, text, line)?;
         }
 
         for entry in &raw.include {
@@ -183,13 +189,14 @@ impl Loader {
         rule: &Spanned<RawRule>,
         name: &Arc<Path>,
         text: &str,
+        line: usize,
     ) -> Result<(), PolicyError> {
         let at = |offset: usize| Location::at(name, text, offset);
-        let header = at(rule.span().start);
+        let header = || at(rule.span().start);
         let raw = rule.get_ref();
 
         let access = match (&raw.access, kind) {
-            (None, RuleKind::Allow) => return Err(PolicyError::MissingAccess { at: header }),
+            (None, RuleKind::Allow) => return Err(PolicyError::MissingAccess { at: header() }),
             (None, RuleKind::Deny) => Access::all(),
             (Some(list), _) => {
                 if list.get_ref().is_empty() {
@@ -218,7 +225,7 @@ impl Loader {
             });
         }
         let index = u32::try_from(self.out.rules.len()).map_err(|_| PolicyError::Syntax {
-            at: header.clone(),
+            at: header(),
             message: "too many rules".to_string(),
         })?;
         let mut patterns = Vec::with_capacity(raw.paths.get_ref().len());
@@ -240,19 +247,21 @@ impl Loader {
                 pattern: value.clone(),
                 reason: e.reason,
             })?;
-            let globs = pattern.globs().map_err(|e| PolicyError::Pattern {
-                at: located(0),
-                pattern: value.clone(),
-                reason: e.to_string(),
-            })?;
-            self.out.globs.extend(globs.into_iter().map(|g| (g, index)));
+            self.out
+                .matcher
+                .add(&pattern, index)
+                .map_err(|e| PolicyError::Pattern {
+                    at: located(0),
+                    pattern: value.clone(),
+                    reason: e.to_string(),
+                })?;
             patterns.push(value.clone());
         }
         self.out.rules.push(Rule {
             origin: RuleRef {
                 kind,
                 file: Arc::clone(name),
-                line: header.line,
+                line: u32::try_from(line).unwrap_or(u32::MAX),
             },
             patterns,
             access,

@@ -61,11 +61,11 @@ mod decision;
 mod error;
 mod glob;
 mod load;
+mod matcher;
 mod profiles;
 
 use std::path::{Path, PathBuf};
 
-use globset::{GlobSet, GlobSetBuilder};
 use std::os::unix::ffi::OsStrExt;
 
 pub use access::Access;
@@ -116,14 +116,14 @@ impl Rule {
 
 /// A loaded, compiled policy. `Send + Sync`; share it with an `Arc`.
 ///
-/// Deciding costs one pass of a compiled [`GlobSet`] over the path, plus work
-/// proportional to the number of rules that match: not to the number of rules.
+/// Deciding costs about the same for 10 rules as for 10,000: patterns are
+/// compiled into `globset::GlobSet`s (exact paths hashed, `/dir/**` in a
+/// prefix automaton, other wildcard patterns grouped by their literal
+/// directory), and only the rules that match are then looked at.
 #[derive(Debug, Clone)]
 pub struct Policy {
     rules: Vec<Rule>,
-    set: GlobSet,
-    /// For each glob in `set`, the index of its rule in `rules`.
-    glob_rule: Vec<u32>,
+    matcher: matcher::Matcher,
     network: Vec<Location>,
     files: Vec<PathBuf>,
     profiles: Vec<&'static str>,
@@ -158,20 +158,13 @@ impl Policy {
     /// unknown profiles.
     pub fn parse(text: &str, origin: &Path) -> Result<Policy, PolicyError> {
         let loaded = load::Loader::default().load_root(text, origin)?;
-        let mut builder = GlobSetBuilder::new();
-        let mut glob_rule = Vec::with_capacity(loaded.globs.len());
-        for (glob, rule) in loaded.globs {
-            builder.add(glob);
-            glob_rule.push(rule);
-        }
-        let set = builder.build().map_err(|e| PolicyError::Compile {
+        let matcher = loaded.matcher.build().map_err(|e| PolicyError::Compile {
             file: std::sync::Arc::from(origin),
             message: e.to_string(),
         })?;
         Ok(Policy {
             rules: loaded.rules,
-            set,
-            glob_rule,
+            matcher,
             network: loaded.network,
             files: loaded.files,
             profiles: loaded.profiles,
@@ -194,42 +187,35 @@ impl Policy {
         if access.is_empty() || !glob::is_normalised(bytes) {
             return Decision::default_deny();
         }
-        let mut hits = Vec::new();
-        self.set.matches_into(path, &mut hits);
-        let mut matched: Vec<usize> = hits
-            .iter()
-            .filter_map(|&g| self.glob_rule.get(g))
-            .map(|&r| r as usize)
-            .collect();
+        let mut matched: Vec<u32> = self.matcher.matching_rules(path);
         matched.sort_unstable();
         matched.dedup();
-
-        let rule = |i: usize| &self.rules[i];
-        if let Some(&i) = matched
+        // In rule order; `get` cannot fail (the matcher only knows our rules).
+        let matched: Vec<&Rule> = matched
             .iter()
-            .find(|&&i| rule(i).kind() == RuleKind::Deny && rule(i).denied().intersects(access))
+            .filter_map(|&i| self.rules.get(i as usize))
+            .collect();
+
+        if let Some(deny) = matched
+            .iter()
+            .find(|r| r.kind() == RuleKind::Deny && r.denied().intersects(access))
         {
             return Decision {
                 allowed: false,
-                rule: Some(rule(i).origin.clone()),
+                rule: Some(deny.origin.clone()),
             };
         }
-        let allows = || {
-            matched
-                .iter()
-                .copied()
-                .filter(|&i| rule(i).kind() == RuleKind::Allow)
-        };
-        let granted = allows().fold(Access::empty(), |acc, i| acc | rule(i).access.granted());
+        let allows = || matched.iter().filter(|r| r.kind() == RuleKind::Allow);
+        let granted = allows().fold(Access::empty(), |acc, r| acc | r.access.granted());
         if !granted.contains(access) {
             return Decision::default_deny();
         }
         let decider = allows()
-            .find(|&i| rule(i).access.granted().contains(access))
-            .or_else(|| allows().find(|&i| rule(i).access.granted().intersects(access)));
+            .find(|r| r.access.granted().contains(access))
+            .or_else(|| allows().find(|r| r.access.granted().intersects(access)));
         Decision {
             allowed: true,
-            rule: decider.map(|i| rule(i).origin.clone()),
+            rule: decider.map(|r| r.origin.clone()),
         }
     }
 

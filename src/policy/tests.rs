@@ -43,8 +43,14 @@ fn deny_beats_allow_and_default_is_deny() {
     let p = policy(PARSER);
     assert_eq!(reason(&p, "/srv/in/a", Access::READ), "allowed by t.toml:3");
     assert_eq!(reason(&p, "/srv/in", Access::READ), "allowed by t.toml:3");
-    assert_eq!(reason(&p, "/srv/in/private", Access::READ), "denied by t.toml:7");
-    assert_eq!(reason(&p, "/srv/in/private/x/y", Access::STAT), "denied by t.toml:7");
+    assert_eq!(
+        reason(&p, "/srv/in/private", Access::READ),
+        "denied by t.toml:7"
+    );
+    assert_eq!(
+        reason(&p, "/srv/in/private/x/y", Access::STAT),
+        "denied by t.toml:7"
+    );
     assert_eq!(reason(&p, "/srv/in/a", Access::WRITE), "no rule allows it");
     assert_eq!(reason(&p, "/srv/inx", Access::READ), "no rule allows it");
     assert_eq!(reason(&p, "/etc/passwd", Access::READ), "no rule allows it");
@@ -55,8 +61,14 @@ fn deny_beats_allow_and_default_is_deny() {
 fn any_right_implies_stat() {
     let p = policy(PARSER);
     assert_eq!(reason(&p, "/srv/in/a", Access::STAT), "allowed by t.toml:3");
-    assert_eq!(reason(&p, "/srv/out/a", Access::STAT), "allowed by t.toml:10");
-    assert_eq!(reason(&p, "/srv/in/a", Access::READ | Access::STAT), "allowed by t.toml:3");
+    assert_eq!(
+        reason(&p, "/srv/out/a", Access::STAT),
+        "allowed by t.toml:10"
+    );
+    assert_eq!(
+        reason(&p, "/srv/in/a", Access::READ | Access::STAT),
+        "allowed by t.toml:3"
+    );
 }
 
 #[test]
@@ -66,19 +78,40 @@ fn rights_combine_across_rules_and_the_best_rule_decides() {
     let all = Access::READ | Access::WRITE | Access::CREATE;
     assert_eq!(reason(&p, "/srv/out/f", all), "allowed by t.toml:10");
     // Line 14 alone grants read+write: it decides, though line 10 comes first.
-    assert_eq!(reason(&p, "/srv/out/f", Access::READ | Access::WRITE), "allowed by t.toml:14");
-    assert_eq!(reason(&p, "/srv/out/f", Access::CREATE), "allowed by t.toml:10");
+    assert_eq!(
+        reason(&p, "/srv/out/f", Access::READ | Access::WRITE),
+        "allowed by t.toml:14"
+    );
+    assert_eq!(
+        reason(&p, "/srv/out/f", Access::CREATE),
+        "allowed by t.toml:10"
+    );
     assert_eq!(reason(&p, "/srv/out/f", Access::EXEC), "no rule allows it");
-    assert_eq!(reason(&p, "/srv/out/f", Access::READ | Access::EXEC), "no rule allows it");
+    assert_eq!(
+        reason(&p, "/srv/out/f", Access::READ | Access::EXEC),
+        "no rule allows it"
+    );
 }
 
 #[test]
 fn deny_with_access_only_takes_those_rights() {
     let p = policy(PARSER);
-    assert_eq!(reason(&p, "/srv/out/log", Access::WRITE), "denied by t.toml:18");
-    assert_eq!(reason(&p, "/srv/out/log", Access::READ | Access::WRITE), "denied by t.toml:18");
-    assert_eq!(reason(&p, "/srv/out/log", Access::READ), "allowed by t.toml:14");
-    assert_eq!(reason(&p, "/srv/out/log", Access::CREATE), "allowed by t.toml:10");
+    assert_eq!(
+        reason(&p, "/srv/out/log", Access::WRITE),
+        "denied by t.toml:18"
+    );
+    assert_eq!(
+        reason(&p, "/srv/out/log", Access::READ | Access::WRITE),
+        "denied by t.toml:18"
+    );
+    assert_eq!(
+        reason(&p, "/srv/out/log", Access::READ),
+        "allowed by t.toml:14"
+    );
+    assert_eq!(
+        reason(&p, "/srv/out/log", Access::CREATE),
+        "allowed by t.toml:10"
+    );
 }
 
 #[test]
@@ -94,7 +127,10 @@ fn deny_stat_takes_every_right() {
     // Denying read leaves the stat that write implies.
     assert_eq!(reason(&p, "/a/nolist", Access::READ), "denied by t.toml:8");
     assert_eq!(reason(&p, "/a/nolist", Access::STAT), "allowed by t.toml:2");
-    assert_eq!(reason(&p, "/a/nolist", Access::WRITE), "allowed by t.toml:2");
+    assert_eq!(
+        reason(&p, "/a/nolist", Access::WRITE),
+        "allowed by t.toml:2"
+    );
 }
 
 #[test]
@@ -112,11 +148,16 @@ fn odd_requests_are_denied() {
     let p = policy("version = 1\n[[allow]]\npaths = [\"/**\"]\naccess = [\"read\"]\n");
     assert!(p.decide(Path::new("/x"), Access::READ).allowed);
     assert!(p.decide(Path::new("/"), Access::READ).allowed);
-    for bad in ["", "x", "x/y", "/x/", "//x", "/x/../y", "/x/./y", "/x/..", "/x//y"] {
+    for bad in [
+        "", "x", "x/y", "/x/", "//x", "/x/../y", "/x/./y", "/x/..", "/x//y",
+    ] {
         let d = p.decide(Path::new(bad), Access::READ);
         assert_eq!(d, Decision::default_deny(), "{bad:?}");
     }
-    assert_eq!(p.decide(Path::new("/x"), Access::empty()), Decision::default_deny());
+    assert_eq!(
+        p.decide(Path::new("/x"), Access::empty()),
+        Decision::default_deny()
+    );
     let nul = Path::new(OsStr::from_bytes(b"/x\0y"));
     assert_eq!(p.decide(nul, Access::READ), Decision::default_deny());
 }
@@ -125,7 +166,10 @@ fn odd_requests_are_denied() {
 fn non_utf8_paths_are_matched_bytewise() {
     let p = policy(PARSER);
     let denied = Path::new(OsStr::from_bytes(b"/srv/in/private/\xff\xfe"));
-    assert_eq!(p.decide(denied, Access::READ).reason(), "denied by t.toml:7");
+    assert_eq!(
+        p.decide(denied, Access::READ).reason(),
+        "denied by t.toml:7"
+    );
     let ok = Path::new(OsStr::from_bytes(b"/srv/in/\xff/x\ny"));
     assert_eq!(p.decide(ok, Access::READ).reason(), "allowed by t.toml:3");
 }
@@ -173,8 +217,14 @@ fn builtin_runtime_profile_loads_and_grants_what_programs_need() {
     let allowed = |path: &str, a: Access| p.decide(Path::new(path), a).allowed;
     assert!(allowed("/etc/ld.so.cache", Access::READ));
     assert!(allowed("/usr/lib/x86_64-linux-gnu/libc.so.6", Access::READ));
-    assert!(allowed("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", Access::EXEC));
-    assert!(!allowed("/usr/lib/x86_64-linux-gnu/libc.so.6", Access::EXEC));
+    assert!(allowed(
+        "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        Access::EXEC
+    ));
+    assert!(!allowed(
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        Access::EXEC
+    ));
     assert!(allowed("/usr/lib/locale/C.utf8/LC_CTYPE", Access::READ));
     assert!(allowed("/usr/share/zoneinfo/Etc/UTC", Access::READ));
     assert!(allowed("/dev/null", Access::WRITE));
@@ -188,7 +238,10 @@ fn builtin_runtime_profile_loads_and_grants_what_programs_need() {
     assert!(!allowed("/etc/shadow", Access::STAT));
     assert!(!allowed("/usr/lib/x", Access::WRITE));
     let d = p.decide(Path::new("/dev/null"), Access::READ);
-    assert_eq!(d.rule.unwrap().file.as_ref(), Path::new("<profile:runtime>"));
+    assert_eq!(
+        d.rule.unwrap().file.as_ref(),
+        Path::new("<profile:runtime>")
+    );
 }
 
 #[test]
@@ -207,9 +260,32 @@ fn many_rules_compile() {
             "[[allow]]\npaths = [\"/srv/d{i}/**\", \"/srv/e{i}/*.txt\", \"/x/[ab]{i}/?\"]\naccess = [\"read\"]\n"
         ));
     }
+    // Many patterns under one index key, and many with no key at all: chunked.
+    for i in 0..600 {
+        text.push_str(&format!(
+            "[[allow]]\npaths = [\"/home/*/.cache/**/*.{i}\", \"/**/n{i}\"]\naccess = [\"stat\"]\n"
+        ));
+    }
     text.push_str("[[deny]]\npaths = [\"/srv/d7/secret\"]\n");
     let p = policy(&text);
-    assert_eq!(p.rules().count(), 2001);
+    assert_eq!(p.rules().count(), 2601);
+    assert_eq!(
+        reason(&p, "/home/u/.cache/a/b.599", Access::STAT),
+        "allowed by t.toml:7799"
+    );
+    assert_eq!(
+        reason(&p, "/home/u/.cache/b.0", Access::STAT),
+        "allowed by t.toml:6002"
+    );
+    assert_eq!(
+        reason(&p, "/home/u/x/b.0", Access::STAT),
+        "no rule allows it"
+    );
+    assert_eq!(
+        reason(&p, "/a/b/n333", Access::STAT),
+        "allowed by t.toml:7001"
+    );
+    assert_eq!(reason(&p, "/n0", Access::STAT), "allowed by t.toml:6002");
     assert!(p.decide(Path::new("/srv/d1999/a/b"), Access::READ).allowed);
     assert!(p.decide(Path::new("/srv/e5/a.txt"), Access::READ).allowed);
     assert!(p.decide(Path::new("/x/b17/z"), Access::READ).allowed);

@@ -129,3 +129,20 @@ pub(crate) fn ensure_stdio_open() -> Result<(), Errno> {
     }
     Ok(())
 }
+
+/// Restores the default action of `SIGPIPE`, which the Rust runtime ignores
+/// and which execve(2) would otherwise pass on ignored to the program.
+pub(crate) fn reset_sigpipe() -> Result<(), Errno> {
+    // SAFETY: installing SIG_DFL sets no handler, so no code of ours can run
+    // in signal context as a result.
+    let prev = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    if prev == libc::SIG_ERR { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// _exit(2): ends the process at once, without running atexit handlers or
+/// flushing buffers the parent also holds copies of.
+pub(crate) fn exit_now(code: u8) -> ! {
+    // SAFETY: _exit takes an integer and never returns; it touches no memory
+    // of ours.
+    unsafe { libc::_exit(i32::from(code)) }
+}
