@@ -168,10 +168,16 @@ pub fn json_line(event: &Event<'_>, time: SystemTime) -> String {
     m.insert("time".into(), Value::from(rfc3339(time)));
     m.insert("pid".into(), Value::from(event.pid));
     m.insert("source".into(), Value::from(event.source.as_str()));
-    m.insert("syscall".into(), event.syscall.map_or(Value::Null, Value::from));
+    m.insert(
+        "syscall".into(),
+        event.syscall.map_or(Value::Null, Value::from),
+    );
     m.insert("op".into(), Value::from(event.op));
     m.insert("path".into(), path_value(event.path));
-    m.insert("resolved".into(), event.resolved.map_or(Value::Null, &mut path_value));
+    m.insert(
+        "resolved".into(),
+        event.resolved.map_or(Value::Null, &mut path_value),
+    );
     let flags = match (event.op, event.flags) {
         ("open", Some(f)) => Value::from(open_flags_text(f as i32)),
         ("access", Some(f)) => Value::from(access_mode_text(f as i32)),
@@ -180,17 +186,25 @@ pub fn json_line(event: &Event<'_>, time: SystemTime) -> String {
     m.insert("flags".into(), flags);
     m.insert("access".into(), Value::from(event.access.to_string()));
     let allowed = event.decision.is_some_and(|d| d.allowed);
-    m.insert("decision".into(), Value::from(if allowed { "allow" } else { "deny" }));
+    m.insert(
+        "decision".into(),
+        Value::from(if allowed { "allow" } else { "deny" }),
+    );
     let rule = match event.decision {
         Some(Decision { rule: Some(r), .. }) => Value::from(r.to_string()),
         Some(Decision { rule: None, .. }) => Value::from("default"),
         None => Value::Null,
     };
     m.insert("rule".into(), rule);
-    m.insert("errno".into(), Value::from(event.errno.map_or(0, |e| e as i32)));
+    m.insert(
+        "errno".into(),
+        Value::from(event.errno.map_or(0, |e| e as i32)),
+    );
     m.insert(
         "error".into(),
-        event.errno.map_or(Value::Null, |e| Value::from(errno_name(e))),
+        event
+            .errno
+            .map_or(Value::Null, |e| Value::from(errno_name(e))),
     );
     if lossy {
         m.insert("path_lossy".into(), Value::from(true));
@@ -201,7 +215,11 @@ pub fn json_line(event: &Event<'_>, time: SystemTime) -> String {
 /// The symbolic name of `e` (`"EACCES"`), or its number when nix has none.
 fn errno_name(e: Errno) -> String {
     let s = format!("{e:?}");
-    if s.starts_with('E') { s } else { (e as i32).to_string() }
+    if s.starts_with('E') {
+        s
+    } else {
+        (e as i32).to_string()
+    }
 }
 
 /// `open(2)` flags as `O_*` names joined by `|`: the access mode first, then
@@ -262,11 +280,15 @@ pub fn access_mode_text(mode: i32) -> String {
     if mode == libc::F_OK {
         return "F_OK".into();
     }
-    let mut parts: Vec<String> = [(libc::R_OK, "R_OK"), (libc::W_OK, "W_OK"), (libc::X_OK, "X_OK")]
-        .iter()
-        .filter(|(bit, _)| mode & bit != 0)
-        .map(|(_, name)| (*name).to_string())
-        .collect();
+    let mut parts: Vec<String> = [
+        (libc::R_OK, "R_OK"),
+        (libc::W_OK, "W_OK"),
+        (libc::X_OK, "X_OK"),
+    ]
+    .iter()
+    .filter(|(bit, _)| mode & bit != 0)
+    .map(|(_, name)| (*name).to_string())
+    .collect();
     let rest = mode & !(libc::R_OK | libc::W_OK | libc::X_OK);
     if rest != 0 {
         parts.push(format!("{rest:#x}"));
@@ -354,7 +376,8 @@ mod tests {
                 line: 4,
             }),
         };
-        let v: Value = serde_json::from_str(&json_line(&event(Some(&d), None), UNIX_EPOCH)).unwrap();
+        let v: Value =
+            serde_json::from_str(&json_line(&event(Some(&d), None), UNIX_EPOCH)).unwrap();
         assert_eq!(v["decision"], "allow");
         assert_eq!(v["rule"], "/etc/p.toml:4");
         assert_eq!(v["errno"], 0);
@@ -370,7 +393,8 @@ mod tests {
     #[test]
     fn refused_before_judging() {
         let v: Value =
-            serde_json::from_str(&json_line(&event(None, Some(Errno::EINVAL)), UNIX_EPOCH)).unwrap();
+            serde_json::from_str(&json_line(&event(None, Some(Errno::EINVAL)), UNIX_EPOCH))
+                .unwrap();
         assert_eq!(v["decision"], "deny");
         assert_eq!(v["rule"], Value::Null);
         assert_eq!(v["error"], "EINVAL");
@@ -417,10 +441,22 @@ mod tests {
 
     #[test]
     fn flag_texts() {
-        assert_eq!(open_flags_text(libc::O_RDWR | libc::O_APPEND), "O_RDWR|O_APPEND");
-        assert_eq!(open_flags_text(libc::O_RDONLY | libc::O_SYNC), "O_RDONLY|O_DSYNC|O_SYNC");
-        assert_eq!(open_flags_text(libc::O_WRONLY | libc::O_TMPFILE), "O_WRONLY|O_DIRECTORY|O_TMPFILE");
-        assert_eq!(open_flags_text(libc::O_RDONLY | 0x4000_0000), "O_RDONLY|0x40000000");
+        assert_eq!(
+            open_flags_text(libc::O_RDWR | libc::O_APPEND),
+            "O_RDWR|O_APPEND"
+        );
+        assert_eq!(
+            open_flags_text(libc::O_RDONLY | libc::O_SYNC),
+            "O_RDONLY|O_DSYNC|O_SYNC"
+        );
+        assert_eq!(
+            open_flags_text(libc::O_WRONLY | libc::O_TMPFILE),
+            "O_WRONLY|O_DIRECTORY|O_TMPFILE"
+        );
+        assert_eq!(
+            open_flags_text(libc::O_RDONLY | 0x4000_0000),
+            "O_RDONLY|0x40000000"
+        );
         assert_eq!(access_mode_text(libc::W_OK | 0x10), "W_OK|0x10");
     }
 }

@@ -252,8 +252,14 @@ impl Client {
         sys::msg::send_msg(self.sock.as_fd(), &bytes, None).map_err(send_error)?;
 
         let mut buf = [0u8; MAX_REPLY];
-        let mut received =
-            sys::msg::recv_msg(self.sock.as_fd(), &mut buf).map_err(ClientError::Io)?;
+        let mut received = match sys::msg::recv_msg(self.sock.as_fd(), &mut buf) {
+            Ok(r) => r,
+            Err(e) => {
+                // The reply may still come later: the stream is out of step.
+                state.broken = true;
+                return Err(ClientError::Io(e));
+            }
+        };
         // The descriptors are owned: any we do not return are closed on drop.
         let mut fds = std::mem::take(&mut received.fds);
         if received.len == 0 && fds.is_empty() && !received.truncated {

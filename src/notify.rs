@@ -112,7 +112,12 @@ const RET_ERRNO_ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
 /// ([`crate::confine::install_with_listener`]).
 pub fn notify_filter() -> Vec<sock_filter> {
     let n = BROKERED_SYSCALLS.len();
-    let stmt = |code, k| sock_filter { code, jt: 0, jf: 0, k };
+    let stmt = |code, k| sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
     let jump = |code, k, jt, jf| sock_filter { code, jt, jf, k };
     let mut prog = vec![
         stmt(LD_W_ABS, 4),
@@ -472,7 +477,10 @@ impl From<Errno> for Reply {
 /// A path argument after reading and joining.
 enum Target {
     /// An absolute path to judge; `requested` is what the caller wrote.
-    Path { requested: PathBuf, absolute: PathBuf },
+    Path {
+        requested: PathBuf,
+        absolute: PathBuf,
+    },
     /// An empty path with `AT_EMPTY_PATH`: the descriptor (or cwd) itself.
     Fd(Dirfd),
 }
@@ -481,7 +489,11 @@ impl NotifyServer {
     /// A server for `listener` judging with `judge` and acting with `ops`.
     /// Fails when the kernel's notification structures are larger than the
     /// ones this build passes to it.
-    pub fn new(listener: OwnedFd, judge: Arc<dyn Judge>, ops: Arc<Ops>) -> Result<NotifyServer, NotifyError> {
+    pub fn new(
+        listener: OwnedFd,
+        judge: Arc<dyn Judge>,
+        ops: Arc<Ops>,
+    ) -> Result<NotifyServer, NotifyError> {
         if !sys::notify::struct_sizes_ok().map_err(NotifyError::Sizes)? {
             return Err(NotifyError::StructSize);
         }
@@ -536,15 +548,21 @@ impl NotifyServer {
                 match sys::notify::add_fd_and_send(listener, n.id, fd.as_fd(), cloexec) {
                     Ok(_) => Ok(()),
                     // E.g. EMFILE in the caller: the call is still waiting.
-                    Err(e) if e != Errno::ENOENT => sys::notify::respond(listener, n.id, 0, e as i32),
+                    Err(e) if e != Errno::ENOENT => {
+                        sys::notify::respond(listener, n.id, 0, e as i32)
+                    }
                     Err(e) => Err(e),
                 }
             }
         };
-        if let Err(e) = sent {
-            if e != Errno::ENOENT {
-                tracing::warn!(id = n.id, pid = n.pid, "answering a notification failed: {e}");
-            }
+        if let Err(e) = sent
+            && e != Errno::ENOENT
+        {
+            tracing::warn!(
+                id = n.id,
+                pid = n.pid,
+                "answering a notification failed: {e}"
+            );
         }
     }
 
@@ -558,14 +576,43 @@ impl NotifyServer {
             return Reply::Error(Errno::ENOSYS);
         };
         let r = match call {
-            Call::Open { dirfd, path, flags, mode } => self.open(n, name, dirfd, path, flags, mode),
-            Call::Openat2 { dirfd, path, how, size } => self.openat2(n, name, dirfd, path, how, size),
-            Call::Stat { dirfd, path, buf, flags } => self.stat(n, name, dirfd, path, flags, buf, None),
-            Call::Statx { dirfd, path, flags, mask, buf } => {
-                self.stat(n, name, dirfd, path, flags, buf, Some(mask))
-            }
-            Call::Access { dirfd, path, mode, flags } => self.access(n, name, dirfd, path, mode, flags),
-            Call::Readlink { dirfd, path, buf, size } => self.readlink(n, name, dirfd, path, buf, size),
+            Call::Open {
+                dirfd,
+                path,
+                flags,
+                mode,
+            } => self.open(n, name, dirfd, path, flags, mode),
+            Call::Openat2 {
+                dirfd,
+                path,
+                how,
+                size,
+            } => self.openat2(n, name, dirfd, path, how, size),
+            Call::Stat {
+                dirfd,
+                path,
+                buf,
+                flags,
+            } => self.stat(n, name, dirfd, path, flags, buf, None),
+            Call::Statx {
+                dirfd,
+                path,
+                flags,
+                mask,
+                buf,
+            } => self.stat(n, name, dirfd, path, flags, buf, Some(mask)),
+            Call::Access {
+                dirfd,
+                path,
+                mode,
+                flags,
+            } => self.access(n, name, dirfd, path, mode, flags),
+            Call::Readlink {
+                dirfd,
+                path,
+                buf,
+                size,
+            } => self.readlink(n, name, dirfd, path, buf, size),
         };
         r.unwrap_or_else(Reply::Error)
     }
@@ -580,7 +627,10 @@ impl NotifyServer {
         mode: u32,
     ) -> Result<Reply, Errno> {
         let (requested, absolute) = match self.target(n, dirfd, path, false)? {
-            Target::Path { requested, absolute } => (requested, absolute),
+            Target::Path {
+                requested,
+                absolute,
+            } => (requested, absolute),
             Target::Fd(_) => return Err(Errno::ENOENT),
         };
         let ctx = self.context(n, &absolute)?;
@@ -617,7 +667,8 @@ impl NotifyServer {
         if raw[VER0 as usize..].iter().any(|&b| b != 0) {
             return Err(Errno::E2BIG);
         }
-        let word = |i: usize| u64::from_ne_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        let word =
+            |i: usize| u64::from_ne_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
         let (flags, mode, resolve) = (word(0), word(1), word(2));
         let flags = i32::try_from(flags).map_err(|_| Errno::EINVAL)?;
         let mode = u32::try_from(mode).map_err(|_| Errno::EINVAL)?;
@@ -680,7 +731,10 @@ impl NotifyServer {
                 self.valid(n)?;
                 st
             }
-            Target::Path { requested, absolute } => {
+            Target::Path {
+                requested,
+                absolute,
+            } => {
                 let ctx = self.context(n, &absolute)?;
                 self.valid(n)?;
                 let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
@@ -709,14 +763,18 @@ impl NotifyServer {
         if flags & !(libc::AT_EACCESS | libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
             return Err(Errno::EINVAL);
         }
-        let (requested, absolute) = match self.target(n, dirfd, path, flags & libc::AT_EMPTY_PATH != 0)? {
-            Target::Path { requested, absolute } => (requested, absolute),
-            // access(2) on a descriptor: judge the path it was opened at.
-            Target::Fd(fd) => {
-                let p = fd_path(n.pid, fd)?;
-                (PathBuf::new(), p)
-            }
-        };
+        let (requested, absolute) =
+            match self.target(n, dirfd, path, flags & libc::AT_EMPTY_PATH != 0)? {
+                Target::Path {
+                    requested,
+                    absolute,
+                } => (requested, absolute),
+                // access(2) on a descriptor: judge the path it was opened at.
+                Target::Fd(fd) => {
+                    let p = fd_path(n.pid, fd)?;
+                    (PathBuf::new(), p)
+                }
+            };
         let ctx = self.context(n, &absolute)?;
         self.valid(n)?;
         let out = self.ops.access(&*self.judge, &ctx, &absolute, mode);
@@ -737,7 +795,10 @@ impl NotifyServer {
             return Err(Errno::EINVAL);
         }
         let (requested, absolute) = match self.target(n, dirfd, path, false)? {
-            Target::Path { requested, absolute } => (requested, absolute),
+            Target::Path {
+                requested,
+                absolute,
+            } => (requested, absolute),
             Target::Fd(_) => return Err(Errno::ENOENT),
         };
         let ctx = self.context(n, &absolute)?;
@@ -752,11 +813,21 @@ impl NotifyServer {
     }
 
     /// Reads the path argument at `addr` and makes it absolute.
-    fn target(&self, n: &sys::notify::Notif, dirfd: Dirfd, addr: u64, empty_ok: bool) -> Result<Target, Errno> {
+    fn target(
+        &self,
+        n: &sys::notify::Notif,
+        dirfd: Dirfd,
+        addr: u64,
+        empty_ok: bool,
+    ) -> Result<Target, Errno> {
         let mut buf = [0u8; PATH_MAX];
         let requested = sys::notify::read_c_string(n.pid, addr, &mut buf)?;
         if requested.is_empty() {
-            return if empty_ok { Ok(Target::Fd(dirfd)) } else { Err(Errno::ENOENT) };
+            return if empty_ok {
+                Ok(Target::Fd(dirfd))
+            } else {
+                Err(Errno::ENOENT)
+            };
         }
         let requested_path = PathBuf::from(OsStr::from_bytes(requested));
         if requested.starts_with(b"/") {
@@ -778,7 +849,8 @@ impl NotifyServer {
     fn context(&self, n: &sys::notify::Notif, path: &Path) -> Result<Context, Errno> {
         let bytes = path.as_os_str().as_bytes();
         if bytes == b"/proc" || bytes.starts_with(b"/proc/") {
-            let status = std::fs::read(format!("/proc/{}/status", n.pid)).map_err(|_| Errno::ESRCH)?;
+            let status =
+                std::fs::read(format!("/proc/{}/status", n.pid)).map_err(|_| Errno::ESRCH)?;
             let tgid = parse_tgid(&status).ok_or(Errno::ESRCH)?;
             return Ok(Context { pid: Some(tgid) });
         }
@@ -810,7 +882,9 @@ impl NotifyServer {
         flags: Option<i64>,
         out: &Outcome<T>,
     ) {
-        let Some(observer) = &self.observer else { return };
+        let Some(observer) = &self.observer else {
+            return;
+        };
         observer(&Event {
             pid: n.pid,
             source: Source::Seccomp,
@@ -973,7 +1047,10 @@ mod tests {
             (0x06, 0, 0, 0x7fc0_0000),
             (0x06, 0, 0, 0x0005_0026),
         ];
-        let got: Vec<_> = notify_filter().iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect();
+        let got: Vec<_> = notify_filter()
+            .iter()
+            .map(|i| (i.code, i.jt, i.jf, i.k))
+            .collect();
         assert_eq!(got, expected);
     }
 
@@ -984,10 +1061,20 @@ mod tests {
         for (name, nr) in BROKERED_SYSCALLS {
             assert_eq!(run(&f, X86, nr as u32), RET_USER_NOTIF, "{name}");
             // The same number through x32 or i386 never reaches a compare.
-            assert_eq!(run(&f, X86, nr as u32 | X32_SYSCALL_BIT), RET_ERRNO_ENOSYS, "{name}");
+            assert_eq!(
+                run(&f, X86, nr as u32 | X32_SYSCALL_BIT),
+                RET_ERRNO_ENOSYS,
+                "{name}"
+            );
             assert_eq!(run(&f, 0x4000_0003, nr as u32), RET_ERRNO_ENOSYS, "{name}");
         }
-        for nr in [libc::SYS_read, libc::SYS_write, libc::SYS_fstat, libc::SYS_execve, libc::SYS_close] {
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_fstat,
+            libc::SYS_execve,
+            libc::SYS_close,
+        ] {
             assert_eq!(run(&f, X86, nr as u32), RET_ALLOW);
         }
         // i386 open is 5 (x86-64 fstat): refused, not allowed.
@@ -1011,38 +1098,95 @@ mod tests {
         );
         // Upper halves of int arguments are ignored, as the kernel does.
         assert_eq!(
-            decode(libc::SYS_openat, [at(3) | 0xffff_0000_0000_0000, 0x10, 0x1_0000_0000, 0, 0, 0]),
-            Some(("openat", Call::Open { dirfd: Dirfd::Fd(3), path: 0x10, flags: 0, mode: 0 }))
+            decode(
+                libc::SYS_openat,
+                [at(3) | 0xffff_0000_0000_0000, 0x10, 0x1_0000_0000, 0, 0, 0]
+            ),
+            Some((
+                "openat",
+                Call::Open {
+                    dirfd: Dirfd::Fd(3),
+                    path: 0x10,
+                    flags: 0,
+                    mode: 0
+                }
+            ))
         );
         assert_eq!(
             decode(libc::SYS_lstat, [1, 2, 0, 0, 0, 0]),
             Some((
                 "lstat",
-                Call::Stat { dirfd: Dirfd::Cwd, path: 1, buf: 2, flags: libc::AT_SYMLINK_NOFOLLOW }
+                Call::Stat {
+                    dirfd: Dirfd::Cwd,
+                    path: 1,
+                    buf: 2,
+                    flags: libc::AT_SYMLINK_NOFOLLOW
+                }
             ))
         );
         assert_eq!(
-            decode(libc::SYS_newfstatat, [at(libc::AT_FDCWD), 1, 2, libc::AT_EMPTY_PATH as u64, 0, 0]),
+            decode(
+                libc::SYS_newfstatat,
+                [at(libc::AT_FDCWD), 1, 2, libc::AT_EMPTY_PATH as u64, 0, 0]
+            ),
             Some((
                 "newfstatat",
-                Call::Stat { dirfd: Dirfd::Cwd, path: 1, buf: 2, flags: libc::AT_EMPTY_PATH }
+                Call::Stat {
+                    dirfd: Dirfd::Cwd,
+                    path: 1,
+                    buf: 2,
+                    flags: libc::AT_EMPTY_PATH
+                }
             ))
         );
         assert_eq!(
             decode(libc::SYS_statx, [at(5), 1, 0x100, 0x7ff, 9, 0]),
-            Some(("statx", Call::Statx { dirfd: Dirfd::Fd(5), path: 1, flags: 0x100, mask: 0x7ff, buf: 9 }))
+            Some((
+                "statx",
+                Call::Statx {
+                    dirfd: Dirfd::Fd(5),
+                    path: 1,
+                    flags: 0x100,
+                    mask: 0x7ff,
+                    buf: 9
+                }
+            ))
         );
         assert_eq!(
             decode(libc::SYS_faccessat2, [at(-1), 1, 4, 0x200, 0, 0]),
-            Some(("faccessat2", Call::Access { dirfd: Dirfd::Fd(-1), path: 1, mode: 4, flags: 0x200 }))
+            Some((
+                "faccessat2",
+                Call::Access {
+                    dirfd: Dirfd::Fd(-1),
+                    path: 1,
+                    mode: 4,
+                    flags: 0x200
+                }
+            ))
         );
         assert_eq!(
             decode(libc::SYS_readlink, [1, 2, 64, 0, 0, 0]),
-            Some(("readlink", Call::Readlink { dirfd: Dirfd::Cwd, path: 1, buf: 2, size: 64 }))
+            Some((
+                "readlink",
+                Call::Readlink {
+                    dirfd: Dirfd::Cwd,
+                    path: 1,
+                    buf: 2,
+                    size: 64
+                }
+            ))
         );
         assert_eq!(
             decode(libc::SYS_openat2, [at(libc::AT_FDCWD), 1, 2, 24, 0, 0]),
-            Some(("openat2", Call::Openat2 { dirfd: Dirfd::Cwd, path: 1, how: 2, size: 24 }))
+            Some((
+                "openat2",
+                Call::Openat2 {
+                    dirfd: Dirfd::Cwd,
+                    path: 1,
+                    how: 2,
+                    size: 24
+                }
+            ))
         );
         for (name, nr) in BROKERED_SYSCALLS {
             assert_eq!(decode(nr, [0; 6]).map(|d| d.0), Some(name));
@@ -1118,7 +1262,10 @@ mod tests {
         let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
         let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
         let u16_at = |o: usize| u16::from_ne_bytes(b[o..o + 2].try_into().unwrap());
-        assert_eq!(u32_at(offset_of!(libc::statx, stx_mask)), libc::STATX_BASIC_STATS);
+        assert_eq!(
+            u32_at(offset_of!(libc::statx, stx_mask)),
+            libc::STATX_BASIC_STATS
+        );
         assert_eq!(u32_at(offset_of!(libc::statx, stx_blksize)), 4096);
         assert_eq!(u32_at(offset_of!(libc::statx, stx_nlink)), 3);
         assert_eq!(u32_at(offset_of!(libc::statx, stx_uid)), 4);
@@ -1140,7 +1287,10 @@ mod tests {
 
     #[test]
     fn tgid_and_join() {
-        assert_eq!(parse_tgid(b"Name:\tx\nTgid:\t1234\nPid:\t1240\n"), Some(1234));
+        assert_eq!(
+            parse_tgid(b"Name:\tx\nTgid:\t1234\nPid:\t1240\n"),
+            Some(1234)
+        );
         assert_eq!(parse_tgid(b"Name:\tx\n"), None);
         assert_eq!(parse_tgid(b"Tgid:\tzz\n"), None);
         assert_eq!(join(b"/a/b", b"c/../d"), PathBuf::from("/a/b/c/../d"));

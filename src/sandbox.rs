@@ -148,7 +148,10 @@ impl SandboxError {
     pub fn exit_code(&self) -> u8 {
         match self {
             SandboxError::NotFound(_) => EXIT_NOT_FOUND,
-            SandboxError::Exec { errno: Errno::ENOENT, .. } => EXIT_NOT_FOUND,
+            SandboxError::Exec {
+                errno: Errno::ENOENT,
+                ..
+            } => EXIT_NOT_FOUND,
             SandboxError::NotExecutable { .. } | SandboxError::Exec { .. } => EXIT_CANNOT_EXECUTE,
             _ => EXIT_SETUP,
         }
@@ -266,8 +269,10 @@ impl Sandbox {
         let foreign = confine::foreign_abi_filter();
         let deny = confine::deny_filter(&deny_options(self.policy.network())?)?;
 
-        let (proto_parent, proto_child) = sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
-        let (setup_parent, setup_child) = sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
+        let (proto_parent, proto_child) =
+            sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
+        let (setup_parent, setup_child) =
+            sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
         let fd_number = std::os::fd::AsRawFd::as_raw_fd(&proto_child);
         let path_c = cstring(exe.exec_path.as_os_str())?;
         let mut argv = vec![cstring(&self.program)?];
@@ -283,12 +288,20 @@ impl Sandbox {
                 envp.push(CString::new(kv).map_err(|_| sys_err("environment")(Errno::EINVAL))?);
             }
         }
-        envp.push(cstring(OsStr::new(&format!("{}={fd_number}", crate::launch::FD_ENV)))?);
+        envp.push(cstring(OsStr::new(&format!(
+            "{}={fd_number}",
+            crate::launch::FD_ENV
+        )))?);
 
         // Signals we handle through a signalfd: blocked from now on, in every
         // thread started later; the child restores the original mask.
         let mut handled = SigSet::empty();
-        for s in [Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        for s in [
+            Signal::SIGCHLD,
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+        ] {
             handled.add(s);
         }
         let mut old_mask = SigSet::empty();
@@ -308,7 +321,9 @@ impl Sandbox {
             envp: &envp,
             old_mask,
         };
-        let child = match sys::child::fork_single_threaded().map_err(sys_err("fork"))? {
+        let child = match sys::child::fork_single_threaded().map_err(sys_err(
+            "fork (only allowed while the process has one thread)",
+        ))? {
             Forked::Child => child_main(&plan, landlock, setup_child.as_fd(), proto_child.as_fd()),
             Forked::Parent(pid) => pid,
         };
@@ -353,7 +368,8 @@ fn check_kernel() -> Result<(), SandboxError> {
     } else {
         match kernel_release() {
             Some(v) if v < (5, 14) => missing.push(
-                "SECCOMP_ADDFD_FLAG_SEND for seccomp user notification (Linux 5.14 or later)".into(),
+                "SECCOMP_ADDFD_FLAG_SEND for seccomp user notification (Linux 5.14 or later)"
+                    .into(),
             ),
             _ => {}
         }
@@ -361,7 +377,11 @@ fn check_kernel() -> Result<(), SandboxError> {
             missing.push("seccomp notification structures this build understands".into());
         }
     }
-    if missing.is_empty() { Ok(()) } else { Err(SandboxError::Kernel(missing)) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(SandboxError::Kernel(missing))
+    }
 }
 
 /// `(major, minor)` of the running kernel, from `/proc/sys/kernel/osrelease`.
@@ -395,9 +415,16 @@ fn find_program(program: &OsStr) -> Result<Program, SandboxError> {
     } else if program.is_empty() {
         vec![]
     } else {
-        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        let path =
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
         std::env::split_paths(&path)
-            .map(|dir| if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir })
+            .map(|dir| {
+                if dir.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    dir
+                }
+            })
             .map(|dir| dir.join(program))
             .collect()
     };
@@ -405,17 +432,22 @@ fn find_program(program: &OsStr) -> Result<Program, SandboxError> {
     for c in candidates {
         match std::fs::metadata(&c) {
             Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
-                let canonical = std::fs::canonicalize(&c).map_err(|e| SandboxError::NotExecutable {
-                    path: c.clone(),
-                    reason: e.to_string(),
-                })?;
+                let canonical =
+                    std::fs::canonicalize(&c).map_err(|e| SandboxError::NotExecutable {
+                        path: c.clone(),
+                        reason: e.to_string(),
+                    })?;
                 return Ok(Program {
                     exec_path: c,
                     canonical,
                 });
             }
             Ok(m) => {
-                let reason = if m.is_dir() { "is a directory" } else { "Permission denied" };
+                let reason = if m.is_dir() {
+                    "is a directory"
+                } else {
+                    "Permission denied"
+                };
                 unusable.get_or_insert((c, reason.to_string()));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -438,11 +470,17 @@ fn resolve_user(spec: Option<&str>) -> Result<Option<Ids>, SandboxError> {
             let uid = Uid::from_raw(n);
             return Ok(match nix::unistd::User::from_uid(uid).ok().flatten() {
                 Some(u) => Ids { uid, gid: u.gid },
-                None => Ids { uid, gid: Gid::from_raw(n) },
+                None => Ids {
+                    uid,
+                    gid: Gid::from_raw(n),
+                },
             });
         }
         match nix::unistd::User::from_name(spec) {
-            Ok(Some(u)) => Ok(Ids { uid: u.uid, gid: u.gid }),
+            Ok(Some(u)) => Ok(Ids {
+                uid: u.uid,
+                gid: u.gid,
+            }),
             _ if spec == DEFAULT_USER => Ok(Ids {
                 uid: Uid::from_raw(65534),
                 gid: Gid::from_raw(65534),
@@ -484,7 +522,9 @@ fn interpreter_chain(program: &Path) -> Vec<PathBuf> {
     // The kernel follows at most 4 levels of interpreters (binfmt).
     for _ in 0..5 {
         let mut head = vec![0u8; 64 * 1024];
-        let Ok(mut f) = std::fs::File::open(&current) else { break };
+        let Ok(mut f) = std::fs::File::open(&current) else {
+            break;
+        };
         let mut len = 0;
         while len < head.len() {
             match f.read(&mut head[len..]) {
@@ -495,7 +535,9 @@ fn interpreter_chain(program: &Path) -> Vec<PathBuf> {
         head.truncate(len);
         let next = shebang_interpreter(&head).or_else(|| elf_interpreter(&head));
         let Some(next) = next else { break };
-        let Ok(canon) = std::fs::canonicalize(Path::new(OsStr::from_bytes(next))) else { break };
+        let Ok(canon) = std::fs::canonicalize(Path::new(OsStr::from_bytes(next))) else {
+            break;
+        };
         if out.contains(&canon) {
             break;
         }
@@ -519,7 +561,10 @@ pub fn shebang_interpreter(head: &[u8]) -> Option<&[u8]> {
     let line = line.split(|&c| c == b'\n').next()?;
     let start = line.iter().position(|&c| c != b' ' && c != b'\t')?;
     let rest = &line[start..];
-    let end = rest.iter().position(|&c| c == b' ' || c == b'\t').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|&c| c == b' ' || c == b'\t')
+        .unwrap_or(rest.len());
     Some(&rest[..end]).filter(|s| !s.is_empty())
 }
 
@@ -531,8 +576,16 @@ pub fn elf_interpreter(head: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let u16_at = |o: usize| head.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| head.get(o..o + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
-    let u64_at = |o: usize| head.get(o..o + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+    let u32_at = |o: usize| {
+        head.get(o..o + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    let u64_at = |o: usize| {
+        head.get(o..o + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
     let phoff = usize::try_from(u64_at(0x20)?).ok()?;
     let phentsize = usize::from(u16_at(0x36)?);
     let phnum = usize::from(u16_at(0x38)?);
@@ -606,7 +659,10 @@ fn overlap(a: &Path, b: &Path) -> bool {
 pub fn exec_grants(policy: &Policy) -> Result<Vec<PathBuf>, SandboxError> {
     let denies: Vec<PathBuf> = policy
         .rules()
-        .filter(|r| r.kind() == RuleKind::Deny && (r.access().is_empty() || r.access().contains(Access::EXEC)))
+        .filter(|r| {
+            r.kind() == RuleKind::Deny
+                && (r.access().is_empty() || r.access().contains(Access::EXEC))
+        })
         .flat_map(|r| r.patterns().iter().map(|p| literal_prefix(p).0))
         .collect();
     let mut out: Vec<PathBuf> = Vec::new();
@@ -621,7 +677,9 @@ pub fn exec_grants(policy: &Policy) -> Result<Vec<PathBuf>, SandboxError> {
         }
         for pattern in rule.patterns() {
             let (prefix, exact) = literal_prefix(pattern);
-            let Ok(canonical) = std::fs::canonicalize(&prefix) else { continue };
+            let Ok(canonical) = std::fs::canonicalize(&prefix) else {
+                continue;
+            };
             if exact {
                 if canonical.is_file() && policy.decide(&canonical, Access::EXEC).allowed {
                     push(canonical, &mut out);
@@ -645,12 +703,18 @@ pub fn exec_grants(policy: &Policy) -> Result<Vec<PathBuf>, SandboxError> {
 
 /// Every regular file beneath `dir` (not following symlinks) the policy
 /// allows `exec` on.
-fn enumerate_executables(policy: &Policy, dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, SandboxError> {
+fn enumerate_executables(
+    policy: &Policy,
+    dir: &Path,
+    pattern: &str,
+) -> Result<Vec<PathBuf>, SandboxError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     let mut seen = 0usize;
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             seen += 1;
             if seen > ENUMERATE_BUDGET {
@@ -681,7 +745,11 @@ pub fn deny_options(network: bool) -> Result<DenyOptions, SandboxError> {
     let mut opts = DenyOptions::new()
         .open_family(false)
         .metadata_changes(true)
-        .sockets(if network { Sockets::Any } else { Sockets::PairOnly });
+        .sockets(if network {
+            Sockets::Any
+        } else {
+            Sockets::PairOnly
+        });
     for rule in run_deny_rules(network)? {
         opts = opts.deny(rule);
     }
@@ -704,7 +772,11 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, SandboxError> {
     let mut rules = vec![
         // Handle-based open: around the broker.
         r("open_by_handle_at", SYS_open_by_handle_at, Errno::EPERM),
-        r("name_to_handle_at", SYS_name_to_handle_at, Errno::EOPNOTSUPP),
+        r(
+            "name_to_handle_at",
+            SYS_name_to_handle_at,
+            Errno::EOPNOTSUPP,
+        ),
         // Namespaces.
         r("unshare", SYS_unshare, Errno::EPERM),
         r("setns", SYS_setns, Errno::EPERM),
@@ -790,15 +862,21 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, SandboxError> {
         CLONE_NEWPID,
         CLONE_NEWNET,
     ] {
-        rules.push(r("clone", SYS_clone, Errno::EPERM).when_arg32(0, SeccompCmpOp::MaskedEq(bit as u64), bit as u32)?);
+        rules.push(r("clone", SYS_clone, Errno::EPERM).when_arg32(
+            0,
+            SeccompCmpOp::MaskedEq(bit as u64),
+            bit as u32,
+        )?);
     }
     if !network {
         // Datagram socketpairs could sendmsg(2) to any pathname socket
         // (msg_name); stream and seqpacket sockets ignore or refuse it.
         for ty in [SOCK_DGRAM, SOCK_RAW] {
-            rules.push(
-                r("socketpair", SYS_socketpair, Errno::EACCES).when_arg32(1, SeccompCmpOp::MaskedEq(0xf), ty as u32)?,
-            );
+            rules.push(r("socketpair", SYS_socketpair, Errno::EACCES).when_arg32(
+                1,
+                SeccompCmpOp::MaskedEq(0xf),
+                ty as u32,
+            )?);
         }
     }
     Ok(rules)
@@ -840,7 +918,12 @@ const STAGE_EXEC: u8 = 10;
 /// The child after fork: confine, hand over the listener, execve. Never
 /// returns; on any failure it reports the step and exits with 125 (126/127
 /// for execve).
-fn child_main(plan: &ChildPlan<'_>, landlock: PreparedLandlock, setup: BorrowedFd<'_>, proto: BorrowedFd<'_>) -> ! {
+fn child_main(
+    plan: &ChildPlan<'_>,
+    landlock: PreparedLandlock,
+    setup: BorrowedFd<'_>,
+    proto: BorrowedFd<'_>,
+) -> ! {
     let fail = |stage: u8, message: String| -> ! {
         let mut msg = vec![MSG_FAILED, stage];
         msg.extend_from_slice(message.as_bytes().get(..900).unwrap_or(message.as_bytes()));
@@ -874,7 +957,9 @@ fn child_main(plan: &ChildPlan<'_>, landlock: PreparedLandlock, setup: BorrowedF
     if let Err(e) = landlock.restrict_self() {
         fail(4, e.to_string());
     }
-    if let Err(e) = sys::child::close_all_except(&[setup, proto]).and_then(|()| sys::child::clear_cloexec(proto)) {
+    if let Err(e) = sys::child::close_all_except(&[setup, proto])
+        .and_then(|()| sys::child::clear_cloexec(proto))
+    {
         fail(5, e.to_string());
     }
     let listener = match confine::install_with_listener(plan.notify) {
@@ -900,13 +985,20 @@ fn child_main(plan: &ChildPlan<'_>, landlock: PreparedLandlock, setup: BorrowedF
     let mut msg = vec![MSG_FAILED, STAGE_EXEC];
     msg.extend_from_slice(&(errno as i32).to_le_bytes());
     let _ = sys::msg::send_msg(setup, &msg, None);
-    sys::child::exit_now(if errno == Errno::ENOENT { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXECUTE })
+    sys::child::exit_now(if errno == Errno::ENOENT {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_EXECUTE
+    })
 }
 
 /// What the child said on the setup socketpair.
 enum SetupMsg {
     Listener(OwnedFd),
-    Failed { stage: u8, detail: Vec<u8> },
+    Failed {
+        stage: u8,
+        detail: Vec<u8>,
+    },
     /// End of stream: execve succeeded (the child's end was close-on-exec),
     /// or the child died.
     Closed,
@@ -1016,7 +1108,9 @@ fn serve_and_wait(
             });
         }));
     }
-    server.spawn().map_err(|e| SandboxError::Broker(e.to_string()))?;
+    server
+        .spawn()
+        .map_err(|e| SandboxError::Broker(e.to_string()))?;
     broker
         .spawn(proto, u32::try_from(child.as_raw()).ok())
         .map_err(|e| SandboxError::Broker(e.to_string()))?;
@@ -1030,7 +1124,8 @@ fn serve_and_wait(
     }
     drop(setup);
 
-    let signals = SignalFd::with_flags(&handled, SfdFlags::SFD_CLOEXEC).map_err(sys_err("signalfd"))?;
+    let signals =
+        SignalFd::with_flags(&handled, SfdFlags::SFD_CLOEXEC).map_err(sys_err("signalfd"))?;
     loop {
         if let Some(status) = reap(child)? {
             return Ok(status);
@@ -1046,10 +1141,10 @@ fn serve_and_wait(
         }
         // A signal from the kernel (terminal keys, hangup) reached the
         // child's process group too; forward only what someone sent us.
-        if info.ssi_code != libc::SI_KERNEL {
-            if let Ok(sig) = Signal::try_from(signo) {
-                let _ = kill(child, sig);
-            }
+        if info.ssi_code != libc::SI_KERNEL
+            && let Ok(sig) = Signal::try_from(signo)
+        {
+            let _ = kill(child, sig);
         }
     }
 }
@@ -1059,7 +1154,9 @@ fn serve_and_wait(
 fn reap(child: Pid) -> Result<Option<Status>, SandboxError> {
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == child => return Ok(Some(Status::Exited(code))),
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => {
+                return Ok(Some(Status::Exited(code)));
+            }
             Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
                 return Ok(Some(Status::Signaled(sig as i32)));
             }
@@ -1105,7 +1202,9 @@ fn kill_descendants() {
 
 /// Pids whose parent is `ppid`, from `/proc/*/stat`.
 fn children_of(ppid: u32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
         .filter(|pid| {
@@ -1140,9 +1239,15 @@ mod tests {
 
     #[test]
     fn shebangs() {
-        assert_eq!(shebang_interpreter(b"#!/usr/bin/env python3\n"), Some(&b"/usr/bin/env"[..]));
+        assert_eq!(
+            shebang_interpreter(b"#!/usr/bin/env python3\n"),
+            Some(&b"/usr/bin/env"[..])
+        );
         assert_eq!(shebang_interpreter(b"#!/bin/sh"), Some(&b"/bin/sh"[..]));
-        assert_eq!(shebang_interpreter(b"#!\t/bin/bash\t-x\n"), Some(&b"/bin/bash"[..]));
+        assert_eq!(
+            shebang_interpreter(b"#!\t/bin/bash\t-x\n"),
+            Some(&b"/bin/bash"[..])
+        );
         assert_eq!(shebang_interpreter(b"#!   \n"), None);
         assert_eq!(shebang_interpreter(b"#!"), None);
         assert_eq!(shebang_interpreter(b""), None);
@@ -1153,7 +1258,11 @@ mod tests {
     fn elf_interp_of_real_binaries() {
         let sh = std::fs::read("/bin/sh").unwrap();
         let interp = elf_interpreter(&sh).expect("dynamically linked /bin/sh");
-        assert!(interp.starts_with(b"/lib"), "{:?}", String::from_utf8_lossy(interp));
+        assert!(
+            interp.starts_with(b"/lib"),
+            "{:?}",
+            String::from_utf8_lossy(interp)
+        );
         // Truncated or foreign input never panics and gives nothing.
         for n in [0, 4, 63, 64, 100, 200] {
             let _ = elf_interpreter(&sh[..n.min(sh.len())]);
@@ -1182,7 +1291,10 @@ mod tests {
         assert_eq!(literal_prefix("/**"), (PathBuf::from("/"), false));
         assert_eq!(literal_prefix("/a/b[0-9]/c"), (PathBuf::from("/a"), false));
         assert_eq!(literal_prefix("/a/?"), (PathBuf::from("/a"), false));
-        assert_eq!(literal_prefix("/a\\[x]/y"), (PathBuf::from("/a[x]/y"), true));
+        assert_eq!(
+            literal_prefix("/a\\[x]/y"),
+            (PathBuf::from("/a[x]/y"), true)
+        );
     }
 
     #[test]
@@ -1203,13 +1315,19 @@ mod tests {
         let p = Policy::parse(&text(""), Path::new("t.toml")).unwrap();
         assert_eq!(exec_grants(&p).unwrap(), vec![bin.clone(), bin.join("a")]);
         // A deny rule inside the directory: enumerated, and the denied file left out.
-        let deny = format!("[[deny]]\npaths = [\"{}/secret\"]\naccess = [\"exec\"]\n", bin.display());
+        let deny = format!(
+            "[[deny]]\npaths = [\"{}/secret\"]\naccess = [\"exec\"]\n",
+            bin.display()
+        );
         let p = Policy::parse(&text(&deny), Path::new("t.toml")).unwrap();
         let mut got = exec_grants(&p).unwrap();
         got.sort();
         assert_eq!(got, vec![bin.join("a"), bin.join("b")]);
         // A deny of other rights does not matter for exec.
-        let deny_read = format!("[[deny]]\npaths = [\"{}/secret\"]\naccess = [\"write\"]\n", bin.display());
+        let deny_read = format!(
+            "[[deny]]\npaths = [\"{}/secret\"]\naccess = [\"write\"]\n",
+            bin.display()
+        );
         let p = Policy::parse(&text(&deny_read), Path::new("t.toml")).unwrap();
         assert_eq!(exec_grants(&p).unwrap(), vec![bin.clone(), bin.join("a")]);
     }
@@ -1233,14 +1351,25 @@ mod tests {
     fn exit_codes() {
         assert_eq!(SandboxError::NotFound("x".into()).exit_code(), 127);
         assert_eq!(
-            SandboxError::Exec { path: "x".into(), errno: Errno::ENOENT }.exit_code(),
+            SandboxError::Exec {
+                path: "x".into(),
+                errno: Errno::ENOENT
+            }
+            .exit_code(),
             127
         );
         assert_eq!(
-            SandboxError::Exec { path: "x".into(), errno: Errno::ENOEXEC }.exit_code(),
+            SandboxError::Exec {
+                path: "x".into(),
+                errno: Errno::ENOEXEC
+            }
+            .exit_code(),
             126
         );
-        assert_eq!(SandboxError::Kernel(vec!["Landlock".into()]).exit_code(), 125);
+        assert_eq!(
+            SandboxError::Kernel(vec!["Landlock".into()]).exit_code(),
+            125
+        );
         assert_eq!(Status::Signaled(9).exit_code(), 137);
         assert_eq!(Status::Exited(256 + 3).exit_code(), 3);
     }

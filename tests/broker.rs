@@ -218,6 +218,7 @@ access = ["read"]
         threads(t, &broker, &tree);
         hung_open(t, &broker, &tree);
         python_client(t, &broker, &tree);
+        respawn(t, &broker, &tree);
 
         let fds_after = fd_count()?;
         t.check(
@@ -775,6 +776,35 @@ access = ["read"]
         tally_child(t, "fifo", run_a);
     }
 
+    /// A `Command` armed by `launch::spawn` hands its child the descriptor
+    /// once; spawning it again fails rather than pass whatever now has that
+    /// number.
+    fn respawn(t: &mut Tally, broker: &Broker, tree: &Tree) {
+        let mut cmd = child_command("quick", tree);
+        let first = launch::spawn(&mut cmd)
+            .map_err(|e| e.to_string())
+            .and_then(|(child, conn)| {
+                let h = broker
+                    .spawn(conn, Some(child.id()))
+                    .map_err(|e| e.to_string())?;
+                finish(child, h)
+            });
+        tally_child(t, "quick (first spawn of a Command)", first);
+        let again = cmd.spawn();
+        t.check(
+            "launch: spawning the same Command again fails with EBADF",
+            match again {
+                Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(()),
+                Err(e) => Err(format!("failed with {e}")),
+                Ok(mut child) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    Err("it started".into())
+                }
+            },
+        );
+    }
+
     // ---- the Python client of docs/protocol.md ----
 
     fn python_client(t: &mut Tally, broker: &Broker, tree: &Tree) {
@@ -932,10 +962,22 @@ mod child {
             "threads" => threads(client, &root),
             "fifo" => report(
                 "open of a FIFO completes once a writer comes",
-                read_eq(
-                    client.open(root.join("pub/fifo"), libc::O_RDONLY, 0),
-                    FIFO_DATA,
-                ),
+                client
+                    .open(root.join("pub/fifo"), libc::O_RDONLY, 0)
+                    .map_err(|e| format!("open: {e}"))
+                    .and_then(|fd| {
+                        // Exactly the bytes written: the writer stays open
+                        // until this child is done, so there is no EOF.
+                        let mut buf = vec![0u8; FIFO_DATA.len()];
+                        fs::File::from(fd)
+                            .read_exact(&mut buf)
+                            .map_err(|e| format!("read: {e}"))?;
+                        if buf == FIFO_DATA.as_bytes() {
+                            Ok(())
+                        } else {
+                            Err(format!("read {buf:?}"))
+                        }
+                    }),
             ),
             "quick" => report(
                 "open works",

@@ -54,7 +54,10 @@ pub(crate) fn fork_single_threaded() -> Result<Forked, Errno> {
 /// child's setup except through execve or `_exit`.
 pub(crate) fn close_all_except(keep: &[BorrowedFd<'_>]) -> Result<(), Errno> {
     let mut keep_raw: Vec<u32> = vec![0, 1, 2];
-    keep_raw.extend(keep.iter().filter_map(|fd| u32::try_from(fd.as_raw_fd()).ok()));
+    keep_raw.extend(
+        keep.iter()
+            .filter_map(|fd| u32::try_from(fd.as_raw_fd()).ok()),
+    );
     keep_raw.sort_unstable();
     keep_raw.dedup();
     let mut first = 0u32;
@@ -136,7 +139,11 @@ pub(crate) fn reset_sigpipe() -> Result<(), Errno> {
     // SAFETY: installing SIG_DFL sets no handler, so no code of ours can run
     // in signal context as a result.
     let prev = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    if prev == libc::SIG_ERR { Err(Errno::last()) } else { Ok(()) }
+    if prev == libc::SIG_ERR {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
 }
 
 /// _exit(2): ends the process at once, without running atexit handlers or

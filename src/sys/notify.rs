@@ -48,7 +48,11 @@ pub(crate) fn notif_sizes() -> Result<(u16, u16, u16), Errno> {
     if rc < 0 {
         return Err(Errno::last());
     }
-    Ok((sizes.seccomp_notif, sizes.seccomp_notif_resp, sizes.seccomp_data))
+    Ok((
+        sizes.seccomp_notif,
+        sizes.seccomp_notif_resp,
+        sizes.seccomp_data,
+    ))
 }
 
 /// Whether our `struct seccomp_notif`/`seccomp_notif_resp` are at least as
@@ -115,7 +119,12 @@ pub(crate) fn id_valid(listener: BorrowedFd<'_>, id: u64) -> Result<(), Errno> {
 /// `SECCOMP_IOCTL_NOTIF_SEND`: the call returns `val` when `error` is 0,
 /// else fails with `error` (a positive errno). Never sets
 /// `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the broker always answers itself.
-pub(crate) fn respond(listener: BorrowedFd<'_>, id: u64, val: i64, error: i32) -> Result<(), Errno> {
+pub(crate) fn respond(
+    listener: BorrowedFd<'_>,
+    id: u64,
+    val: i64,
+    error: i32,
+) -> Result<(), Errno> {
     let resp = libc::seccomp_notif_resp {
         id,
         val,
@@ -189,10 +198,16 @@ pub(crate) fn read_c_string(pid: u32, addr: u64, buf: &mut [u8]) -> Result<&[u8]
         // Up to the next 4 KiB boundary, then at most two whole chunks per call.
         let first = (CHUNK - at % CHUNK).min((buf.len() - done) as u64) as usize;
         let second = (buf.len() - done - first).min(CHUNK as usize);
-        let remote = [RemoteIoVec { base: at as usize, len: first }, RemoteIoVec {
-            base: (at + first as u64) as usize,
-            len: second,
-        }];
+        let remote = [
+            RemoteIoVec {
+                base: at as usize,
+                len: first,
+            },
+            RemoteIoVec {
+                base: (at + first as u64) as usize,
+                len: second,
+            },
+        ];
         let parts = if second == 0 { 1 } else { 2 };
         let dest = &mut buf[done..done + first + second];
         let got = match process_vm_readv(pid, &mut [IoSliceMut::new(dest)], &remote[..parts]) {
@@ -228,7 +243,10 @@ pub(crate) fn read_exact(pid: u32, addr: u64, buf: &mut [u8]) -> Result<(), Errn
     }
     let pid = Pid::from_raw(i32::try_from(pid).map_err(|_| Errno::ESRCH)?);
     let len = buf.len();
-    let remote = [RemoteIoVec { base: usize::try_from(addr).map_err(|_| Errno::EFAULT)?, len }];
+    let remote = [RemoteIoVec {
+        base: usize::try_from(addr).map_err(|_| Errno::EFAULT)?,
+        len,
+    }];
     match process_vm_readv(pid, &mut [IoSliceMut::new(buf)], &remote) {
         Ok(n) if n == len => Ok(()),
         Ok(_) | Err(Errno::EIO) => Err(Errno::EFAULT),
@@ -276,20 +294,32 @@ mod tests {
         let pid = std::process::id();
         let mut buf = [0u8; 4096];
         // Ends exactly before the guard page: read whole, not EFAULT.
-        assert_eq!(read_c_string(pid, start as u64, &mut buf), Ok(&b"/etc/hostname"[..]));
+        assert_eq!(
+            read_c_string(pid, start as u64, &mut buf),
+            Ok(&b"/etc/hostname"[..])
+        );
         // No NUL before the guard page: EFAULT, not garbage.
         // SAFETY: overwrite the NUL inside our writable first page.
         unsafe { *base.add(page - 1) = b'x' };
-        assert_eq!(read_c_string(pid, start as u64, &mut buf), Err(Errno::EFAULT));
+        assert_eq!(
+            read_c_string(pid, start as u64, &mut buf),
+            Err(Errno::EFAULT)
+        );
         // A buffer too small for the string: ENAMETOOLONG.
         let mut small = [0u8; 4];
-        assert_eq!(read_c_string(pid, start as u64, &mut small), Err(Errno::ENAMETOOLONG));
+        assert_eq!(
+            read_c_string(pid, start as u64, &mut small),
+            Err(Errno::ENAMETOOLONG)
+        );
         assert_eq!(read_c_string(pid, 0, &mut buf), Err(Errno::EFAULT));
         let mut four = [0u8; 4];
         assert_eq!(read_exact(pid, start as u64, &mut four), Ok(()));
         assert_eq!(&four, b"/etc");
         let mut across = [0u8; 16];
-        assert_eq!(read_exact(pid, start as u64, &mut across), Err(Errno::EFAULT));
+        assert_eq!(
+            read_exact(pid, start as u64, &mut across),
+            Err(Errno::EFAULT)
+        );
         // SAFETY: unmapping our own mapping, no references into it remain.
         unsafe { munmap(ptr, 2 * page) }.unwrap();
     }
