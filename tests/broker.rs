@@ -215,6 +215,7 @@ access = ["read"]
         observer_saw_requests(t, &events, &tree);
         malformed(t, &broker, &tree);
         race(t, &broker, &tree);
+        race_judged_only_allowed_paths(t, &events, &tree);
         threads(t, &broker, &tree);
         hung_open(t, &broker, &tree);
         python_client(t, &broker, &tree);
@@ -667,6 +668,38 @@ access = ["read"]
                 Ok(Ok(())) => Err("no swap happened".into()),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err("swapper panicked".into()),
+            },
+        );
+    }
+
+    /// Whatever the race made the broker reach, what it allowed was judged
+    /// on a path inside the allowed tree (the observer's view).
+    fn race_judged_only_allowed_paths(
+        t: &mut Tally,
+        events: &std::sync::Mutex<Vec<Event>>,
+        tree: &Tree,
+    ) {
+        let Ok(events) = events.lock() else {
+            return t.fail("race: observer", "poisoned");
+        };
+        let race = tree.p("pub/race");
+        let mut judged = BTreeMap::new();
+        for e in events.iter().filter(|e| e.path.starts_with(&race)) {
+            let key = (e.resolved.clone(), e.errno);
+            *judged.entry(key).or_insert(0u32) += 1;
+        }
+        let bad: Vec<_> = judged
+            .iter()
+            .filter(|((resolved, errno), _)| {
+                *errno == 0 && !resolved.as_ref().is_some_and(|r| r.starts_with(&race))
+            })
+            .collect();
+        t.check(
+            "race: every request allowed was judged on a path in the allowed tree",
+            if bad.is_empty() && !judged.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("allowed: {bad:?}; all: {judged:?}"))
             },
         );
     }
