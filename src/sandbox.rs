@@ -757,11 +757,8 @@ pub fn deny_options(network: bool) -> Result<DenyOptions, SandboxError> {
 }
 
 // x86-64 numbers libc 0.2 lacks.
-const SYS_STATMOUNT: i64 = 457;
-const SYS_LISTMOUNT: i64 = 458;
 const SYS_GETXATTRAT: i64 = 464;
 const SYS_LISTXATTRAT: i64 = 465;
-const SYS_OPEN_TREE_ATTR: i64 = 467;
 const SYS_FILE_GETATTR: i64 = 468;
 
 /// What `fdbroker run` denies on top of the common deny list (see
@@ -777,48 +774,6 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, SandboxError> {
             SYS_name_to_handle_at,
             Errno::EOPNOTSUPP,
         ),
-        // Namespaces.
-        r("unshare", SYS_unshare, Errno::EPERM),
-        r("setns", SYS_setns, Errno::EPERM),
-        // clone3 passes its flags in memory a filter cannot read: ENOSYS
-        // makes libc fall back to clone(2), whose flags it can.
-        r("clone3", SYS_clone3, Errno::ENOSYS),
-        // Mounts and the filesystem tree.
-        r("mount", SYS_mount, Errno::EPERM),
-        r("umount2", SYS_umount2, Errno::EPERM),
-        r("pivot_root", SYS_pivot_root, Errno::EPERM),
-        r("chroot", SYS_chroot, Errno::EPERM),
-        r("move_mount", SYS_move_mount, Errno::EPERM),
-        r("open_tree", SYS_open_tree, Errno::EPERM),
-        r("open_tree_attr", SYS_OPEN_TREE_ATTR, Errno::EPERM),
-        r("fsopen", SYS_fsopen, Errno::EPERM),
-        r("fsconfig", SYS_fsconfig, Errno::EPERM),
-        r("fsmount", SYS_fsmount, Errno::EPERM),
-        r("fspick", SYS_fspick, Errno::EPERM),
-        r("mount_setattr", SYS_mount_setattr, Errno::EPERM),
-        r("statmount", SYS_STATMOUNT, Errno::EPERM),
-        r("listmount", SYS_LISTMOUNT, Errno::EPERM),
-        // Kernel-wide facilities.
-        r("bpf", SYS_bpf, Errno::EPERM),
-        r("perf_event_open", SYS_perf_event_open, Errno::EPERM),
-        r("userfaultfd", SYS_userfaultfd, Errno::EPERM),
-        r("kexec_load", SYS_kexec_load, Errno::EPERM),
-        r("kexec_file_load", SYS_kexec_file_load, Errno::EPERM),
-        r("add_key", SYS_add_key, Errno::EPERM),
-        r("request_key", SYS_request_key, Errno::EPERM),
-        r("keyctl", SYS_keyctl, Errno::EPERM),
-        r("init_module", SYS_init_module, Errno::EPERM),
-        r("finit_module", SYS_finit_module, Errno::EPERM),
-        r("delete_module", SYS_delete_module, Errno::EPERM),
-        r("acct", SYS_acct, Errno::EPERM),
-        r("swapon", SYS_swapon, Errno::EPERM),
-        r("swapoff", SYS_swapoff, Errno::EPERM),
-        r("quotactl", SYS_quotactl, Errno::EPERM),
-        r("quotactl_fd", SYS_quotactl_fd, Errno::EPERM),
-        r("uselib", SYS_uselib, Errno::EPERM),
-        r("lookup_dcookie", SYS_lookup_dcookie, Errno::EPERM),
-        r("fanotify_init", SYS_fanotify_init, Errno::EPERM),
-        r("fanotify_mark", SYS_fanotify_mark, Errno::EPERM),
         // Path calls that are neither brokered nor useful under Landlock
         // (which refuses them all, but only after the lookup: ENOENT versus
         // EACCES would tell which denied paths exist). One errno for all.
@@ -851,23 +806,6 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, SandboxError> {
         r("listxattrat", SYS_LISTXATTRAT, Errno::EOPNOTSUPP),
         r("file_getattr", SYS_FILE_GETATTR, Errno::EOPNOTSUPP),
     ];
-    // clone(2) with any namespace flag (one rule per bit: conditions are
-    // ANDed, and "any of" needs an OR).
-    for bit in [
-        CLONE_NEWNS,
-        CLONE_NEWCGROUP,
-        CLONE_NEWUTS,
-        CLONE_NEWIPC,
-        CLONE_NEWUSER,
-        CLONE_NEWPID,
-        CLONE_NEWNET,
-    ] {
-        rules.push(r("clone", SYS_clone, Errno::EPERM).when_arg32(
-            0,
-            SeccompCmpOp::MaskedEq(bit as u64),
-            bit as u32,
-        )?);
-    }
     if !network {
         // Datagram socketpairs could sendmsg(2) to any pathname socket
         // (msg_name); stream and seqpacket sockets ignore or refuse it.

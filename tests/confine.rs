@@ -184,6 +184,57 @@ fn child(role: &str) -> Check {
             let r = unsafe { libc::syscall(libc::SYS_io_uring_register, -1, 0, 0usize, 0) };
             expect_err("io_uring_register", errno_of(r), Errno::EPERM)
         }
+        "namespaces" => {
+            confine()?;
+            // A user namespace would give the child a full capability set
+            // over its own mounts; each way to one must fail.
+            for (what, flags) in [
+                ("user", libc::CLONE_NEWUSER),
+                ("mount", libc::CLONE_NEWNS),
+                ("net", libc::CLONE_NEWNET),
+                ("pid", libc::CLONE_NEWPID),
+            ] {
+                expect_err(
+                    &format!("unshare({what})"),
+                    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags)),
+                    Errno::EPERM,
+                )?;
+            }
+            // SAFETY: setns(2) on fd -1 touches no memory.
+            let r = unsafe { libc::syscall(libc::SYS_setns, -1, 0) };
+            expect_err("setns", errno_of(r), Errno::EPERM)?;
+            // clone(2) with a namespace flag, raw so no child can run on
+            // success: SIGCHLD|CLONE_NEWUSER with a null stack returns in both.
+            // SAFETY: clone(2) without CLONE_VM behaves like fork(2); the
+            // filter must refuse it before any child exists.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong,
+                    0usize,
+                    0usize,
+                    0usize,
+                    0usize,
+                )
+            };
+            if r == 0 {
+                // The child of a clone that should have failed.
+                // SAFETY: _exit(2) ends this process at once.
+                unsafe { libc::_exit(99) };
+            }
+            expect_err("clone(CLONE_NEWUSER)", errno_of(r), Errno::EPERM)?;
+            // clone3 answers ENOSYS so libc falls back to the clone(2) above.
+            // SAFETY: clone3(2) with a null argument and size 0 touches no memory.
+            let r = unsafe { libc::syscall(libc::SYS_clone3, 0usize, 0usize) };
+            expect_err("clone3", errno_of(r), Errno::ENOSYS)?;
+            // SAFETY: mount(2) with null pointers; refused before use.
+            let r =
+                unsafe { libc::syscall(libc::SYS_mount, 0usize, 0usize, 0usize, 0usize, 0usize) };
+            expect_err("mount", errno_of(r), Errno::EPERM)?;
+            // SAFETY: bpf(2) with a null attribute; refused before use.
+            let r = unsafe { libc::syscall(libc::SYS_bpf, 0, 0usize, 0) };
+            expect_err("bpf", errno_of(r), Errno::EPERM)
+        }
         "ptrace" => {
             let parent = nix::unistd::Pid::from_raw(
                 std::env::var(ENV_PARENT)
@@ -811,6 +862,7 @@ fn parent() {
         ("open_family", Needs::Confine, Expect::Success, None),
         ("exec", Needs::Confine, Expect::Success, None),
         ("io_uring", Needs::Confine, Expect::Success, None),
+        ("namespaces", Needs::Confine, Expect::Success, None),
         ("ptrace", Needs::Confine, Expect::Success, None),
         ("seccomp_listener", Needs::Confine, Expect::Success, None),
         ("x32", Needs::Confine, Expect::Sigsys, None),

@@ -294,6 +294,42 @@ fn proc_self_means_the_requester() {
 }
 
 #[test]
+fn broker_proc_is_never_handed_out() {
+    let _g = serial();
+    // Even a judge that allows everything under / may not reach the broker's
+    // own /proc/<pid>: not by name, not through /proc/self met mid-resolution
+    // (/etc/mtab -> ../proc/self/mounts), not through /dev/fd.
+    let j = Prefixes::new(&[(Path::new("/"), Access::READ)]);
+    let pid = std::process::id();
+    let other = Context { pid: Some(1) };
+    for ops in engines() {
+        let mut paths = vec![
+            format!("/proc/{pid}/status"),
+            format!("/proc/{pid}/environ"),
+            format!("/proc/{pid}"),
+            "/dev/fd".to_string(),
+        ];
+        if fs::symlink_metadata("/etc/mtab").is_ok_and(|m| m.file_type().is_symlink()) {
+            paths.push("/etc/mtab".to_string());
+        }
+        for req in &paths {
+            let o = ops.open(&j, &other, Path::new(req), libc::O_RDONLY, 0);
+            assert_eq!(errno(&o), Some(Errno::EACCES), "{req}");
+            assert!(o.decision.is_none(), "{req}: refused by the hard rule");
+            let o = ops.stat(&j, &other, Path::new(req), true);
+            assert_eq!(errno(&o), Some(Errno::EACCES), "{req}");
+            // Nor does a missing name there reveal ENOENT.
+            let missing = format!("{req}/no-such-entry");
+            let o = ops.stat(&j, &other, Path::new(&missing), true);
+            assert_eq!(errno(&o), Some(Errno::EACCES), "{missing}");
+        }
+        // The same judge still lets the requester read its own /proc/self.
+        let o = ops.open(&j, &other, Path::new("/proc/1/status"), libc::O_RDONLY, 0);
+        assert!(o.result.is_ok());
+    }
+}
+
+#[test]
 fn existence_does_not_leak() {
     let _g = serial();
     let t = Tree::new();

@@ -34,7 +34,10 @@ pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 // Numbers libc 0.2 does not define yet. Since Linux 5.1 (number 424) new
 // system calls have the same number on every architecture.
+const SYS_STATMOUNT: i64 = 457;
+const SYS_LISTMOUNT: i64 = 458;
 const SYS_SETXATTRAT: i64 = 463;
+const SYS_OPEN_TREE_ATTR: i64 = 467;
 const SYS_REMOVEXATTRAT: i64 = 466;
 const SYS_FILE_SETATTR: i64 = 469;
 
@@ -210,6 +213,69 @@ pub fn deny_rules(opts: &DenyOptions) -> Result<Vec<DenyRule>, ConfineError> {
         r("ioctl", SYS_ioctl, Errno::EPERM).when_arg32(1, SeccompCmpOp::Eq, TIOCSTI as u32)?,
         r("ioctl", SYS_ioctl, Errno::EPERM).when_arg32(1, SeccompCmpOp::Eq, TIOCLINUX as u32)?,
     ]);
+    // Ways out of the confinement: new namespaces (a user namespace would
+    // hand the child capabilities over its own mounts), mounts, and
+    // kernel-wide facilities no confined program needs.
+    rules.extend([
+        r("unshare", SYS_unshare, Errno::EPERM),
+        r("setns", SYS_setns, Errno::EPERM),
+        // clone3 passes its flags in memory a filter cannot read: ENOSYS
+        // makes libc fall back to clone(2), whose flags it can.
+        r("clone3", SYS_clone3, Errno::ENOSYS),
+        // Mounts and the filesystem tree.
+        r("mount", SYS_mount, Errno::EPERM),
+        r("umount2", SYS_umount2, Errno::EPERM),
+        r("pivot_root", SYS_pivot_root, Errno::EPERM),
+        r("chroot", SYS_chroot, Errno::EPERM),
+        r("move_mount", SYS_move_mount, Errno::EPERM),
+        r("open_tree", SYS_open_tree, Errno::EPERM),
+        r("open_tree_attr", SYS_OPEN_TREE_ATTR, Errno::EPERM),
+        r("fsopen", SYS_fsopen, Errno::EPERM),
+        r("fsconfig", SYS_fsconfig, Errno::EPERM),
+        r("fsmount", SYS_fsmount, Errno::EPERM),
+        r("fspick", SYS_fspick, Errno::EPERM),
+        r("mount_setattr", SYS_mount_setattr, Errno::EPERM),
+        r("statmount", SYS_STATMOUNT, Errno::EPERM),
+        r("listmount", SYS_LISTMOUNT, Errno::EPERM),
+        // Kernel-wide facilities.
+        r("bpf", SYS_bpf, Errno::EPERM),
+        r("perf_event_open", SYS_perf_event_open, Errno::EPERM),
+        r("userfaultfd", SYS_userfaultfd, Errno::EPERM),
+        r("kexec_load", SYS_kexec_load, Errno::EPERM),
+        r("kexec_file_load", SYS_kexec_file_load, Errno::EPERM),
+        r("add_key", SYS_add_key, Errno::EPERM),
+        r("request_key", SYS_request_key, Errno::EPERM),
+        r("keyctl", SYS_keyctl, Errno::EPERM),
+        r("init_module", SYS_init_module, Errno::EPERM),
+        r("finit_module", SYS_finit_module, Errno::EPERM),
+        r("delete_module", SYS_delete_module, Errno::EPERM),
+        r("acct", SYS_acct, Errno::EPERM),
+        r("swapon", SYS_swapon, Errno::EPERM),
+        r("swapoff", SYS_swapoff, Errno::EPERM),
+        r("quotactl", SYS_quotactl, Errno::EPERM),
+        r("quotactl_fd", SYS_quotactl_fd, Errno::EPERM),
+        r("uselib", SYS_uselib, Errno::EPERM),
+        r("lookup_dcookie", SYS_lookup_dcookie, Errno::EPERM),
+        r("fanotify_init", SYS_fanotify_init, Errno::EPERM),
+        r("fanotify_mark", SYS_fanotify_mark, Errno::EPERM),
+    ]);
+    // clone(2) with any namespace flag (one rule per bit: conditions are
+    // ANDed, and "any of" needs an OR).
+    for bit in [
+        CLONE_NEWNS,
+        CLONE_NEWCGROUP,
+        CLONE_NEWUTS,
+        CLONE_NEWIPC,
+        CLONE_NEWUSER,
+        CLONE_NEWPID,
+        CLONE_NEWNET,
+    ] {
+        rules.push(r("clone", SYS_clone, Errno::EPERM).when_arg32(
+            0,
+            SeccompCmpOp::MaskedEq(bit as u64),
+            bit as u32,
+        )?);
+    }
     if opts.metadata_changes {
         #[cfg(target_arch = "x86_64")]
         rules.extend([
@@ -548,6 +614,50 @@ mod tests {
             ("seccomp", EPERM, 1),
             ("ioctl", EPERM, 1),
             ("ioctl", EPERM, 1),
+            ("unshare", EPERM, 0),
+            ("setns", EPERM, 0),
+            ("clone3", ENOSYS, 0),
+            ("mount", EPERM, 0),
+            ("umount2", EPERM, 0),
+            ("pivot_root", EPERM, 0),
+            ("chroot", EPERM, 0),
+            ("move_mount", EPERM, 0),
+            ("open_tree", EPERM, 0),
+            ("open_tree_attr", EPERM, 0),
+            ("fsopen", EPERM, 0),
+            ("fsconfig", EPERM, 0),
+            ("fsmount", EPERM, 0),
+            ("fspick", EPERM, 0),
+            ("mount_setattr", EPERM, 0),
+            ("statmount", EPERM, 0),
+            ("listmount", EPERM, 0),
+            ("bpf", EPERM, 0),
+            ("perf_event_open", EPERM, 0),
+            ("userfaultfd", EPERM, 0),
+            ("kexec_load", EPERM, 0),
+            ("kexec_file_load", EPERM, 0),
+            ("add_key", EPERM, 0),
+            ("request_key", EPERM, 0),
+            ("keyctl", EPERM, 0),
+            ("init_module", EPERM, 0),
+            ("finit_module", EPERM, 0),
+            ("delete_module", EPERM, 0),
+            ("acct", EPERM, 0),
+            ("swapon", EPERM, 0),
+            ("swapoff", EPERM, 0),
+            ("quotactl", EPERM, 0),
+            ("quotactl_fd", EPERM, 0),
+            ("uselib", EPERM, 0),
+            ("lookup_dcookie", EPERM, 0),
+            ("fanotify_init", EPERM, 0),
+            ("fanotify_mark", EPERM, 0),
+            ("clone", EPERM, 1),
+            ("clone", EPERM, 1),
+            ("clone", EPERM, 1),
+            ("clone", EPERM, 1),
+            ("clone", EPERM, 1),
+            ("clone", EPERM, 1),
+            ("clone", EPERM, 1),
             ("chmod", EPERM, 0),
             ("chown", EPERM, 0),
             ("lchown", EPERM, 0),
@@ -594,8 +704,13 @@ mod tests {
                 .metadata_changes(false),
         )
         .unwrap();
-        assert!(without_open.iter().all(|r| r.errno == EPERM));
-        assert_eq!(without_open.len(), 10);
+        // Everything but clone3 (ENOSYS, so libc falls back to clone(2)) is EPERM.
+        assert!(
+            without_open
+                .iter()
+                .all(|r| r.errno == EPERM || (r.syscall == "clone3" && r.errno == ENOSYS))
+        );
+        assert_eq!(without_open.len(), 54);
     }
 
     #[test]

@@ -108,6 +108,16 @@ impl<T> Outcome<T> {
             decision: None,
         }
     }
+
+    /// Refused by a hard rule no policy can lift, after resolution reached `path`.
+    fn refused_at(path: PathBuf, access: Access) -> Outcome<T> {
+        Outcome {
+            result: Err(Errno::EACCES),
+            access,
+            resolved: Some(path),
+            decision: None,
+        }
+    }
 }
 
 /// An object reached and judged allowed.
@@ -156,6 +166,9 @@ impl Ops {
                 return Err(self.fail_unresolved(judge, ctx, errno, target, follow, access));
             }
         };
+        if is_broker_proc(&obj.path, ctx.pid) {
+            return Err(Outcome::refused_at(obj.path, access));
+        }
         let judged = to_self(obj.path, ctx.pid);
         let decision = judge.decide(&judged, access);
         if !decision.allowed {
@@ -185,6 +198,9 @@ impl Ops {
         access: Access,
     ) -> Outcome<T> {
         let guess = self.resolver.best_guess(target, follow);
+        if is_broker_proc(&guess, ctx.pid) {
+            return Outcome::refused_at(guess, access);
+        }
         let guess = to_self(guess, ctx.pid);
         self.fail_at(judge, errno, guess, access, None)
     }
@@ -275,6 +291,27 @@ fn prepare(path: &Path, pid: Option<u32>) -> Result<Cow<'_, Path>, Errno> {
     let out = PathBuf::from(OsStr::from_bytes(&out));
     check_path(&out)?;
     Ok(Cow::Owned(out))
+}
+
+/// Whether `path` lies in the broker's own `/proc/<pid>` (or is it).
+///
+/// A hard rule, above any policy: a symlink met mid-resolution that points
+/// into `/proc/self` (`/etc/mtab`, `/dev/fd`, `/dev/stdin`) resolves in the
+/// broker's context, and no policy — not even one granting `/proc/**` — may
+/// hand the child the privileged broker's environment, memory maps or
+/// descriptors. Exempt only when the requester is the broker process itself.
+fn is_broker_proc(path: &Path, requester: Option<u32>) -> bool {
+    let own = std::process::id();
+    if requester == Some(own) {
+        return false;
+    }
+    let mut buf = [0u8; 10];
+    let own_name = decimal(own, &mut buf);
+    path.as_os_str()
+        .as_bytes()
+        .strip_prefix(b"/proc/")
+        .and_then(|p| p.strip_prefix(own_name))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
 }
 
 /// Writes the requester's canonical `/proc/<pid>` and
