@@ -29,20 +29,14 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use thiserror::Error;
 
-use crate::launch::FD_ENV;
+use crate::launch::{self, FD_ENV, InheritError};
 use crate::metadata::FileStat;
 use crate::protocol::{Call, MAX_REPLY, ProtocolError, Reply, ReplyBody, Request};
 use crate::sys;
-
-/// Set once a `Client` has adopted the inherited descriptor, so that a second
-/// `from_env` cannot give the same number two owners.
-static ENV_FD_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Why a client call failed.
 #[derive(Debug, Error)]
@@ -131,31 +125,12 @@ impl Client {
     /// not inherit the broker. Succeeds at most once per process; a failed
     /// check leaves the descriptor open and untouched.
     pub fn from_env() -> Result<Client, ClientError> {
-        let value = std::env::var_os(FD_ENV).ok_or(ClientError::NoEnv)?;
-        let text = value.to_string_lossy();
-        let raw: i32 = text
-            .parse()
-            .map_err(|_| ClientError::BadEnv(text.clone().into_owned()))?;
-        if ENV_FD_TAKEN
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return Err(ClientError::AlreadyTaken);
-        }
-        match sys::msg::adopt_inherited_seqpacket(raw) {
-            Ok(fd) => {
-                fcntl(fd.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
-                    .map_err(ClientError::Io)?;
-                Ok(Client::new(fd))
-            }
-            Err(e) => {
-                // Not adopted: let a later call try again.
-                ENV_FD_TAKEN.store(false, Ordering::SeqCst);
-                Err(match e {
-                    Errno::EBADF => ClientError::BadEnv(text.into_owned()),
-                    e => ClientError::NotSeqpacket(e),
-                })
-            }
+        match launch::take_inherited() {
+            Ok(fd) => Ok(Client::new(fd)),
+            Err(InheritError::NoEnv) => Err(ClientError::NoEnv),
+            Err(InheritError::BadEnv(text)) => Err(ClientError::BadEnv(text)),
+            Err(InheritError::AlreadyTaken) => Err(ClientError::AlreadyTaken),
+            Err(InheritError::NotSeqpacket(e)) => Err(ClientError::NotSeqpacket(e)),
         }
     }
 

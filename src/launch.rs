@@ -8,6 +8,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use thiserror::Error;
@@ -16,6 +17,73 @@ use crate::sys;
 
 /// The environment variable that tells a child its socket's descriptor number.
 pub const FD_ENV: &str = "FDBROKER_FD";
+
+/// Set once [`take_inherited`] has adopted the inherited descriptor, so that a
+/// second call cannot give the same number two owners.
+static ENV_FD_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Why the child's side could not take its inherited socket.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum InheritError {
+    /// The environment does not name a socket.
+    #[error("{FD_ENV} is not set")]
+    NoEnv,
+    /// The environment variable is not a descriptor number.
+    #[error("{FD_ENV}={0:?} is not a descriptor number")]
+    BadEnv(String),
+    /// The descriptor is not an open `AF_UNIX` `SOCK_SEQPACKET` socket.
+    #[error("descriptor is not an AF_UNIX SOCK_SEQPACKET socket: {0}")]
+    NotSeqpacket(Errno),
+    /// [`take_inherited`] already succeeded in this process.
+    #[error("the {FD_ENV} descriptor is already owned")]
+    AlreadyTaken,
+}
+
+/// The child's side of [`spawn`]: takes ownership of the socket whose number
+/// is in [`FD_ENV`], after checking it is an `AF_UNIX` `SOCK_SEQPACKET`
+/// socket (getsockopt(2) `SO_DOMAIN`, `SO_TYPE`), and marks it close-on-exec
+/// so programs this child runs do not inherit it. Succeeds at most once per
+/// process; a failed check leaves the descriptor open and untouched.
+/// [`crate::client::Client::from_env`] uses it; call it directly to pass
+/// descriptors yourself with [`crate::fdpass`].
+///
+/// ```
+/// use fdbroker::launch::{take_inherited, InheritError, FD_ENV};
+/// // Outside a child started by `spawn` there is nothing to take.
+/// if std::env::var_os(FD_ENV).is_none() {
+///     assert!(matches!(take_inherited(), Err(InheritError::NoEnv)));
+/// }
+/// ```
+pub fn take_inherited() -> Result<OwnedFd, InheritError> {
+    let value = std::env::var_os(FD_ENV).ok_or(InheritError::NoEnv)?;
+    let text = value.to_string_lossy();
+    let raw: i32 = text
+        .parse()
+        .map_err(|_| InheritError::BadEnv(text.clone().into_owned()))?;
+    if ENV_FD_TAKEN
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return Err(InheritError::AlreadyTaken);
+    }
+    let fd = sys::msg::adopt_inherited_seqpacket(raw).map_err(|e| {
+        // Not adopted: let a later call try again.
+        ENV_FD_TAKEN.store(false, Ordering::SeqCst);
+        match e {
+            Errno::EBADF => InheritError::BadEnv(text.into_owned()),
+            e => InheritError::NotSeqpacket(e),
+        }
+    })?;
+    // F_SETFD on a descriptor just checked to be open cannot fail; if it did,
+    // `fd` (now ours) is closed and the flag stays set.
+    nix::fcntl::fcntl(
+        fd.as_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(InheritError::NotSeqpacket)?;
+    Ok(fd)
+}
 
 /// Why a child could not be launched.
 #[derive(Debug, Error)]

@@ -606,3 +606,31 @@ mod tests {
         }
     }
 }
+
+/// The pattern that matches exactly `path` and nothing else: wildcard
+/// characters (`*`, `?`, `[`, `]`) and `\` are escaped with `\`.
+///
+/// `None` when `path` cannot be a pattern: not valid UTF-8, not absolute, or
+/// not normalised (`.`/`..` components, `//`, a trailing `/`).
+///
+/// ```
+/// use std::path::Path;
+/// use fdbroker::policy::literal_pattern;
+/// assert_eq!(literal_pattern(Path::new("/srv/in/a[1]*.csv")).as_deref(), Some(r"/srv/in/a\[1\]\*.csv"));
+/// assert_eq!(literal_pattern(Path::new("relative/path")), None);
+/// assert_eq!(literal_pattern(Path::new("/a/../b")), None);
+/// ```
+pub fn literal_pattern(path: &std::path::Path) -> Option<String> {
+    let text = path.to_str()?;
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    // Whatever the parser would reject (relative, `..`, `//`, ...) is not a
+    // path a rule can name.
+    Pattern::parse(&out).ok()?;
+    Some(out)
+}

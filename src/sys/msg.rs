@@ -50,16 +50,36 @@ pub(crate) fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
 }
 
 /// Sends `bytes` as one record, with `fd` attached by `SCM_RIGHTS` if given.
-/// `MSG_NOSIGNAL`: a peer that went away is `EPIPE`, not a `SIGPIPE` that
-/// would kill the broker. Retries on `EINTR`. See sendmsg(2), unix(7).
+/// See [`send_msg_fds`].
 pub(crate) fn send_msg(
     sock: BorrowedFd<'_>,
     bytes: &[u8],
     fd: Option<BorrowedFd<'_>>,
 ) -> Result<(), Errno> {
-    let raw: [RawFd; 1] = [fd.map_or(-1, |f| f.as_raw_fd())];
-    let cmsg_store = [ControlMessage::ScmRights(&raw)];
-    let cmsgs: &[ControlMessage<'_>] = if fd.is_some() { &cmsg_store } else { &[] };
+    match fd {
+        Some(fd) => send_msg_fds(sock, bytes, &[fd]),
+        None => send_msg_fds(sock, bytes, &[]),
+    }
+}
+
+/// Sends `bytes` as one record with `fds` attached by `SCM_RIGHTS` (none
+/// when empty; at most [`SCM_MAX_FD`]). `MSG_NOSIGNAL`: a peer that went away
+/// is `EPIPE`, not a `SIGPIPE` that would kill the broker. Retries on
+/// `EINTR`. See sendmsg(2), unix(7).
+pub(crate) fn send_msg_fds(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), Errno> {
+    if fds.len() > SCM_MAX_FD {
+        return Err(Errno::ETOOMANYREFS);
+    }
+    let mut raw = [-1 as RawFd; SCM_MAX_FD];
+    for (slot, fd) in raw.iter_mut().zip(fds) {
+        *slot = fd.as_raw_fd();
+    }
+    let cmsg_store = [ControlMessage::ScmRights(&raw[..fds.len()])];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &cmsg_store };
     let iov = [io::IoSlice::new(bytes)];
     loop {
         match socket::sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
@@ -209,7 +229,7 @@ pub(crate) fn adopt_inherited_seqpacket(raw: RawFd) -> Result<OwnedFd, Errno> {
         _ => return Err(Errno::EPROTOTYPE),
     }
     // SAFETY: `raw` is open and is the broker socket this process inherited.
-    // Ownership is the caller's promise: client::Client::from_env adopts the
+    // Ownership is the caller's promise: launch::take_inherited adopts the
     // inherited number at most once per process, and nothing else in this
     // crate holds that number.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
