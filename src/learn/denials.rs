@@ -1,0 +1,286 @@
+//! Denials that explain themselves: the first time each path and right is
+//! denied, one line on fdbroker's standard error (which is the program's
+//! too, hence the `fdbroker: ` prefix).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use nix::errno::Errno;
+
+use super::Learner;
+use super::writer::{clean, escape_pattern, toml_string};
+use crate::audit::Event;
+use crate::policy::{Access, Decision};
+
+/// The most distinct denials remembered; later ones are still reported but
+/// no longer deduplicated, so that a program cannot make fdbroker's memory
+/// grow without bound.
+const MAX_REMEMBERED: usize = 100_000;
+
+/// Reports each denied `(path, rights)` once. Share it with an `Arc` and
+/// call [`Denials::observe`] for every decision.
+///
+/// ```
+/// use std::path::Path;
+/// use fdbroker::audit::{Event, Source};
+/// use fdbroker::learn::Denials;
+/// use fdbroker::policy::{Access, Decision};
+///
+/// let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+/// struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+/// impl std::io::Write for Sink {
+///     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+///     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+/// }
+/// let denials = Denials::new(Box::new(Sink(out.clone())));
+/// let decision = Decision::default_deny();
+/// let event = Event {
+///     pid: 7, source: Source::Seccomp, syscall: Some("openat"), op: "open",
+///     path: Path::new("/etc/passwd"), resolved: Some(Path::new("/etc/passwd")),
+///     flags: Some(0), access: Access::READ, decision: Some(&decision),
+///     errno: Some(nix::errno::Errno::EACCES),
+/// };
+/// denials.observe(&event);
+/// denials.observe(&event); // once only
+/// let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+/// assert_eq!(text.lines().count(), 1);
+/// assert!(text.starts_with("fdbroker: denied read of /etc/passwd: no rule allows it"));
+/// ```
+pub struct Denials {
+    seen: Mutex<HashSet<(PathBuf, Access)>>,
+    out: Mutex<Box<dyn Write + Send>>,
+    learner: Option<Arc<Learner>>,
+}
+
+impl std::fmt::Debug for Denials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Denials").finish_non_exhaustive()
+    }
+}
+
+impl Denials {
+    /// Writes lines to `out`.
+    pub fn new(out: Box<dyn Write + Send>) -> Denials {
+        Denials {
+            seen: Mutex::new(HashSet::new()),
+            out: Mutex::new(out),
+            learner: None,
+        }
+    }
+
+    /// Writes lines to standard error.
+    pub fn to_stderr() -> Denials {
+        Denials::new(Box::new(std::io::stderr()))
+    }
+
+    /// Explain learn mode's refusals with `learner`'s reasons.
+    pub fn with_learner(mut self, learner: Arc<Learner>) -> Denials {
+        self.learner = Some(learner);
+        self
+    }
+
+    /// Reports `e` if it is a denial (`EACCES` from a decision that did not
+    /// allow) of a path and rights not reported before.
+    pub fn observe(&self, e: &Event<'_>) {
+        let (Some(resolved), Some(decision)) = (e.resolved, e.decision) else {
+            return;
+        };
+        if decision.allowed || e.errno != Some(Errno::EACCES) {
+            return;
+        }
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (resolved.to_path_buf(), e.access);
+            if seen.contains(&key) {
+                return;
+            }
+            if seen.len() < MAX_REMEMBERED {
+                seen.insert(key);
+            }
+        }
+        let refusal = self
+            .learner
+            .as_ref()
+            .filter(|_| is_learn_rule(decision))
+            .and_then(|l| l.refusal(resolved, e.access));
+        let line = match refusal {
+            Some(r) => format!("fdbroker: {}\n", r.message(resolved, e.access)),
+            None => {
+                let requested = (e.path != resolved).then_some(e.path);
+                format!(
+                    "{}\n",
+                    denial_line(resolved, requested, e.access, decision)
+                )
+            }
+        };
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        // One write per line: lines from concurrent requests never mix.
+        let _ = out.write_all(line.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+fn is_learn_rule(d: &Decision) -> bool {
+    d.rule
+        .as_ref()
+        .is_some_and(|r| r.file.as_ref() == Path::new(super::LEARN_RULE_FILE))
+}
+
+/// The line reporting a denial of `access` on the canonical `path`
+/// (requested as `requested`, when that differs), without a newline:
+/// what was denied, why, and the `[[allow]]` entry that would allow it —
+/// or, when a deny rule decided, that no allow rule can.
+///
+/// ```
+/// use std::path::Path;
+/// use fdbroker::learn::denial_line;
+/// use fdbroker::policy::{Access, Decision};
+///
+/// let line = denial_line(Path::new("/etc/passwd"), None, Access::READ, &Decision::default_deny());
+/// assert_eq!(
+///     line,
+///     "fdbroker: denied read of /etc/passwd: no rule allows it; \
+///      to allow it: [[allow]] paths = [\"/etc/passwd\"] access = [\"read\"]"
+/// );
+/// ```
+pub fn denial_line(
+    path: &Path,
+    requested: Option<&Path>,
+    access: Access,
+    decision: &Decision,
+) -> String {
+    let shown = clean(&path.to_string_lossy());
+    let asked = requested
+        .map(|r| format!(" (asked as {})", clean(&r.to_string_lossy())))
+        .unwrap_or_default();
+    let mut line = format!(
+        "fdbroker: denied {access} of {shown}{asked}: {}",
+        decision.reason()
+    );
+    if decision.rule.is_some() {
+        line.push_str("; an [[allow]] rule cannot override a [[deny]] rule: narrow or remove that rule");
+    } else if path.to_str().is_none() {
+        line.push_str("; a policy cannot name this path (not UTF-8)");
+    } else {
+        let rights = if access == Access::STAT {
+            access
+        } else {
+            access - Access::STAT
+        };
+        let names: Vec<String> = Access::NAMES
+            .iter()
+            .filter(|(_, a)| rights.contains(*a))
+            .map(|(n, _)| toml_string(n))
+            .collect();
+        line.push_str(&format!(
+            "; to allow it: [[allow]] paths = [{}] access = [{}]",
+            toml_string(&escape_pattern(path)),
+            names.join(", ")
+        ));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Source;
+    use crate::policy::{RuleKind, RuleRef};
+
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().write(b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Sink {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn event<'a>(
+        path: &'a Path,
+        resolved: &'a Path,
+        access: Access,
+        decision: &'a Decision,
+        errno: Option<Errno>,
+    ) -> Event<'a> {
+        Event {
+            pid: 1,
+            source: Source::Seccomp,
+            syscall: Some("openat"),
+            op: "open",
+            path,
+            resolved: Some(resolved),
+            flags: Some(0),
+            access,
+            decision: Some(decision),
+            errno,
+        }
+    }
+
+    #[test]
+    fn once_per_path_and_right() {
+        let sink = Sink::default();
+        let d = Denials::new(Box::new(sink.clone()));
+        let deny = Decision::default_deny();
+        let allow = Decision {
+            allowed: true,
+            rule: None,
+        };
+        let a = Path::new("/srv/a");
+        let b = Path::new("/srv/b");
+        for _ in 0..3 {
+            d.observe(&event(a, a, Access::READ, &deny, Some(Errno::EACCES)));
+            d.observe(&event(Path::new("rel/a"), a, Access::READ, &deny, Some(Errno::EACCES)));
+        }
+        d.observe(&event(a, a, Access::WRITE, &deny, Some(Errno::EACCES)));
+        // Not denials: allowed, or an error the policy let through.
+        d.observe(&event(b, b, Access::READ, &allow, None));
+        d.observe(&event(b, b, Access::READ, &allow, Some(Errno::ENOENT)));
+        let text = sink.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("fdbroker: denied read of /srv/a: no rule allows it"));
+        assert!(lines[1].starts_with("fdbroker: denied write of /srv/a: "));
+        assert!(lines[1].ends_with("access = [\"write\"]"));
+    }
+
+    #[test]
+    fn deny_rules_and_odd_paths() {
+        let rule = Decision {
+            allowed: false,
+            rule: Some(RuleRef {
+                kind: RuleKind::Deny,
+                file: Arc::from(Path::new("p.toml")),
+                line: 12,
+            }),
+        };
+        let line = denial_line(
+            Path::new("/srv/in/private/key"),
+            Some(Path::new("private/key")),
+            Access::READ | Access::WRITE,
+            &rule,
+        );
+        assert_eq!(
+            line,
+            "fdbroker: denied read,write of /srv/in/private/key (asked as private/key): \
+             denied by p.toml:12; an [[allow]] rule cannot override a [[deny]] rule: narrow or remove that rule"
+        );
+        let line = denial_line(
+            Path::new("/srv/x*\ny"),
+            None,
+            Access::STAT,
+            &Decision::default_deny(),
+        );
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.ends_with("paths = [\"/srv/x\\\\*\\ny\"] access = [\"stat\"]"), "{line}");
+    }
+}

@@ -1,0 +1,554 @@
+//! Policies that are easy to write: learn mode, helpful denials, audit
+//! summaries (`docs/learn.md`).
+//!
+//! - [`Learner`]: the [`Judge`] of `fdbroker run --learn`. It allows what
+//!   the base policy allows, keeps the base policy's deny rules, refuses a
+//!   few things it never learns (another process's `/proc`, raw memory and
+//!   block devices, writes outside `--learn-writable`), and allows the rest;
+//!   [`Learner::observe`] records every allowed request (canonical path,
+//!   rights, operation, requester), and the programs executed.
+//! - [`PolicyWriter`]: turns what was recorded into a small commented policy.
+//! - [`Denials`]: the one-line explanation on stderr the first time each
+//!   path and right is denied.
+//! - [`AuditSummary`]: `fdbroker explain --audit-log`.
+
+mod denials;
+mod summary;
+mod writer;
+
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+
+pub use denials::{Denials, denial_line};
+pub use summary::{AuditSummary, DeniedGroup, Malformed};
+pub use writer::{
+    GLOB_THRESHOLD, Learned, LearnedRule, PolicyWriter, Requester, Usage, escape_pattern,
+    toml_string,
+};
+
+use crate::audit::Event;
+use crate::ops::flags::OpenFlags;
+use crate::policy::{Access, Decision, Judge, Policy, PolicyError, RuleKind, RuleRef};
+use crate::resolve::Resolver;
+
+/// The file name of the pseudo-rule behind learn-mode decisions: the audit
+/// log shows `<learn>:0` for a request allowed only because of learn mode,
+/// and for one learn mode refused.
+pub const LEARN_RULE_FILE: &str = "<learn>";
+
+/// Why a [`Learner`] could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LearnError {
+    /// The base policy is invalid or unreadable.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A `--learn-writable` directory cannot be resolved.
+    #[error("--learn-writable {}: {source}", path.display())]
+    Writable {
+        /// As given.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The resolver used to read scripts could not be set up.
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::ResolveError),
+}
+
+/// A request learn mode refuses rather than learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// `/proc/<pid>` of another process (fdbroker's own included).
+    OtherProcess,
+    /// Raw memory, I/O ports, kernel memory or a block device.
+    Device,
+    /// Writing or creating outside every `--learn-writable` directory.
+    NotWritable,
+}
+
+impl Refusal {
+    /// The line explaining it (without the `fdbroker: ` prefix).
+    pub fn message(self, path: &Path, access: Access) -> String {
+        let p = writer::clean(&path.to_string_lossy());
+        match self {
+            Refusal::OtherProcess => format!(
+                "not learning {access} access to {p}: another process's /proc entry (a program reaches only its own, as /proc/self)"
+            ),
+            Refusal::Device => format!(
+                "not learning {access} access to {p}: raw memory, kernel memory and block devices are never learned"
+            ),
+            Refusal::NotWritable => format!(
+                "not learning write access to {p}: outside --learn-writable (use --learn-writable DIR)"
+            ),
+        }
+    }
+}
+
+/// The judge and recorder of `fdbroker run --learn`. See the
+/// [module documentation](self) and `docs/learn.md`.
+///
+/// ```
+/// use std::path::{Path, PathBuf};
+/// use fdbroker::learn::{Learner, Refusal};
+/// use fdbroker::policy::{Access, Judge};
+///
+/// let learner = Learner::new(None, &[PathBuf::from("/tmp")], Vec::new())?;
+/// // Reads are learned, writes only under --learn-writable directories.
+/// assert!(learner.decide(Path::new("/srv/in/a.txt"), Access::READ).allowed);
+/// assert!(learner.decide(Path::new("/tmp/out.txt"), Access::CREATE).allowed);
+/// assert!(!learner.decide(Path::new("/srv/in/a.txt"), Access::WRITE).allowed);
+/// assert_eq!(
+///     learner.refusal(Path::new("/srv/in/a.txt"), Access::WRITE),
+///     Some(Refusal::NotWritable)
+/// );
+/// // Another process's /proc, fdbroker's own included, is never handed out.
+/// let own = format!("/proc/{}/environ", std::process::id());
+/// assert!(!learner.decide(Path::new(&own), Access::READ).allowed);
+/// # Ok::<(), fdbroker::learn::LearnError>(())
+/// ```
+pub struct Learner {
+    base: Policy,
+    writable: Vec<PathBuf>,
+    implicit: Vec<PathBuf>,
+    resolver: Resolver,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Learner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Learner")
+            .field("writable", &self.writable)
+            .field("implicit", &self.implicit)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    usage: BTreeMap<PathBuf, Usage>,
+    /// `(pid, program)` pairs already looked at for executions.
+    programs: HashSet<(u32, PathBuf)>,
+    requests: u64,
+    refused: u64,
+}
+
+impl Learner {
+    /// A learner whose base is the `runtime` profile plus, when given, the
+    /// policy file `base`; writes are learned only under `writable`
+    /// (resolved to canonical paths here); `implicit` are the programs that
+    /// may always run (PROGRAM and its interpreters), not recorded as executed.
+    ///
+    /// # Errors
+    ///
+    /// An invalid `base`, a `writable` path that cannot be resolved.
+    pub fn new(
+        base: Option<&Path>,
+        writable: &[PathBuf],
+        implicit: Vec<PathBuf>,
+    ) -> Result<Learner, LearnError> {
+        let mut text = String::from("version = 1\nprofiles = [\"runtime\"]\n");
+        if let Some(b) = base {
+            // Report errors under the name the user gave.
+            Policy::from_file(b)?;
+            let abs = std::fs::canonicalize(b).map_err(|source| PolicyError::Read {
+                path: b.to_path_buf(),
+                source,
+            })?;
+            text.push_str(&format!(
+                "include = [{}]\n",
+                toml_string(&abs.to_string_lossy())
+            ));
+        }
+        let base = Policy::parse(&text, Path::new(LEARN_RULE_FILE))?;
+        let writable = writable
+            .iter()
+            .map(|w| {
+                std::fs::canonicalize(w).map_err(|source| LearnError::Writable {
+                    path: w.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Learner {
+            base,
+            writable,
+            implicit,
+            resolver: Resolver::new()?,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// The base policy: the `runtime` profile and the included base file.
+    /// `fdbroker run --learn` takes the network setting and `exec` grants
+    /// from it.
+    pub fn base(&self) -> &Policy {
+        &self.base
+    }
+
+    /// The `--learn-writable` directories, canonical.
+    pub fn writable(&self) -> &[PathBuf] {
+        &self.writable
+    }
+
+    /// Why learn mode refuses `access` on `path` instead of learning it, if
+    /// it does (whatever the base policy says, except that the base may
+    /// allow writes and devices).
+    pub fn refusal(&self, path: &Path, access: Access) -> Option<Refusal> {
+        if other_process(path) {
+            return Some(Refusal::OtherProcess);
+        }
+        if access != Access::STAT && dangerous_device(path) {
+            return Some(Refusal::Device);
+        }
+        if access.intersects(Access::WRITE | Access::CREATE)
+            && !self.writable.iter().any(|w| path.starts_with(w))
+        {
+            return Some(Refusal::NotWritable);
+        }
+        None
+    }
+
+    /// Records one decision reported by the broker (the observer of
+    /// `fdbroker run --learn`). Allowed requests are recorded with the rights
+    /// they needed; a request that failed with another error than a denial
+    /// (`ENOENT`...) is recorded as `stat`, which is what lets the program
+    /// see that error again. Denials are not recorded.
+    pub fn observe(&self, e: &Event<'_>) {
+        let (Some(resolved), Some(decision)) = (e.resolved, e.decision) else {
+            return;
+        };
+        let program = exe_of(e.pid);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.requests += 1;
+        if !decision.allowed {
+            state.refused += 1;
+            return;
+        }
+        let (access, error) = match e.errno {
+            None => (rights_needed(e), None),
+            Some(errno) => (Access::STAT, Some(format!("{errno:?}"))),
+        };
+        let who = Requester {
+            program: program.clone(),
+            pid: e.pid,
+        };
+        record(&mut state, resolved, access, e.op, error.as_deref(), &who);
+        if let Some(exe) = program
+            && state.programs.insert((e.pid, exe.clone()))
+        {
+            drop(state);
+            self.learn_execution(e.pid, &exe, &who);
+        }
+    }
+
+    /// Records `exe` (newly seen running as `pid`), its ELF interpreter and
+    /// the `#!` script it runs, if any, as executed.
+    fn learn_execution(&self, pid: u32, exe: &Path, who: &Requester) {
+        let mut executed = crate::sandbox::interpreter_chain(exe);
+        if let Some(script) = self.script_of(pid) {
+            executed.push(script);
+        }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        for path in executed {
+            if !self.implicit.contains(&path) {
+                record(&mut state, &path, Access::EXEC, "exec", None, who);
+            }
+        }
+    }
+
+    /// The `#!` script process `pid` runs, if its command line is what the
+    /// kernel makes of one: `[INTERP, SCRIPT, ...]` or `[INTERP, ARG,
+    /// SCRIPT, ...]`, where SCRIPT's first line is `#!INTERP [ARG]`.
+    fn script_of(&self, pid: u32) -> Option<PathBuf> {
+        let mut cmdline = Vec::new();
+        std::fs::File::open(format!("/proc/{pid}/cmdline"))
+            .ok()?
+            .take(64 * 1024)
+            .read_to_end(&mut cmdline)
+            .ok()?;
+        let argv: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        for index in 1..=2 {
+            let Some(arg) = argv.get(index).filter(|a| !a.is_empty()) else {
+                continue;
+            };
+            let mut path = PathBuf::from(OsStr::from_bytes(arg));
+            if !path.is_absolute() {
+                let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+                path = cwd.join(path);
+            }
+            let Some((canonical, head)) = self.read_head(&path) else {
+                continue;
+            };
+            let Some((interp, opt)) = shebang(&head) else {
+                continue;
+            };
+            let matches = argv.first() == Some(&interp)
+                && match opt {
+                    None => index == 1,
+                    Some(o) => index == 2 && argv.get(1) == Some(&o),
+                };
+            if matches {
+                return Some(canonical);
+            }
+        }
+        None
+    }
+
+    /// The canonical path and first bytes of the regular file `path`,
+    /// reached race-free (never opening a device or a FIFO).
+    fn read_head(&self, path: &Path) -> Option<(PathBuf, Vec<u8>)> {
+        let obj = self.resolver.resolve(path, true).ok()?;
+        let st = nix::sys::stat::fstat(&obj.fd).ok()?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return None;
+        }
+        let fd = self
+            .resolver
+            .reopen(obj.fd.as_fd(), OFlag::O_RDONLY | OFlag::O_NONBLOCK)
+            .ok()?;
+        let mut head = Vec::new();
+        std::fs::File::from(fd).take(256).read_to_end(&mut head).ok()?;
+        Some((obj.path, head))
+    }
+
+    /// What was recorded so far, per canonical path.
+    pub fn usage(&self) -> BTreeMap<PathBuf, Usage> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .usage
+            .clone()
+    }
+
+    /// Decisions observed, and how many of them were denials.
+    pub fn counts(&self) -> (u64, u64) {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        (s.requests, s.refused)
+    }
+
+    /// The rules `writer` makes of what was recorded, leaving out what the
+    /// base policy allows.
+    pub fn learned(&self, writer: &PolicyWriter) -> Learned {
+        let usage = self.usage();
+        writer.rules(&usage, &|p, a| self.base.decide(p, a).allowed)
+    }
+}
+
+impl Judge for Learner {
+    /// Another process's `/proc`: refused. Allowed by the base policy:
+    /// allowed. Denied by a deny rule of the base: denied. Then the refusals
+    /// of [`Learner::refusal`]; anything else is allowed (`<learn>:0`).
+    fn decide(&self, path: &Path, access: Access) -> Decision {
+        if other_process(path) {
+            return learn_decision(false);
+        }
+        let d = self.base.decide(path, access);
+        if d.allowed || d.rule.is_some() {
+            return d;
+        }
+        if access.is_empty() || self.refusal(path, access).is_some() {
+            return learn_decision(false);
+        }
+        learn_decision(true)
+    }
+}
+
+fn learn_decision(allowed: bool) -> Decision {
+    Decision {
+        allowed,
+        rule: Some(RuleRef {
+            kind: if allowed {
+                RuleKind::Allow
+            } else {
+                RuleKind::Deny
+            },
+            file: Arc::from(Path::new(LEARN_RULE_FILE)),
+            line: 0,
+        }),
+    }
+}
+
+/// Adds one request to the usage of `path`.
+fn record(
+    state: &mut State,
+    path: &Path,
+    access: Access,
+    op: &str,
+    error: Option<&str>,
+    who: &Requester,
+) {
+    let order = state.usage.len() as u64;
+    let u = state.usage.entry(path.to_path_buf()).or_default();
+    if u.first.is_none() {
+        u.first = Some(who.clone());
+        u.order = order;
+    }
+    u.add(access, op, error);
+}
+
+/// The rights a successful request needs on every later run: an `open`
+/// with `O_CREAT` needs `create` when the file is missing and `write` (and
+/// what else its mode asks) once it exists, so both.
+fn rights_needed(e: &Event<'_>) -> Access {
+    if e.op == "open"
+        && let Some(flags) = e.flags.and_then(|f| i32::try_from(f).ok())
+        && let Ok(f) = OpenFlags::parse(flags)
+        && f.create()
+    {
+        return f.rights(true) | f.rights(false);
+    }
+    e.access
+}
+
+/// `/proc/<digits>...`: another process's entry (the requester's own is
+/// judged as `/proc/self`).
+fn other_process(path: &Path) -> bool {
+    let b = path.as_os_str().as_bytes();
+    b.strip_prefix(b"/proc/").is_some_and(|rest| {
+        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        digits > 0 && (rest.len() == digits || rest[digits] == b'/')
+    })
+}
+
+/// Raw memory and ports, kernel memory, and block devices.
+fn dangerous_device(path: &Path) -> bool {
+    const NEVER: &[&str] = &["/dev/mem", "/dev/kmem", "/dev/port", "/proc/kcore", "/proc/kmsg"];
+    if NEVER.iter().any(|n| path == Path::new(n)) {
+        return true;
+    }
+    path.starts_with("/dev")
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_block_device())
+}
+
+/// The program a thread runs, from `/proc/<tid>/exe`; `None` when it has
+/// exited or its program was deleted.
+fn exe_of(pid: u32) -> Option<PathBuf> {
+    let p = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    if p.as_os_str().as_bytes().ends_with(b" (deleted)") {
+        return None;
+    }
+    Some(p)
+}
+
+/// A `#!` line's interpreter and optional argument (the rest of the line,
+/// trimmed, as Linux passes it).
+fn shebang(head: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let line = head.strip_prefix(b"#!")?;
+    let line = line.split(|&c| c == b'\n').next()?;
+    let trim = |s: &'_ [u8]| -> usize { s.iter().take_while(|c| **c == b' ' || **c == b'\t').count() };
+    let line = &line[trim(line)..];
+    let end = line
+        .iter()
+        .position(|&c| c == b' ' || c == b'\t')
+        .unwrap_or(line.len());
+    let (interp, rest) = line.split_at(end);
+    if interp.is_empty() {
+        return None;
+    }
+    let rest = &rest[trim(rest)..];
+    let rest_end = rest
+        .iter()
+        .rposition(|&c| c != b' ' && c != b'\t' && c != b'\r')
+        .map_or(0, |i| i + 1);
+    let arg = &rest[..rest_end];
+    Some((interp, (!arg.is_empty()).then_some(arg)))
+}
+
+/// How a learned policy names its base policy: the file name when both are
+/// in the same directory, else the base's absolute path.
+///
+/// ```
+/// use std::path::Path;
+/// use fdbroker::learn::include_entry;
+/// assert_eq!(include_entry(Path::new("/nonexistent/a/base.toml"), Path::new("/nonexistent/a/out.toml")), "base.toml");
+/// assert_eq!(include_entry(Path::new("/nonexistent/b/base.toml"), Path::new("/nonexistent/a/out.toml")), "/nonexistent/b/base.toml");
+/// ```
+pub fn include_entry(base: &Path, out: &Path) -> String {
+    let abs = |p: &Path| -> PathBuf {
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        };
+        match (p.parent(), p.file_name()) {
+            (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+                .unwrap_or_else(|_| dir.to_path_buf())
+                .join(name),
+            _ => p,
+        }
+    };
+    let (b, o) = (abs(base), abs(out));
+    match (b.parent(), o.parent(), b.file_name()) {
+        (Some(bd), Some(od), Some(name)) if bd == od => name.to_string_lossy().into_owned(),
+        _ => b.to_string_lossy().into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebang_lines() {
+        assert_eq!(shebang(b"#!/bin/sh\necho"), Some((&b"/bin/sh"[..], None)));
+        assert_eq!(
+            shebang(b"#! /usr/bin/env  python3 -u \nx"),
+            Some((&b"/usr/bin/env"[..], Some(&b"python3 -u"[..])))
+        );
+        assert_eq!(shebang(b"#!\n"), None);
+        assert_eq!(shebang(b"echo"), None);
+        assert_eq!(shebang(b"#!/bin/sh\r\n"), Some((&b"/bin/sh\r"[..], None)));
+    }
+
+    #[test]
+    fn other_processes() {
+        assert!(other_process(Path::new("/proc/1")));
+        assert!(other_process(Path::new("/proc/1/environ")));
+        assert!(!other_process(Path::new("/proc/self/environ")));
+        assert!(!other_process(Path::new("/proc/1x")));
+        assert!(!other_process(Path::new("/proc/sys/kernel")));
+        assert!(!other_process(Path::new("/srv/proc/1")));
+    }
+
+    #[test]
+    fn judge_keeps_base_denials_and_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.toml");
+        std::fs::write(
+            &base,
+            "version = 1\n[[allow]]\npaths = [\"/srv/out/**\"]\naccess = [\"write\"]\n[[deny]]\npaths = [\"/srv/secret\"]\n",
+        )
+        .unwrap();
+        let l = Learner::new(Some(&base), &[], Vec::new()).unwrap();
+        // Base allow (even a write outside --learn-writable), base deny.
+        let d = l.decide(Path::new("/srv/out/x"), Access::WRITE);
+        assert!(d.allowed);
+        assert!(d.reason().contains("base.toml:2"), "{}", d.reason());
+        let d = l.decide(Path::new("/srv/secret"), Access::STAT);
+        assert!(!d.allowed);
+        assert!(d.reason().contains("base.toml:5"), "{}", d.reason());
+        // Learned, refused.
+        assert_eq!(
+            l.decide(Path::new("/srv/in"), Access::READ).reason(),
+            "allowed by <learn>:0"
+        );
+        assert!(!l.decide(Path::new("/srv/in"), Access::WRITE).allowed);
+        assert!(!l.decide(Path::new("/dev/mem"), Access::READ).allowed);
+        assert!(l.decide(Path::new("/dev/mem"), Access::STAT).allowed);
+        // The runtime profile's /dev/null write is in the base.
+        assert!(l.decide(Path::new("/dev/null"), Access::WRITE).allowed);
+        assert!(!l.decide(Path::new("/proc/1/mem"), Access::STAT).allowed);
+        assert!(Learner::new(None, &[dir.path().join("missing")], Vec::new()).is_err());
+    }
+}

@@ -1,0 +1,743 @@
+//! The policy writer of learn mode: from what a program was seen using to a
+//! small, commented policy that allows exactly that.
+//!
+//! Pure: it sees only what it is given (the usage per canonical path, and a
+//! function telling what the base policy already allows), never the file
+//! system, so the same input always gives the same policy.
+//!
+//! What it does, in order:
+//!
+//! 1. drops every path whose rights the base (the `runtime` profile, plus the
+//!    `--policy` given to `run --learn`) already grants;
+//! 2. **recursive walks**: a directory the program listed (`read` on a path
+//!    that has used paths beneath it), with at least [`GLOB_THRESHOLD`]
+//!    read-only paths in its subtree, at least one of them a listed
+//!    subdirectory, becomes `DIR/**` with `read` (the topmost such directory);
+//! 3. **many siblings**: at least [`GLOB_THRESHOLD`] paths directly in one
+//!    directory with the same rights become `DIR/*` with those rights
+//!    (never `exec`);
+//! 4. everything else is one literal rule per path, with the rights it
+//!    needed and nothing more.
+//!
+//! Globs are never made for a directory less than two levels deep (`/etc`,
+//! `/tmp`, `/root`) nor for a home directory (`/home/NAME`). Each rule is
+//! preceded by a comment saying what asked for it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::policy::Access;
+
+/// How many paths it takes before the writer uses a glob instead of
+/// listing them: that many used paths with the same rights directly in one
+/// directory give `DIR/*`; that many read-only paths in a recursively listed
+/// tree give `DIR/**`.
+pub const GLOB_THRESHOLD: usize = 8;
+
+/// Who first asked for a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    /// The requesting process's program (`/proc/PID/exe`), when known.
+    pub program: Option<PathBuf>,
+    /// The requesting thread's id.
+    pub pid: u32,
+}
+
+/// What a program was seen doing with one canonical path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// The rights it needed (the union over every request).
+    pub access: Access,
+    /// How many requests of each operation (`open`, `stat`, `access`,
+    /// `readlink`, `exec`).
+    pub ops: BTreeMap<String, u64>,
+    /// Errors the program got and was allowed to see (`ENOENT`, ...), counted.
+    pub errors: BTreeMap<String, u64>,
+    /// The first requester.
+    pub first: Option<Requester>,
+    /// Sequence number of the first request (smaller is earlier).
+    pub order: u64,
+}
+
+impl Usage {
+    /// Adds one request: `access` needed by `op`, which failed with `error`
+    /// (a name such as `ENOENT`) or succeeded.
+    pub fn add(&mut self, access: Access, op: &str, error: Option<&str>) {
+        self.access |= access;
+        *self.ops.entry(op.to_string()).or_default() += 1;
+        if let Some(e) = error {
+            *self.errors.entry(e.to_string()).or_default() += 1;
+        }
+    }
+}
+
+/// One rule of a learned policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnedRule {
+    /// The path pattern, in policy syntax (wildcards in names escaped).
+    pub pattern: String,
+    /// The rights granted (`stat` only when nothing else was needed).
+    pub access: Access,
+    /// What asked for it, one line.
+    pub comment: String,
+    /// How many used paths it covers.
+    pub covers: usize,
+}
+
+/// The rules learned from one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Learned {
+    /// Rules, in the order they are written: executables first, then by path.
+    pub rules: Vec<LearnedRule>,
+    /// Paths that cannot be written in a policy (not UTF-8), shown lossily.
+    pub skipped: Vec<String>,
+    /// How many used paths the base policy already allowed.
+    pub covered: usize,
+}
+
+/// Writes learned policies. See the [module documentation](self).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::path::{Path, PathBuf};
+/// use fdbroker::learn::{PolicyWriter, Usage};
+/// use fdbroker::policy::{Access, Policy};
+///
+/// let mut usage = BTreeMap::new();
+/// let mut u = Usage::default();
+/// u.add(Access::READ, "open", None);
+/// usage.insert(PathBuf::from("/srv/in/report.txt"), u);
+/// let mut u = Usage::default();
+/// u.add(Access::READ, "open", None);
+/// usage.insert(PathBuf::from("/etc/ld.so.cache"), u);
+///
+/// // What the runtime profile allows is left to it.
+/// let runtime = Policy::parse("version = 1\nprofiles = [\"runtime\"]\n", Path::new("base"))?;
+/// let text = PolicyWriter::new().write(&usage, &|p, a| runtime.decide(p, a).allowed);
+/// assert!(text.contains("profiles = [\"runtime\"]"));
+/// assert!(text.contains("paths  = [\"/srv/in/report.txt\"]"));
+/// assert!(!text.contains("ld.so.cache"));
+/// Policy::parse(&text, Path::new("learned.toml"))?;
+/// # Ok::<(), fdbroker::policy::PolicyError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PolicyWriter {
+    threshold: usize,
+    include: Option<String>,
+    header: Vec<String>,
+}
+
+impl Default for PolicyWriter {
+    fn default() -> Self {
+        PolicyWriter::new()
+    }
+}
+
+impl PolicyWriter {
+    /// A writer with the default [`GLOB_THRESHOLD`], no include, no header.
+    pub fn new() -> PolicyWriter {
+        PolicyWriter {
+            threshold: GLOB_THRESHOLD,
+            include: None,
+            header: Vec::new(),
+        }
+    }
+
+    /// Use globs from `n` paths on (at least 2).
+    pub fn glob_threshold(mut self, n: usize) -> PolicyWriter {
+        self.threshold = n.max(2);
+        self
+    }
+
+    /// Write `include = [entry]` (the base policy, as it should be named
+    /// from the learned file).
+    pub fn include(mut self, entry: impl Into<String>) -> PolicyWriter {
+        self.include = Some(entry.into());
+        self
+    }
+
+    /// Add a comment line at the top of the file.
+    pub fn header(mut self, line: impl Into<String>) -> PolicyWriter {
+        self.header.push(line.into());
+        self
+    }
+
+    /// The rules for `usage`, leaving out what `covered(path, rights)` says
+    /// the base policy already allows.
+    pub fn rules(
+        &self,
+        usage: &BTreeMap<PathBuf, Usage>,
+        covered: &dyn Fn(&Path, Access) -> bool,
+    ) -> Learned {
+        let mut out = Learned::default();
+        let mut todo: BTreeMap<&Path, &Usage> = BTreeMap::new();
+        for (path, u) in usage {
+            if u.access.is_empty() {
+                continue;
+            }
+            if covered(path, u.access) {
+                out.covered += 1;
+                continue;
+            }
+            match path.to_str() {
+                Some(s) if is_canonical(s) => {
+                    todo.insert(path.as_path(), u);
+                }
+                _ => out.skipped.push(clean(&path.to_string_lossy())),
+            }
+        }
+
+        let mut globs: Vec<LearnedRule> = Vec::new();
+        for dir in self.recursive_trees(&todo) {
+            let members: Vec<&Path> = todo
+                .iter()
+                .filter(|(p, u)| p.starts_with(dir) && Access::READ.granted().contains(u.access))
+                .map(|(p, _)| *p)
+                .collect();
+            globs.push(rule_for(
+                format!("{}/**", escape_pattern(dir)),
+                Access::READ,
+                &members,
+                &todo,
+                "in a tree it listed recursively",
+            ));
+            for p in members {
+                todo.remove(p);
+            }
+        }
+        globs.extend(self.sibling_globs(&mut todo));
+
+        let mut literals: Vec<LearnedRule> = todo
+            .iter()
+            .map(|(p, u)| LearnedRule {
+                pattern: escape_pattern(p),
+                access: u.access,
+                comment: describe(std::slice::from_ref(u)),
+                covers: 1,
+            })
+            .collect();
+        literals.extend(globs);
+        for r in &mut literals {
+            r.access = narrow(r.access);
+        }
+        // Executables first, then by path (a glob after the paths it is in).
+        literals.sort_by(|a, b| {
+            let ea = a.access.contains(Access::EXEC);
+            let eb = b.access.contains(Access::EXEC);
+            eb.cmp(&ea).then_with(|| a.pattern.cmp(&b.pattern))
+        });
+        out.rules = literals;
+        out
+    }
+
+    /// Directories to grant `DIR/**`: listed, deep enough, with enough
+    /// read-only paths beneath and a listed subdirectory; the topmost only.
+    fn recursive_trees<'a>(&self, todo: &BTreeMap<&'a Path, &Usage>) -> Vec<&'a Path> {
+        let parents: HashSet<&Path> = todo.keys().filter_map(|p| p.parent()).collect();
+        let listed = |p: &Path, u: &Usage| u.access.contains(Access::READ) && parents.contains(p);
+        let mut readonly_below: HashMap<&Path, usize> = HashMap::new();
+        let mut listed_below: HashMap<&Path, usize> = HashMap::new();
+        for (p, u) in todo {
+            let readonly = Access::READ.granted().contains(u.access);
+            let is_listed = listed(p, u);
+            for anc in p.ancestors().skip(1) {
+                if readonly {
+                    *readonly_below.entry(anc).or_default() += 1;
+                }
+                if is_listed {
+                    *listed_below.entry(anc).or_default() += 1;
+                }
+            }
+        }
+        let mut trees: Vec<&Path> = Vec::new();
+        for (p, u) in todo {
+            if !listed(p, u) || !globbable_dir(p) {
+                continue;
+            }
+            // Paths sort component-wise, so a tree's members follow it.
+            if trees.last().is_some_and(|t| p.starts_with(t)) {
+                continue;
+            }
+            let below = readonly_below.get(p).copied().unwrap_or(0);
+            if below + 1 >= self.threshold && listed_below.get(p).copied().unwrap_or(0) >= 1 {
+                trees.push(p);
+            }
+        }
+        trees
+    }
+
+    /// `DIR/*` rules for many siblings with the same rights; removes the
+    /// paths they cover from `todo`.
+    fn sibling_globs(&self, todo: &mut BTreeMap<&Path, &Usage>) -> Vec<LearnedRule> {
+        let mut by_dir: BTreeMap<&Path, Vec<&Path>> = BTreeMap::new();
+        for p in todo.keys() {
+            if let Some(dir) = p.parent().filter(|d| globbable_dir(d)) {
+                by_dir.entry(dir).or_default().push(p);
+            }
+        }
+        let mut rules = Vec::new();
+        for (dir, mut children) in by_dir {
+            loop {
+                let mut groups: BTreeMap<u8, usize> = BTreeMap::new();
+                for c in &children {
+                    let a = narrow(todo[c].access);
+                    if !a.contains(Access::EXEC) {
+                        *groups.entry(a.bits()).or_default() += 1;
+                    }
+                }
+                let best = groups
+                    .iter()
+                    .filter(|(_, n)| **n >= self.threshold)
+                    .max_by_key(|(bits, n)| (**n, std::cmp::Reverse(**bits)));
+                let Some((&bits, _)) = best else { break };
+                let access = Access::from_bits_truncate(bits);
+                let (members, rest): (Vec<&Path>, Vec<&Path>) = children
+                    .iter()
+                    .partition(|c| access.granted().contains(todo[*c].access));
+                rules.push(rule_for(
+                    format!("{}/*", escape_pattern(dir)),
+                    access,
+                    &members,
+                    todo,
+                    "in one directory",
+                ));
+                for m in members {
+                    todo.remove(m);
+                }
+                children = rest;
+            }
+        }
+        rules
+    }
+
+    /// The policy text for `learned`.
+    pub fn render(&self, learned: &Learned) -> String {
+        let mut s = String::new();
+        for line in &self.header {
+            let _ = writeln!(s, "# {}", clean(line));
+        }
+        s.push_str("version = 1\n");
+        s.push_str("profiles = [\"runtime\"]\n");
+        if let Some(inc) = &self.include {
+            let _ = writeln!(s, "include = [{}]", toml_string(inc));
+        }
+        if learned.covered > 0 {
+            let _ = writeln!(
+                s,
+                "# {} more path{} used are allowed by the line{} above.",
+                learned.covered,
+                if learned.covered == 1 { " was" } else { "s were" },
+                if self.include.is_some() { "s" } else { "" }
+            );
+        }
+        for p in &learned.skipped {
+            let _ = writeln!(s, "# not written (a policy cannot name a path that is not UTF-8): {p}");
+        }
+        if learned.rules.is_empty() {
+            s.push_str("# Nothing else was used.\n");
+        }
+        for r in &learned.rules {
+            let names: Vec<String> = Access::NAMES
+                .iter()
+                .filter(|(_, a)| r.access.contains(*a))
+                .map(|(n, _)| toml_string(n))
+                .collect();
+            let _ = write!(
+                s,
+                "\n# {}\n[[allow]]\npaths  = [{}]\naccess = [{}]\n",
+                clean(&r.comment),
+                toml_string(&r.pattern),
+                names.join(", ")
+            );
+        }
+        s
+    }
+
+    /// [`PolicyWriter::rules`] and [`PolicyWriter::render`] in one.
+    pub fn write(
+        &self,
+        usage: &BTreeMap<PathBuf, Usage>,
+        covered: &dyn Fn(&Path, Access) -> bool,
+    ) -> String {
+        self.render(&self.rules(usage, covered))
+    }
+}
+
+/// A glob rule covering `members`, commented with their combined usage.
+fn rule_for(
+    pattern: String,
+    access: Access,
+    members: &[&Path],
+    todo: &BTreeMap<&Path, &Usage>,
+    how: &str,
+) -> LearnedRule {
+    let usages: Vec<Usage> = members
+        .iter()
+        .filter_map(|m| todo.get(m).map(|u| (*u).clone()))
+        .collect();
+    LearnedRule {
+        pattern,
+        access,
+        comment: format!("{} paths {how}: {}", members.len(), describe(&usages)),
+        covers: members.len(),
+    }
+}
+
+/// `open 2x, stat 1x; ENOENT 1x; first by /usr/bin/cat, pid 42`.
+fn describe(usages: &[Usage]) -> String {
+    let mut ops: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut errors: BTreeMap<&str, u64> = BTreeMap::new();
+    for u in usages {
+        for (op, n) in &u.ops {
+            *ops.entry(op).or_default() += n;
+        }
+        for (e, n) in &u.errors {
+            *errors.entry(e).or_default() += n;
+        }
+    }
+    let list = |m: &BTreeMap<&str, u64>| {
+        m.iter()
+            .map(|(k, n)| format!("{k} {n}x"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = list(&ops);
+    if !errors.is_empty() {
+        let _ = write!(s, "; answered {}", list(&errors));
+    }
+    let first = usages
+        .iter()
+        .filter(|u| u.first.is_some())
+        .min_by_key(|u| u.order)
+        .and_then(|u| u.first.as_ref());
+    if let Some(r) = first {
+        match &r.program {
+            Some(p) => {
+                let _ = write!(s, "; first by {}, pid {}", p.to_string_lossy(), r.pid);
+            }
+            None => {
+                let _ = write!(s, "; first by pid {}", r.pid);
+            }
+        }
+    }
+    s
+}
+
+/// The rights as written: `stat` only when it is all (every right implies it).
+fn narrow(a: Access) -> Access {
+    if a == Access::STAT || a.is_empty() {
+        a
+    } else {
+        a - Access::STAT
+    }
+}
+
+/// Whether a glob may be made in `dir`: at least two levels deep, not a
+/// home directory, UTF-8.
+fn globbable_dir(dir: &Path) -> bool {
+    let comps: Vec<&[u8]> = dir
+        .as_os_str()
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    comps.len() >= 2 && !(comps.len() == 2 && comps[0] == b"home") && dir.to_str().is_some()
+}
+
+/// An absolute, normalised path (what a policy pattern must be).
+fn is_canonical(s: &str) -> bool {
+    s == "/"
+        || (s.starts_with('/')
+            && !s.ends_with('/')
+            && s[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
+/// `path` as a literal policy pattern: wildcard characters escaped.
+pub fn escape_pattern(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        if matches!(c, '\\' | '*' | '?' | '[') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `s` as a TOML basic string, quotes included.
+pub fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `s` safe inside a one-line comment: control characters (a newline would
+/// end the comment and start policy text) written as escapes.
+pub(crate) fn clean(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    fn used(entries: &[(&str, Access, &str)]) -> BTreeMap<PathBuf, Usage> {
+        let mut m: BTreeMap<PathBuf, Usage> = BTreeMap::new();
+        for (i, (p, a, op)) in entries.iter().enumerate() {
+            let u = m.entry(PathBuf::from(p)).or_default();
+            if u.first.is_none() {
+                u.first = Some(Requester {
+                    program: Some(PathBuf::from("/usr/bin/prog")),
+                    pid: 100 + i as u32,
+                });
+                u.order = i as u64;
+            }
+            u.add(*a, op, None);
+        }
+        m
+    }
+
+    fn nothing(_: &Path, _: Access) -> bool {
+        false
+    }
+
+    fn patterns(l: &Learned) -> Vec<(String, Access)> {
+        l.rules
+            .iter()
+            .map(|r| (r.pattern.clone(), r.access))
+            .collect()
+    }
+
+    #[test]
+    fn narrowest_rights_per_path() {
+        let u = used(&[
+            ("/srv/a", Access::READ, "open"),
+            ("/srv/a", Access::STAT, "stat"),
+            ("/srv/b", Access::STAT, "stat"),
+            ("/srv/c", Access::WRITE | Access::CREATE, "open"),
+            ("/srv/c", Access::READ, "open"),
+        ]);
+        let l = PolicyWriter::new().rules(&u, &nothing);
+        assert_eq!(
+            patterns(&l),
+            vec![
+                ("/srv/a".to_string(), Access::READ),
+                ("/srv/b".to_string(), Access::STAT),
+                (
+                    "/srv/c".to_string(),
+                    Access::READ | Access::WRITE | Access::CREATE
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn sibling_glob_from_the_threshold_on() {
+        let names: Vec<String> = (0..GLOB_THRESHOLD).map(|i| format!("/srv/in/f{i}")).collect();
+        let below: Vec<(&str, Access, &str)> = names[..GLOB_THRESHOLD - 1]
+            .iter()
+            .map(|n| (n.as_str(), Access::READ, "open"))
+            .collect();
+        let l = PolicyWriter::new().rules(&used(&below), &nothing);
+        assert_eq!(l.rules.len(), GLOB_THRESHOLD - 1, "{l:?}");
+        assert!(l.rules.iter().all(|r| !r.pattern.contains('*')));
+
+        let mut at: Vec<(&str, Access, &str)> = names
+            .iter()
+            .map(|n| (n.as_str(), Access::READ, "open"))
+            .collect();
+        // A stat-only sibling is covered by the read glob; a written one is not.
+        at.push(("/srv/in/probe", Access::STAT, "stat"));
+        at.push(("/srv/in/out", Access::WRITE, "open"));
+        let l = PolicyWriter::new().rules(&used(&at), &nothing);
+        assert_eq!(
+            patterns(&l),
+            vec![
+                ("/srv/in/*".to_string(), Access::READ),
+                ("/srv/in/out".to_string(), Access::WRITE),
+            ]
+        );
+        assert_eq!(l.rules[0].covers, GLOB_THRESHOLD + 1);
+        assert!(l.rules[0].comment.starts_with("9 paths in one directory: open 8x, stat 1x"));
+        // A lower threshold globs sooner.
+        let l = PolicyWriter::new().glob_threshold(3).rules(&used(&below[..3]), &nothing);
+        assert_eq!(patterns(&l), vec![("/srv/in/*".to_string(), Access::READ)]);
+    }
+
+    #[test]
+    fn no_globs_high_up_in_home_dirs_or_for_exec() {
+        for dir in ["/etc", "/tmp", "/root", "/home/alice"] {
+            let names: Vec<String> = (0..20).map(|i| format!("{dir}/f{i}")).collect();
+            let e: Vec<(&str, Access, &str)> = names
+                .iter()
+                .map(|n| (n.as_str(), Access::READ, "open"))
+                .collect();
+            let l = PolicyWriter::new().rules(&used(&e), &nothing);
+            assert_eq!(l.rules.len(), 20, "{dir}");
+        }
+        let names: Vec<String> = (0..20).map(|i| format!("/opt/bin/t{i}")).collect();
+        let e: Vec<(&str, Access, &str)> = names
+            .iter()
+            .map(|n| (n.as_str(), Access::EXEC, "exec"))
+            .collect();
+        let l = PolicyWriter::new().rules(&used(&e), &nothing);
+        assert_eq!(l.rules.len(), 20);
+    }
+
+    #[test]
+    fn recursive_walk_becomes_a_tree_glob() {
+        let mut e: Vec<(String, Access, &str)> = vec![
+            ("/srv/tree".into(), Access::READ, "open"),
+            ("/srv/tree/a".into(), Access::READ, "open"),
+            ("/srv/tree/b".into(), Access::READ, "open"),
+            ("/srv/tree/b/c".into(), Access::READ, "open"),
+        ];
+        for d in ["a", "b", "b/c"] {
+            for f in 0..3 {
+                e.push((format!("/srv/tree/{d}/f{f}"), Access::READ, "open"));
+            }
+        }
+        e.push(("/srv/tree/a/f0".into(), Access::STAT, "stat"));
+        e.push(("/srv/tree/b/out".into(), Access::CREATE | Access::WRITE, "open"));
+        e.push(("/srv/other".into(), Access::READ, "open"));
+        let e2: Vec<(&str, Access, &str)> = e.iter().map(|(p, a, o)| (p.as_str(), *a, *o)).collect();
+        let l = PolicyWriter::new().rules(&used(&e2), &nothing);
+        assert_eq!(
+            patterns(&l),
+            vec![
+                ("/srv/other".to_string(), Access::READ),
+                ("/srv/tree/**".to_string(), Access::READ),
+                (
+                    "/srv/tree/b/out".to_string(),
+                    Access::WRITE | Access::CREATE
+                ),
+            ]
+        );
+        assert!(l.rules[1].comment.contains("13 paths in a tree"), "{l:?}");
+
+        // Reading many files without listing directories is no walk.
+        let flat: Vec<(&str, Access, &str)> = e2
+            .iter()
+            .filter(|(p, _, _)| *p != "/srv/tree" && *p != "/srv/tree/b" && *p != "/srv/tree/a")
+            .copied()
+            .collect();
+        let l = PolicyWriter::new().rules(&used(&flat), &nothing);
+        assert!(l.rules.iter().all(|r| !r.pattern.ends_with("**")), "{l:?}");
+    }
+
+    #[test]
+    fn runtime_profile_and_base_are_subtracted() {
+        let runtime = Policy::parse("version = 1\nprofiles = [\"runtime\"]\n", Path::new("b")).unwrap();
+        let u = used(&[
+            ("/etc/ld.so.cache", Access::READ, "open"),
+            ("/usr/lib/x86_64-linux-gnu/libc.so.6", Access::READ, "open"),
+            ("/dev/null", Access::WRITE, "open"),
+            ("/proc/self/maps", Access::READ, "open"),
+            ("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", Access::EXEC, "exec"),
+            ("/etc/passwd", Access::READ, "open"),
+            // The profile grants read here, not write: written in full.
+            ("/usr/lib/locale/x", Access::READ | Access::WRITE, "open"),
+        ]);
+        let covered = |p: &Path, a: Access| runtime.decide(p, a).allowed;
+        let l = PolicyWriter::new().rules(&u, &covered);
+        assert_eq!(
+            patterns(&l),
+            vec![
+                ("/etc/passwd".to_string(), Access::READ),
+                ("/usr/lib/locale/x".to_string(), Access::READ | Access::WRITE),
+            ]
+        );
+        assert_eq!(l.covered, 5);
+        let text = PolicyWriter::new().render(&l);
+        assert!(text.contains("# 5 more paths used were allowed by the line above."));
+    }
+
+    #[test]
+    fn comments_say_what_asked() {
+        let mut u = used(&[
+            ("/srv/x", Access::STAT, "stat"),
+            ("/srv/x", Access::STAT, "access"),
+            ("/srv/x", Access::STAT, "stat"),
+        ]);
+        u.get_mut(Path::new("/srv/x"))
+            .unwrap()
+            .errors
+            .insert("ENOENT".into(), 3);
+        let l = PolicyWriter::new().rules(&u, &nothing);
+        assert_eq!(
+            l.rules[0].comment,
+            "access 1x, stat 2x; answered ENOENT 3x; first by /usr/bin/prog, pid 100"
+        );
+        let text = PolicyWriter::new()
+            .header("learned from: prog\nx = 1")
+            .include("base.toml")
+            .render(&l);
+        assert!(text.starts_with("# learned from: prog\\nx = 1\nversion = 1\n"), "{text}");
+        assert!(text.contains("include = [\"base.toml\"]\n"));
+        assert!(text.contains(
+            "\n# access 1x, stat 2x; answered ENOENT 3x; first by /usr/bin/prog, pid 100\n[[allow]]\npaths  = [\"/srv/x\"]\naccess = [\"stat\"]\n"
+        ), "{text}");
+    }
+
+    #[test]
+    fn executables_come_first_and_odd_names_round_trip() {
+        let mut u = used(&[
+            ("/srv/a*b?[c]\\d", Access::READ, "open"),
+            ("/srv/quote\"d\nnew", Access::READ, "open"),
+            ("/opt/tool", Access::EXEC, "exec"),
+            ("/opt/tool", Access::STAT, "stat"),
+        ]);
+        u.get_mut(Path::new("/opt/tool")).unwrap().first = Some(Requester {
+            program: Some(PathBuf::from("/evil\n[[allow]]\npaths=[\"/**\"]")),
+            pid: 1,
+        });
+        let bad = PathBuf::from(std::ffi::OsStr::from_bytes(b"/srv/\xff"));
+        u.insert(bad.clone(), Usage { access: Access::READ, ..Usage::default() });
+        let l = PolicyWriter::new().rules(&u, &nothing);
+        assert_eq!(l.rules[0].pattern, "/opt/tool");
+        assert_eq!(l.rules[0].access, Access::EXEC);
+        assert_eq!(l.skipped.len(), 1);
+        let text = PolicyWriter::new().render(&l);
+        let p = Policy::parse(&text, Path::new("learned.toml")).unwrap();
+        assert_eq!(p.rules().len(), 3, "{text}");
+        assert!(p.decide(Path::new("/srv/a*b?[c]\\d"), Access::READ).allowed);
+        assert!(!p.decide(Path::new("/srv/aXb?[c]\\d"), Access::READ).allowed);
+        assert!(p.decide(Path::new("/srv/quote\"d\nnew"), Access::READ).allowed);
+        assert!(p.decide(Path::new("/opt/tool"), Access::EXEC).allowed);
+        assert!(!p.decide(Path::new("/etc/shadow"), Access::READ).allowed, "{text}");
+        assert!(!p.decide(&bad, Access::READ).allowed);
+    }
+
+    #[test]
+    fn empty_usage_is_a_valid_policy() {
+        let text = PolicyWriter::new().write(&BTreeMap::new(), &nothing);
+        let p = Policy::parse(&text, Path::new("e.toml")).unwrap();
+        assert_eq!(p.profiles(), &["runtime"]);
+        assert!(text.contains("# Nothing else was used."));
+    }
+}
