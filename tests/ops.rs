@@ -323,6 +323,19 @@ fn broker_proc_is_never_handed_out() {
             let o = ops.stat(&j, &other, Path::new(&missing), true);
             assert_eq!(errno(&o), Some(Errno::EACCES), "{missing}");
         }
+        // O_CREAT takes another road to a decision; it is guarded too.
+        let everything = Prefixes::new(&[(Path::new("/"), Access::all())]);
+        let req = format!("/proc/{pid}/environ");
+        let o = ops.open(
+            &everything,
+            &other,
+            Path::new(&req),
+            libc::O_RDONLY | libc::O_CREAT,
+            0o600,
+        );
+        assert_eq!(errno(&o), Some(Errno::EACCES), "O_CREAT {req}");
+        let o = ops.readlink(&everything, &other, Path::new(&format!("/proc/{pid}/exe")));
+        assert_eq!(errno(&o), Some(Errno::EACCES), "readlink exe");
         // The same judge still lets the requester read its own /proc/self.
         let o = ops.open(&j, &other, Path::new("/proc/1/status"), libc::O_RDONLY, 0);
         assert!(o.result.is_ok());

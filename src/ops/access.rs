@@ -45,6 +45,7 @@ impl Ops {
     /// itself passes faccessat(2) for the broker's real ids (on the judged
     /// descriptor, through `/proc/self/fd/N`). Symlinks are followed.
     pub fn access(&self, judge: &dyn Judge, ctx: &Context, path: &Path, amode: i32) -> Outcome<()> {
+        let judge = &super::Hard(judge);
         let access = match access_rights(amode) {
             Ok(a) => a,
             Err(errno) => return Outcome::refused(errno, Access::empty()),

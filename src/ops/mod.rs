@@ -293,6 +293,22 @@ fn prepare(path: &Path, pid: Option<u32>) -> Result<Cow<'_, Path>, Errno> {
     Ok(Cow::Owned(out))
 }
 
+/// The caller's judge under the hard rules no policy can lift: whatever the
+/// policy says, nothing in the broker's own `/proc/<pid>` is allowed. Every
+/// public operation judges through this, so no path to a decision skips it.
+pub(crate) struct Hard<'a>(pub(crate) &'a dyn Judge);
+
+impl Judge for Hard<'_> {
+    fn decide(&self, path: &Path, access: Access) -> Decision {
+        // The requester's own /proc/<pid> reaches here written as /proc/self,
+        // so a /proc/<our pid> still in `path` is never the requester's.
+        if is_broker_proc(path, None) {
+            return Decision::default_deny();
+        }
+        self.0.decide(path, access)
+    }
+}
+
 /// Whether `path` lies in the broker's own `/proc/<pid>` (or is it).
 ///
 /// A hard rule, above any policy: a symlink met mid-resolution that points

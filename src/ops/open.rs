@@ -48,6 +48,7 @@ impl Ops {
         flags: i32,
         mode: u32,
     ) -> Outcome<OwnedFd> {
+        let judge = &super::Hard(judge);
         let f = match OpenFlags::parse(flags) {
             Ok(f) => f,
             Err(errno) => return Outcome::refused(errno, crate::policy::Access::empty()),

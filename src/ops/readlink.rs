@@ -17,6 +17,7 @@ impl Ops {
     /// `/proc/self` and `/proc/thread-self` themselves read as the
     /// requester's pid and `<pid>/task/<pid>`.
     pub fn readlink(&self, judge: &dyn Judge, ctx: &Context, path: &Path) -> Outcome<Vec<u8>> {
+        let judge = &super::Hard(judge);
         let access = Access::STAT;
         let target = match prepare(path, ctx.pid) {
             Ok(t) => t,

@@ -23,6 +23,7 @@ impl Ops {
         path: &Path,
         follow: bool,
     ) -> Outcome<FileStat> {
+        let judge = &super::Hard(judge);
         let access = Access::STAT;
         let target = match prepare(path, ctx.pid) {
             Ok(t) => t,

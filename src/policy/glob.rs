@@ -406,6 +406,34 @@ pub(crate) fn is_normalised(path: &[u8]) -> bool {
             .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
+/// The pattern that matches exactly `path` and nothing else: wildcard
+/// characters (`*`, `?`, `[`, `]`) and `\` are escaped with `\`.
+///
+/// `None` when `path` cannot be a pattern: not valid UTF-8, not absolute, or
+/// not normalised (`.`/`..` components, `//`, a trailing `/`).
+///
+/// ```
+/// use std::path::Path;
+/// use fdbroker::policy::literal_pattern;
+/// assert_eq!(literal_pattern(Path::new("/srv/in/a[1]*.csv")).as_deref(), Some(r"/srv/in/a\[1\]\*.csv"));
+/// assert_eq!(literal_pattern(Path::new("relative/path")), None);
+/// assert_eq!(literal_pattern(Path::new("/a/../b")), None);
+/// ```
+pub fn literal_pattern(path: &std::path::Path) -> Option<String> {
+    let text = path.to_str()?;
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    // Whatever the parser would reject (relative, `..`, `//`, ...) is not a
+    // path a rule can name.
+    Pattern::parse(&out).ok()?;
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,32 +633,4 @@ mod tests {
             assert!(!is_normalised(p), "{p:?}");
         }
     }
-}
-
-/// The pattern that matches exactly `path` and nothing else: wildcard
-/// characters (`*`, `?`, `[`, `]`) and `\` are escaped with `\`.
-///
-/// `None` when `path` cannot be a pattern: not valid UTF-8, not absolute, or
-/// not normalised (`.`/`..` components, `//`, a trailing `/`).
-///
-/// ```
-/// use std::path::Path;
-/// use fdbroker::policy::literal_pattern;
-/// assert_eq!(literal_pattern(Path::new("/srv/in/a[1]*.csv")).as_deref(), Some(r"/srv/in/a\[1\]\*.csv"));
-/// assert_eq!(literal_pattern(Path::new("relative/path")), None);
-/// assert_eq!(literal_pattern(Path::new("/a/../b")), None);
-/// ```
-pub fn literal_pattern(path: &std::path::Path) -> Option<String> {
-    let text = path.to_str()?;
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    // Whatever the parser would reject (relative, `..`, `//`, ...) is not a
-    // path a rule can name.
-    Pattern::parse(&out).ok()?;
-    Some(out)
 }
