@@ -24,6 +24,13 @@
  *                       process_vm_readv(path), openat, ADDFD|SEND, close.
  *   unotifyfloor PATH N as unotifybase, but the supervisor neither reads the
  *                       path nor opens: it installs a descriptor opened once.
+ *   socksecure, unotifysecure PATH N
+ *                       as the baselines, with the open done race-free as
+ *                       fdbroker must (secure_open below), plus
+ *                       SECCOMP_IOCTL_NOTIF_ID_VALID before acting on a path
+ *                       read from the caller: the syscalls of fdbroker's
+ *                       security model and nothing else (no policy).
+ *   now                 prints CLOCK_MONOTONIC in nanoseconds (for --start-ns).
  *   scale PATH          --procs P --threads T --start-ns S --end-ns E: P
  *                       processes of T threads each loop open/close from S to
  *                       E (CLOCK_MONOTONIC) and record every latency in a
@@ -32,15 +39,18 @@
  *                       Rust client does). --hold: print READY before the
  *                       start and wait for EOF on stdin after the result,
  *                       so the harness can sample the broker meanwhile.
+ *                       --out DIR: write the result to DIR/result.<pid>.
  *
  * Options: --cpu C pins this process (the client) to CPU C; --server-cpu S
  * pins a baseline's server/supervisor to CPU S; --sync sets
- * SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP on a baseline's listener (Linux 6.6).
+ * SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP on a baseline's listener (Linux 6.6);
+ * --epoll makes a baseline's supervisor wait in epoll_wait before each RECV.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
@@ -50,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -218,8 +229,31 @@ static struct client *client_from_env(void) {
     return c;
 }
 
+/* The race-free open a broker must do instead of a plain openat, as fdbroker
+ * does it (src/resolve): reach the object without following magic links
+ * (openat2 O_PATH|RESOLVE_NO_MAGICLINKS), read its canonical name back
+ * (readlinkat on the held /proc/<pid>/fd: the name a policy is matched
+ * against), and open exactly that object again through that link. The name
+ * is read but no policy consulted. proc_fd is opened by the serving process. */
+static int proc_fd = -1;
+static int secure_open(const char *path, int flags) {
+    if (proc_fd < 0 && (proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        die("open /proc/self/fd");
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_MAGICLINKS};
+    int o = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    if (o < 0) return -1;
+    char num[16], name[4097];
+    snprintf(num, sizeof num, "%d", o);
+    ssize_t n = readlinkat(proc_fd, num, name, sizeof name - 1);
+    int fd = n > 0 && name[0] == '/' ? openat(proc_fd, num, (flags & ~O_NOFOLLOW) | O_CLOEXEC | O_NOCTTY) : -1;
+    int saved = errno;
+    close(o);
+    errno = saved;
+    return fd;
+}
+
 /* ---- socketpair baseline ---- */
-static void sock_server(int sock, int floor_fd) {
+static void sock_server(int sock, int floor_fd, int secure) {
     char in[MAX_REQUEST + 1];
     union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
     for (;;) {
@@ -228,7 +262,9 @@ static void sock_server(int sock, int floor_fd) {
         struct request rq;
         memcpy(&rq, in, sizeof rq);
         in[n] = 0;
-        int fd = floor_fd >= 0 ? floor_fd : openat(AT_FDCWD, in + sizeof rq, rq.flags | O_CLOEXEC, 0);
+        int fd = floor_fd >= 0 ? floor_fd
+                 : secure      ? secure_open(in + sizeof rq, rq.flags)
+                               : openat(AT_FDCWD, in + sizeof rq, rq.flags | O_CLOEXEC, 0);
         struct reply rp = {1, 1, fd >= 0, rq.id, fd >= 0 ? 0 : errno, 0};
         struct iovec iov = {&rp, sizeof rp};
         struct msghdr msg = {0};
@@ -248,7 +284,7 @@ static void sock_server(int sock, int floor_fd) {
     }
 }
 
-static void sockbase(const char *path, long n, int server_cpu, int floor) {
+static void sockbase(const char *path, long n, int server_cpu, int floor, int secure) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) die("socketpair");
     pid_t pid = fork();
@@ -265,7 +301,7 @@ static void sockbase(const char *path, long n, int server_cpu, int floor) {
     pin(server_cpu);
     int floor_fd = -1;
     if (floor && (floor_fd = open(path, OPEN_FLAGS)) < 0) die("open");
-    sock_server(sv[0], floor_fd);
+    sock_server(sv[0], floor_fd, secure);
     int st;
     waitpid(pid, &st, 0);
     if (!WIFEXITED(st) || WEXITSTATUS(st)) exit(4);
@@ -319,7 +355,8 @@ static int read_path(pid_t pid, uint64_t addr, char *out, size_t cap) {
     return memchr(out, 0, (size_t)n + 1) ? 0 : -1;
 }
 
-static void unotifybase(const char *path, long n, int server_cpu, int sync_wake, int floor) {
+static void unotifybase(const char *path, long n, int server_cpu, int sync_wake, int floor, int use_epoll,
+                        int secure) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) die("socketpair");
     pid_t pid = fork();
@@ -351,15 +388,26 @@ static void unotifybase(const char *path, long n, int server_cpu, int sync_wake,
         die("SECCOMP_IOCTL_NOTIF_SET_FLAGS");
     int floor_fd = -1;
     if (floor && (floor_fd = open(path, OPEN_FLAGS)) < 0) die("open");
+    int ep = -1;
+    if (use_epoll) {
+        struct epoll_event ev = {.events = EPOLLIN};
+        if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev))
+            die("epoll");
+    }
     char buf[4096];
     for (long served = 0; served < n + WARMUP; served++) {
+        struct epoll_event ev;
+        if (ep >= 0 && epoll_wait(ep, &ev, 1, -1) != 1) die("epoll_wait");
         struct seccomp_notif req;
         memset(&req, 0, sizeof req);
         if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req)) die("RECV");
         int fd = floor_fd;
         if (fd < 0) {
-            if (read_path(req.pid, req.data.args[1], buf, sizeof buf) == 0)
-                fd = openat(AT_FDCWD, buf, (int)req.data.args[2] | O_CLOEXEC, 0);
+            if (read_path(req.pid, req.data.args[1], buf, sizeof buf) == 0) {
+                if (!secure) fd = openat(AT_FDCWD, buf, (int)req.data.args[2] | O_CLOEXEC, 0);
+                else if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) == 0)
+                    fd = secure_open(buf, (int)req.data.args[2]);
+            }
         }
         if (fd >= 0) {
             struct seccomp_notif_addfd add = {
@@ -409,7 +457,7 @@ static void *work(void *arg) {
 }
 
 static void scale(const char *path, enum via via, int procs, int threads, uint64_t start,
-                  uint64_t end, int hold) {
+                  uint64_t end, int hold, const char *out_dir) {
     size_t workers = (size_t)procs * (size_t)threads;
     struct slot *slots = mmap(NULL, workers * sizeof *slots, PROT_READ | PROT_WRITE,
                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -452,13 +500,22 @@ static void scale(const char *path, enum via via, int procs, int threads, uint64
         errors += slots[w].errors;
         for (int b = 0; b < NBUCKETS; b++) hist[b] += slots[w].hist[b];
     }
-    printf("RESULT ops=%llu errors=%llu ns=%llu workers_failed=%d client_cpu_us=%llu hist=",
-           (unsigned long long)ops, (unsigned long long)errors, (unsigned long long)(end - start),
-           failed, (unsigned long long)cpu_us);
+    /* One line, written whole: into its own file with --out (many processes
+     * report at once), else to stdout. */
+    FILE *out = stdout;
+    if (out_dir) {
+        char name[4096];
+        snprintf(name, sizeof name, "%s/result.%d", out_dir, (int)getpid());
+        if (!(out = fopen(name, "we"))) die("fopen");
+    }
+    fprintf(out, "RESULT ops=%llu errors=%llu ns=%llu workers_failed=%d client_cpu_us=%llu hist=",
+            (unsigned long long)ops, (unsigned long long)errors, (unsigned long long)(end - start),
+            failed, (unsigned long long)cpu_us);
     int first = 1;
     for (int b = 0; b < NBUCKETS; b++)
-        if (hist[b]) { printf("%s%d:%llu", first ? "" : ",", b, (unsigned long long)hist[b]); first = 0; }
-    printf("\n");
+        if (hist[b]) { fprintf(out, "%s%d:%llu", first ? "" : ",", b, (unsigned long long)hist[b]); first = 0; }
+    fprintf(out, "\n");
+    if (out != stdout && fclose(out)) die("fclose");
     fflush(stdout);
     if (hold) {
         char c;
@@ -467,27 +524,34 @@ static void scale(const char *path, enum via via, int procs, int threads, uint64
 }
 
 int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "now")) {
+        printf("%llu\n", (unsigned long long)now_ns());
+        return 0;
+    }
     if (argc < 3) {
         fprintf(stderr, "usage: fdbench MODE PATH [N] [options]\n");
         return 2;
     }
     const char *mode = argv[1], *path = argv[2];
     long n = 100000;
-    int cpu = -1, server_cpu = -1, sync_wake = 0, procs = 1, threads = 1, hold = 0;
+    int cpu = -1, server_cpu = -1, sync_wake = 0, procs = 1, threads = 1, hold = 0, use_epoll = 0;
     enum via via = VIA_LIBC;
     uint64_t start = 0, end = 0;
+    const char *out_dir = NULL;
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : "";
         if (!strcmp(a, "--cpu")) cpu = atoi(v), i++;
         else if (!strcmp(a, "--server-cpu")) server_cpu = atoi(v), i++;
         else if (!strcmp(a, "--sync")) sync_wake = 1;
+        else if (!strcmp(a, "--epoll")) use_epoll = 1;
         else if (!strcmp(a, "--procs")) procs = atoi(v), i++;
         else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
         else if (!strcmp(a, "--start-ns")) start = strtoull(v, NULL, 10), i++;
         else if (!strcmp(a, "--end-ns")) end = strtoull(v, NULL, 10), i++;
         else if (!strcmp(a, "--via")) via = !strcmp(v, "proto") ? VIA_PROTO : VIA_LIBC, i++;
         else if (!strcmp(a, "--hold")) hold = 1;
+        else if (!strcmp(a, "--out")) out_dir = v, i++;
         else n = atol(a);
     }
     pin(cpu);
@@ -497,13 +561,15 @@ int main(int argc, char **argv) {
     } else if (!strcmp(mode, "proto")) {
         struct loop l = {VIA_PROTO, client_from_env(), path, strlen(path)};
         timed_loop(&l, n);
-    } else if (!strcmp(mode, "sockbase") || !strcmp(mode, "sockfloor")) {
-        sockbase(path, n, server_cpu, !strcmp(mode, "sockfloor"));
-    } else if (!strcmp(mode, "unotifybase") || !strcmp(mode, "unotifyfloor")) {
-        unotifybase(path, n, server_cpu, sync_wake, !strcmp(mode, "unotifyfloor"));
+    } else if (!strcmp(mode, "sockbase") || !strcmp(mode, "sockfloor") || !strcmp(mode, "socksecure")) {
+        sockbase(path, n, server_cpu, !strcmp(mode, "sockfloor"), !strcmp(mode, "socksecure"));
+    } else if (!strcmp(mode, "unotifybase") || !strcmp(mode, "unotifyfloor") ||
+               !strcmp(mode, "unotifysecure")) {
+        unotifybase(path, n, server_cpu, sync_wake, !strcmp(mode, "unotifyfloor"), use_epoll,
+                    !strcmp(mode, "unotifysecure"));
     } else if (!strcmp(mode, "scale")) {
         if (procs < 1 || threads < 1 || end <= start) { errno = EINVAL; die("scale arguments"); }
-        scale(path, via, procs, threads, start, end, hold);
+        scale(path, via, procs, threads, start, end, hold, out_dir);
     } else {
         fprintf(stderr, "fdbench: unknown mode %s\n", mode);
         return 2;

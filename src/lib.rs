@@ -20,6 +20,7 @@
 //! | [`confine`] | [`confine::confine_self`]: no_new_privs, no capabilities, Landlock, seccomp |
 //! | [`notify`] / [`sandbox`] / [`audit`] | `fdbroker run`: user-notification brokering, the confined launch, the audit log |
 //! | [`fdpass`] | careful descriptor passing, for programs that hand descriptors around themselves |
+//! | [`learn`] | learn mode, helpful denials, audit summaries (`docs/learn.md`) |
 //! | [`metadata`] | the stat payload |
 //!
 //! All `unsafe` code lives in one private module; everything public takes
@@ -69,6 +70,7 @@ pub mod client;
 pub mod confine;
 pub mod fdpass;
 pub mod launch;
+pub mod learn;
 pub mod metadata;
 pub mod notify;
 pub mod ops;

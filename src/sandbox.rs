@@ -54,7 +54,7 @@ use crate::confine::{
     self, DenyOptions, DenyRule, LandlockBuilder, Missing, PreparedLandlock, SeccompCmpOp, Sockets,
     sock_filter,
 };
-use crate::notify::{NotifyServer, notify_filter};
+use crate::notify::{NotifyServer, Observer, notify_filter};
 use crate::ops::Ops;
 use crate::policy::{Access, Judge, Policy, RuleKind};
 use crate::sys;
@@ -213,6 +213,26 @@ pub struct Sandbox {
     args: Vec<OsString>,
     user: Option<String>,
     audit: Option<Arc<AuditLog>>,
+    hooks: Hooks,
+}
+
+/// What `fdbroker run --learn` and helpful denials change (see
+/// [`Sandbox::judge`], [`Sandbox::observer`], [`Sandbox::allow_exec`]).
+#[derive(Default)]
+struct Hooks {
+    judge: Option<Arc<dyn Judge>>,
+    observers: Vec<Observer>,
+    exec: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("judge", &self.judge.is_some())
+            .field("observers", &self.observers.len())
+            .field("exec", &self.exec)
+            .finish()
+    }
 }
 
 impl Sandbox {
@@ -228,7 +248,29 @@ impl Sandbox {
             args: args.into_iter().map(Into::into).collect(),
             user: None,
             audit: None,
+            hooks: Hooks::default(),
         }
+    }
+
+    /// Judge brokered requests with `judge` instead of the policy (learn
+    /// mode); the policy still decides the network and the `exec` grants.
+    pub fn judge(mut self, judge: Arc<dyn Judge>) -> Sandbox {
+        self.hooks.judge = Some(judge);
+        self
+    }
+
+    /// Also report every decision (from either source) to `observer`,
+    /// after the audit log.
+    pub fn observer(mut self, observer: Observer) -> Sandbox {
+        self.hooks.observers.push(observer);
+        self
+    }
+
+    /// Also let Landlock execute `path` (a file, or every file beneath a
+    /// directory), besides the program and the policy's `exec` grants.
+    pub fn allow_exec(mut self, path: impl Into<PathBuf>) -> Sandbox {
+        self.hooks.exec.push(path.into());
+        self
     }
 
     /// Run as this user (name or number) when fdbroker is root. Ignored
@@ -263,6 +305,9 @@ impl Sandbox {
         }
         for path in exec_grants(&self.policy)? {
             landlock = landlock.allow_exec(path);
+        }
+        for path in &self.hooks.exec {
+            landlock = landlock.allow_exec(path.clone());
         }
         let landlock = landlock.prepare()?;
         let notify = notify_filter();
@@ -328,14 +373,36 @@ impl Sandbox {
             Forked::Parent(pid) => pid,
         };
         drop((proto_child, setup_child, landlock));
+        let judge: Arc<dyn Judge> = match &self.hooks.judge {
+            Some(j) => Arc::clone(j),
+            None => Arc::clone(&self.policy) as Arc<dyn Judge>,
+        };
+        let mut observers = self.hooks.observers.clone();
+        if let Some(log) = self.audit.clone() {
+            observers.insert(
+                0,
+                Arc::new(move |e: &Event<'_>| {
+                    let _ = log.record(e);
+                }),
+            );
+        }
+        let observer: Option<Observer> = match observers.len() {
+            0 => None,
+            1 => observers.pop(),
+            _ => Some(Arc::new(move |e: &Event<'_>| {
+                for o in &observers {
+                    o(e);
+                }
+            })),
+        };
         supervise(
             child,
             &exe.exec_path,
             setup_parent,
             proto_parent,
             handled,
-            Arc::clone(&self.policy),
-            self.audit.clone(),
+            judge,
+            observer,
         )
     }
 }
@@ -511,6 +578,13 @@ fn resolve_user(spec: Option<&str>) -> Result<Option<Ids>, SandboxError> {
         )));
     }
     Ok(Some(ids))
+}
+
+/// What `fdbroker run` always lets `program` (as given on the command
+/// line, looked up in `PATH` like execvp(3)) execute: its canonical path and
+/// its interpreters (`#!` lines, recursively, and the ELF `PT_INTERP`).
+pub fn program_and_interpreters(program: &OsStr) -> Result<Vec<PathBuf>, SandboxError> {
+    Ok(interpreter_chain(&find_program(program)?.canonical))
 }
 
 /// `program` (canonical) and, recursively, the interpreters the
@@ -967,10 +1041,10 @@ fn supervise(
     setup: OwnedFd,
     proto: OwnedFd,
     handled: SigSet,
-    policy: Arc<Policy>,
-    audit: Option<Arc<AuditLog>>,
+    judge: Arc<dyn Judge>,
+    observer: Option<Observer>,
 ) -> Result<Status, SandboxError> {
-    let result = serve_and_wait(child, exec_path, setup, proto, handled, policy, audit);
+    let result = serve_and_wait(child, exec_path, setup, proto, handled, judge, observer);
     if result.is_err() {
         let _ = kill(child, Signal::SIGKILL);
         let _ = waitpid(child, None);
@@ -1004,11 +1078,10 @@ fn serve_and_wait(
     setup: OwnedFd,
     proto: OwnedFd,
     handled: SigSet,
-    policy: Arc<Policy>,
-    audit: Option<Arc<AuditLog>>,
+    judge: Arc<dyn Judge>,
+    observer: Option<Observer>,
 ) -> Result<Status, SandboxError> {
     let ops = Arc::new(Ops::new().map_err(|e| SandboxError::Broker(e.to_string()))?);
-    let judge: Arc<dyn Judge> = policy;
     let listener = match recv_setup(setup.as_fd())? {
         SetupMsg::Listener(fd) => fd,
         SetupMsg::Failed { stage, detail } => {
@@ -1026,13 +1099,10 @@ fn serve_and_wait(
     let mut server = NotifyServer::new(listener, Arc::clone(&judge), Arc::clone(&ops))
         .map_err(|e| SandboxError::Broker(e.to_string()))?;
     let mut broker = Broker::with_ops(Arc::clone(&judge), Arc::clone(&ops));
-    if let Some(log) = audit {
-        let l = Arc::clone(&log);
-        server = server.with_observer(Arc::new(move |e: &Event<'_>| {
-            let _ = l.record(e);
-        }));
+    if let Some(observer) = observer {
+        server = server.with_observer(Arc::clone(&observer));
         broker = broker.with_observer(Arc::new(move |e: &crate::broker::Event| {
-            let _ = log.record(&Event {
+            observer(&Event {
                 pid: e.pid.unwrap_or(0),
                 source: Source::Socket,
                 syscall: None,

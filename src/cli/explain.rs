@@ -1,10 +1,12 @@
-//! `fdbroker explain --policy POLICY [--access RIGHT]... PATH...`.
+//! `fdbroker explain --policy POLICY [--access RIGHT]... PATH...`, and
+//! `fdbroker explain --audit-log FILE`.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use fdbroker::learn::{AuditSummary, PolicyWriter};
 use fdbroker::policy::{Access, Policy};
 
 /// Show whether a policy allows access to paths, and the rule that decides.
@@ -16,18 +18,36 @@ the broker would judge it: by its canonical path, with symbolic links
 resolved (shown as `(resolves to X)`); a PATH that does not exist is judged
 by its resolved parent directory plus its name.
 
+With --audit-log FILE (a log written by `fdbroker run --audit-log`; `-`
+reads standard input) it summarises the log instead: how many decisions
+allowed and denied, the denials grouped by path and rights with counts and
+the deciding rule, and [[allow]] rules that would allow what no rule
+allowed (many siblings become one glob, as in learn mode). Lines that are
+not audit records are reported on stderr with their line numbers, counted
+and skipped.
+
 Exit status: 0 when every PATH is allowed, 1 when any is denied, 2 on errors
-(unreadable or invalid policy, relative PATH, unknown right).")]
+(unreadable or invalid policy, relative PATH, unknown right). With
+--audit-log: 0 when the log holds no denial, 1 when it does, 2 when it
+cannot be read.")]
 pub struct Args {
     /// The policy file.
-    #[arg(long, short = 'p', value_name = "POLICY")]
-    pub policy: PathBuf,
+    #[arg(
+        long,
+        short = 'p',
+        value_name = "POLICY",
+        required_unless_present = "audit_log"
+    )]
+    pub policy: Option<PathBuf>,
+    /// Summarise this audit log instead of judging paths.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "paths", "access"])]
+    pub audit_log: Option<PathBuf>,
     /// A right to ask for: read, write, create, exec or stat. Repeat it, or
     /// separate rights with commas, to ask for several at once [default: read].
     #[arg(long, short = 'a', value_name = "RIGHT", value_delimiter = ',', value_parser = parse_right)]
     pub access: Vec<Access>,
     /// Absolute paths to judge.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "audit_log", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }
 
@@ -39,10 +59,16 @@ fn parse_right(name: &str) -> Result<Access, String> {
 
 /// Judges every path; the status is 1 if any is denied.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if let Some(log) = &args.audit_log {
+        return summarise(log);
+    }
     if let Some(rel) = args.paths.iter().find(|p| !p.is_absolute()) {
         bail!("{}: a path to explain must be absolute", rel.display());
     }
-    let policy = Policy::from_file(&args.policy)?;
+    let Some(policy_path) = &args.policy else {
+        bail!("--policy is required");
+    };
+    let policy = Policy::from_file(policy_path)?;
     let access = args.access.iter().fold(Access::empty(), |acc, &a| acc | a);
     let access = if access.is_empty() {
         Access::READ
@@ -127,4 +153,75 @@ fn proc_self(path: PathBuf) -> PathBuf {
         Ok(rest) => Path::new("/proc/self").join(rest),
         Err(_) => path,
     }
+}
+
+/// `explain --audit-log FILE`: the summary on stdout, malformed lines on
+/// stderr; the status is 1 when the log holds denials.
+fn summarise(log: &Path) -> anyhow::Result<ExitCode> {
+    let summary = if log.as_os_str() == "-" {
+        AuditSummary::read(io::stdin().lock())
+    } else {
+        std::fs::File::open(log).and_then(|f| AuditSummary::read(io::BufReader::new(f)))
+    }
+    .with_context(|| format!("{}: cannot read audit log", log.display()))?;
+    let name = log.display();
+    for m in &summary.malformed {
+        eprintln!("{name}:{}: malformed line skipped: {}", m.line, m.reason);
+    }
+    let hidden = summary.malformed_count - summary.malformed.len() as u64;
+    if hidden > 0 {
+        eprintln!("{name}: {hidden} more malformed lines skipped");
+    }
+    let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut head = format!(
+        "{name}: {}: {} allowed, {} denied",
+        plural(summary.allowed + summary.denied, "decision"),
+        summary.allowed,
+        summary.denied
+    );
+    if summary.malformed_count > 0 {
+        head.push_str(&format!(
+            "; {} skipped",
+            plural(summary.malformed_count, "malformed line")
+        ));
+    }
+    println!("{head}");
+    if summary.denials.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("\ndenied (requests, path [rights]: why):");
+    let mut groups: Vec<_> = summary.denials.iter().collect();
+    groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+    for ((path, access), g) in groups {
+        let why = match &g.rule {
+            Some(r) => format!("denied by {r}"),
+            None => "no rule allows it".to_string(),
+        };
+        println!("{:>8}  {} [{access}]: {why}", g.count, clean(path));
+    }
+    let suggested = summary.suggested();
+    if suggested.rules.is_empty() {
+        println!(
+            "\nno rule to suggest: every denial was decided by a deny rule (or had no absolute path)"
+        );
+    } else {
+        println!(
+            "\nsuggested rules for what no rule allowed (review them; deny rules are never overridden):"
+        );
+        print!("{}", PolicyWriter::new().render_rules(&suggested));
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+/// `s` with control characters escaped, for one line of output.
+fn clean(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }

@@ -1,14 +1,17 @@
-//! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] -- PROGRAM [ARGS...]`:
-//! run an unmodified program with every path it touches brokered.
+//! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet] -- PROGRAM [ARGS...]`:
+//! run an unmodified program with every path it touches brokered; with
+//! `--learn OUT.toml`, record what it uses and write a policy for it.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use fdbroker::audit::AuditLog;
+use fdbroker::audit::{AuditLog, Event};
+use fdbroker::learn::{Denials, Learner, PolicyWriter, include_entry};
 use fdbroker::policy::Policy;
-use fdbroker::sandbox::{EXIT_SETUP, Sandbox};
+use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status};
 
 /// Run PROGRAM confined: every open, stat, access and readlink it (or any
 /// process it starts) makes is judged by the policy and carried out by
@@ -22,15 +25,37 @@ EACCES (\"Permission denied\"). Landlock lets it execute only the program,
 its interpreter and what the policy grants `exec`. When fdbroker runs as
 root the program runs as --user (default: nobody). The environment is passed
 through, plus FDBROKER_FD (the socketpair for the explicit protocol).
+The first time each path and right is denied, a line starting with
+`fdbroker: denied` says why and which [[allow]] entry would allow it
+(--quiet: no such lines).
+
+Learn mode (--learn OUT.toml): the program runs as confined as usual, but
+every file request is allowed (except writes outside --learn-writable
+directories, another process's /proc, raw memory and block devices, and
+what a deny rule of --policy BASE denies) and recorded, and it may execute
+any program (still confined). OUT.toml then allows exactly what was used,
+on top of the runtime profile and BASE. Review it: see docs/learn.md.
 See docs/run.md and docs/syscalls.md.
 
 Exit status: the program's, or 128+N when signal N killed it; 125 when
-fdbroker itself fails (bad policy, missing kernel feature, setup error);
-126 when PROGRAM cannot be executed; 127 when it is not found.")]
+fdbroker itself fails (bad policy, missing kernel feature, setup error,
+OUT.toml not writable); 126 when PROGRAM cannot be executed; 127 when it is
+not found.")]
 pub struct Args {
-    /// The policy file.
-    #[arg(long, value_name = "POLICY")]
-    pub policy: PathBuf,
+    /// The policy file (with --learn: the base policy, included by the learned one).
+    #[arg(long, value_name = "POLICY", required_unless_present = "learn")]
+    pub policy: Option<PathBuf>,
+    /// Learn mode: allow and record every file request, then write a policy
+    /// allowing exactly that to OUT.toml.
+    #[arg(long, value_name = "OUT.toml")]
+    pub learn: Option<PathBuf>,
+    /// With --learn: a directory (or file) the program may write and create
+    /// in, and whose writes are learned. Repeat for several.
+    #[arg(long, value_name = "DIR", requires = "learn")]
+    pub learn_writable: Vec<PathBuf>,
+    /// Do not explain denials (or learn-mode refusals) on standard error.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
     /// Append one JSON line per decision to FILE (`-` for standard error).
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
@@ -47,33 +72,207 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
+fn fail(msg: String, code: u8) -> anyhow::Result<ExitCode> {
+    eprintln!("fdbroker: {msg}");
+    Ok(ExitCode::from(code))
+}
+
 /// Runs the program; the status is its exit status (see the command's help).
 /// Errors are printed here and become status 125, 126 or 127, never the
 /// generic error status of other subcommands.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let fail = |msg: String, code: u8| {
-        eprintln!("fdbroker: {msg}");
-        Ok(ExitCode::from(code))
-    };
-    let policy = match Policy::from_file(&args.policy) {
-        Ok(p) => p,
-        Err(e) => return fail(e.to_string(), EXIT_SETUP),
-    };
     let Some((program, rest)) = args.command.split_first() else {
         return fail("no PROGRAM given".into(), EXIT_SETUP);
     };
+    if let Some(out) = &args.learn {
+        return learn(args, out, program, rest);
+    }
+    let Some(policy_path) = &args.policy else {
+        return fail("--policy is required".into(), EXIT_SETUP);
+    };
+    let policy = match Policy::from_file(policy_path) {
+        Ok(p) => p,
+        Err(e) => return fail(e.to_string(), EXIT_SETUP),
+    };
     let mut sandbox = Sandbox::new(policy, program.clone(), rest.iter().cloned());
+    if !args.quiet {
+        let denials = Arc::new(Denials::to_stderr());
+        sandbox = sandbox.observer(Arc::new(move |e: &Event<'_>| denials.observe(e)));
+    }
+    sandbox = match common(sandbox, args) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    match sandbox.run() {
+        Ok(status) => Ok(ExitCode::from(status.exit_code())),
+        Err(e) => fail(e.to_string(), e.exit_code()),
+    }
+}
+
+/// `--user` and `--audit-log`.
+fn common(mut sandbox: Sandbox, args: &Args) -> Result<Sandbox, ExitCode> {
     if let Some(user) = &args.user {
         sandbox = sandbox.user(user.clone());
     }
     if let Some(path) = &args.audit_log {
         match AuditLog::open(path) {
             Ok(log) => sandbox = sandbox.audit(Arc::new(log)),
-            Err(e) => return fail(format!("--audit-log {}: {e}", path.display()), EXIT_SETUP),
+            Err(e) => {
+                eprintln!("fdbroker: --audit-log {}: {e}", path.display());
+                return Err(ExitCode::from(EXIT_SETUP));
+            }
         }
     }
-    match sandbox.run() {
-        Ok(status) => Ok(ExitCode::from(status.exit_code())),
-        Err(e) => fail(e.to_string(), e.exit_code()),
+    Ok(sandbox)
+}
+
+/// `run --learn OUT`: run with a [`Learner`] as judge, then write OUT.
+fn learn(
+    args: &Args,
+    out: &Path,
+    program: &OsString,
+    rest: &[OsString],
+) -> anyhow::Result<ExitCode> {
+    // Refuse before running anything when OUT cannot be written.
+    let out_dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !out_dir.is_dir() {
+        return fail(
+            format!(
+                "--learn {}: no such directory {}",
+                out.display(),
+                out_dir.display()
+            ),
+            EXIT_SETUP,
+        );
     }
+    if let Some(base) = &args.policy
+        && let (Ok(a), Ok(b)) = (std::fs::canonicalize(base), std::fs::canonicalize(out))
+        && a == b
+    {
+        return fail(
+            format!(
+                "--learn {}: would overwrite the --policy file",
+                out.display()
+            ),
+            EXIT_SETUP,
+        );
+    }
+    let implicit = fdbroker::sandbox::program_and_interpreters(program).unwrap_or_default();
+    let learner = match Learner::new(args.policy.as_deref(), &args.learn_writable, implicit) {
+        Ok(l) => Arc::new(l),
+        Err(e) => return fail(e.to_string(), EXIT_SETUP),
+    };
+    let mut sandbox = Sandbox::new(
+        learner.base().clone(),
+        program.clone(),
+        rest.iter().cloned(),
+    )
+    .judge(Arc::clone(&learner) as Arc<dyn fdbroker::policy::Judge>)
+    // Any program may run while learning (still confined: the filters,
+    // Landlock and no_new_privs are inherited); the executions seen are
+    // learned.
+    .allow_exec("/");
+    let l = Arc::clone(&learner);
+    sandbox = sandbox.observer(Arc::new(move |e: &Event<'_>| l.observe(e)));
+    if !args.quiet {
+        let denials = Arc::new(Denials::to_stderr().with_learner(Arc::clone(&learner)));
+        sandbox = sandbox.observer(Arc::new(move |e: &Event<'_>| denials.observe(e)));
+    }
+    sandbox = match common(sandbox, args) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let status = match sandbox.run() {
+        Ok(status) => status,
+        Err(e) => return fail(e.to_string(), e.exit_code()),
+    };
+
+    let mut writer = PolicyWriter::new().header(format!(
+        "Learned by `fdbroker run --learn` from: {}",
+        command_line(program, rest)
+    ));
+    writer = writer.header(
+        "Every rule is something the program used in that run; review before use (docs/learn.md).",
+    );
+    if let Some(base) = &args.policy {
+        writer = writer.include(include_entry(base, out));
+    }
+    let learned = learner.learned(&writer);
+    let text = writer.render(&learned);
+    if let Err(e) = write_atomically(out, &text) {
+        return fail(format!("--learn {}: {e}", out.display()), EXIT_SETUP);
+    }
+    // The writer's output must always be a valid policy; say so if not.
+    if let Err(e) = Policy::from_file(out) {
+        return fail(
+            format!("the learned policy is invalid (a bug in fdbroker): {e}"),
+            EXIT_SETUP,
+        );
+    }
+    if !args.quiet {
+        let (requests, refused) = learner.counts();
+        let mut msg = format!(
+            "fdbroker: learned {} rule{} from {requests} request{} into {}",
+            learned.rules.len(),
+            if learned.rules.len() == 1 { "" } else { "s" },
+            if requests == 1 { "" } else { "s" },
+            out.display()
+        );
+        if refused > 0 {
+            msg.push_str(&format!("; {refused} refused (not learned)"));
+        }
+        if status != Status::Exited(0) {
+            msg.push_str(&format!(
+                "; the program ended with status {}, so the policy may be incomplete",
+                status.exit_code()
+            ));
+        }
+        eprintln!("{msg}");
+    }
+    Ok(ExitCode::from(status.exit_code()))
+}
+
+/// The command line, for the learned policy's header.
+fn command_line(program: &OsString, rest: &[OsString]) -> String {
+    std::iter::once(program)
+        .chain(rest)
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._-=+,:@%".contains(c))
+            {
+                s.into_owned()
+            } else {
+                format!("'{}'", s.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes `text` to a temporary file beside `path` and renames it over
+/// `path`, so that a reader never sees half a policy.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "policy.toml".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use nix::errno::Errno;
 
 use super::Learner;
-use super::writer::{clean, escape_pattern, toml_string};
+use super::writer::{clean, toml_string};
 use crate::audit::Event;
-use crate::policy::{Access, Decision};
+use crate::policy::{Access, Decision, literal_pattern};
 
 /// The most distinct denials remembered; later ones are still reported but
 /// no longer deduplicated, so that a program cannot make fdbroker's memory
@@ -109,10 +109,7 @@ impl Denials {
             Some(r) => format!("fdbroker: {}\n", r.message(resolved, e.access)),
             None => {
                 let requested = (e.path != resolved).then_some(e.path);
-                format!(
-                    "{}\n",
-                    denial_line(resolved, requested, e.access, decision)
-                )
+                format!("{}\n", denial_line(resolved, requested, e.access, decision))
             }
         };
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
@@ -160,10 +157,10 @@ pub fn denial_line(
         decision.reason()
     );
     if decision.rule.is_some() {
-        line.push_str("; an [[allow]] rule cannot override a [[deny]] rule: narrow or remove that rule");
-    } else if path.to_str().is_none() {
-        line.push_str("; a policy cannot name this path (not UTF-8)");
-    } else {
+        line.push_str(
+            "; an [[allow]] rule cannot override a [[deny]] rule: narrow or remove that rule",
+        );
+    } else if let Some(pattern) = literal_pattern(path) {
         let rights = if access == Access::STAT {
             access
         } else {
@@ -176,9 +173,11 @@ pub fn denial_line(
             .collect();
         line.push_str(&format!(
             "; to allow it: [[allow]] paths = [{}] access = [{}]",
-            toml_string(&escape_pattern(path)),
+            toml_string(&pattern),
             names.join(", ")
         ));
+    } else {
+        line.push_str("; a policy cannot name this path (not UTF-8)");
     }
     line
 }
@@ -239,7 +238,13 @@ mod tests {
         let b = Path::new("/srv/b");
         for _ in 0..3 {
             d.observe(&event(a, a, Access::READ, &deny, Some(Errno::EACCES)));
-            d.observe(&event(Path::new("rel/a"), a, Access::READ, &deny, Some(Errno::EACCES)));
+            d.observe(&event(
+                Path::new("rel/a"),
+                a,
+                Access::READ,
+                &deny,
+                Some(Errno::EACCES),
+            ));
         }
         d.observe(&event(a, a, Access::WRITE, &deny, Some(Errno::EACCES)));
         // Not denials: allowed, or an error the policy let through.
@@ -281,6 +286,9 @@ mod tests {
             &Decision::default_deny(),
         );
         assert!(!line.contains('\n'), "{line}");
-        assert!(line.ends_with("paths = [\"/srv/x\\\\*\\ny\"] access = [\"stat\"]"), "{line}");
+        assert!(
+            line.ends_with("paths = [\"/srv/x\\\\*\\ny\"] access = [\"stat\"]"),
+            "{line}"
+        );
     }
 }

@@ -25,14 +25,12 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use nix::errno::Errno;
 use nix::fcntl::OFlag;
 
 pub use denials::{Denials, denial_line};
 pub use summary::{AuditSummary, DeniedGroup, Malformed};
 pub use writer::{
-    GLOB_THRESHOLD, Learned, LearnedRule, PolicyWriter, Requester, Usage, escape_pattern,
-    toml_string,
+    GLOB_THRESHOLD, Learned, LearnedRule, PolicyWriter, Requester, Usage, toml_string,
 };
 
 use crate::audit::Event;
@@ -213,10 +211,20 @@ impl Learner {
         }
         if access.intersects(Access::WRITE | Access::CREATE)
             && !self.writable.iter().any(|w| path.starts_with(w))
+            && !self.base_writes_existing(path, access)
         {
             return Some(Refusal::NotWritable);
         }
         None
+    }
+
+    /// `O_CREAT` on a file that exists, which the base already lets the
+    /// program write (`> /dev/null` in a shell): nothing new is created, so
+    /// learning the `create` right there grants no new write access.
+    fn base_writes_existing(&self, path: &Path, access: Access) -> bool {
+        access.contains(Access::CREATE)
+            && self.base.decide(path, access - Access::CREATE).allowed
+            && std::fs::symlink_metadata(path).is_ok()
     }
 
     /// Records one decision reported by the broker (the observer of
@@ -255,7 +263,14 @@ impl Learner {
     /// Records `exe` (newly seen running as `pid`), its ELF interpreter and
     /// the `#!` script it runs, if any, as executed.
     fn learn_execution(&self, pid: u32, exe: &Path, who: &Requester) {
-        let mut executed = crate::sandbox::interpreter_chain(exe);
+        let mut executed = vec![exe.to_path_buf()];
+        // The ELF interpreter the kernel loaded with it.
+        if let Some((_, head)) = self.read_head(exe, 64 * 1024)
+            && let Some(interp) = crate::sandbox::elf_interpreter(&head)
+            && let Some((canonical, _)) = self.read_head(Path::new(OsStr::from_bytes(interp)), 0)
+        {
+            executed.push(canonical);
+        }
         if let Some(script) = self.script_of(pid) {
             executed.push(script);
         }
@@ -287,7 +302,7 @@ impl Learner {
                 let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
                 path = cwd.join(path);
             }
-            let Some((canonical, head)) = self.read_head(&path) else {
+            let Some((canonical, head)) = self.read_head(&path, 256) else {
                 continue;
             };
             let Some((interp, opt)) = shebang(&head) else {
@@ -305,9 +320,9 @@ impl Learner {
         None
     }
 
-    /// The canonical path and first bytes of the regular file `path`,
-    /// reached race-free (never opening a device or a FIFO).
-    fn read_head(&self, path: &Path) -> Option<(PathBuf, Vec<u8>)> {
+    /// The canonical path and first `limit` bytes of the regular file
+    /// `path`, reached race-free (never opening a device or a FIFO).
+    fn read_head(&self, path: &Path, limit: u64) -> Option<(PathBuf, Vec<u8>)> {
         let obj = self.resolver.resolve(path, true).ok()?;
         let st = nix::sys::stat::fstat(&obj.fd).ok()?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
@@ -318,7 +333,10 @@ impl Learner {
             .reopen(obj.fd.as_fd(), OFlag::O_RDONLY | OFlag::O_NONBLOCK)
             .ok()?;
         let mut head = Vec::new();
-        std::fs::File::from(fd).take(256).read_to_end(&mut head).ok()?;
+        std::fs::File::from(fd)
+            .take(limit)
+            .read_to_end(&mut head)
+            .ok()?;
         Some((obj.path, head))
     }
 
@@ -423,7 +441,13 @@ fn other_process(path: &Path) -> bool {
 
 /// Raw memory and ports, kernel memory, and block devices.
 fn dangerous_device(path: &Path) -> bool {
-    const NEVER: &[&str] = &["/dev/mem", "/dev/kmem", "/dev/port", "/proc/kcore", "/proc/kmsg"];
+    const NEVER: &[&str] = &[
+        "/dev/mem",
+        "/dev/kmem",
+        "/dev/port",
+        "/proc/kcore",
+        "/proc/kmsg",
+    ];
     if NEVER.iter().any(|n| path == Path::new(n)) {
         return true;
     }
@@ -446,7 +470,8 @@ fn exe_of(pid: u32) -> Option<PathBuf> {
 fn shebang(head: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     let line = head.strip_prefix(b"#!")?;
     let line = line.split(|&c| c == b'\n').next()?;
-    let trim = |s: &'_ [u8]| -> usize { s.iter().take_while(|c| **c == b' ' || **c == b'\t').count() };
+    let trim =
+        |s: &'_ [u8]| -> usize { s.iter().take_while(|c| **c == b' ' || **c == b'\t').count() };
     let line = &line[trim(line)..];
     let end = line
         .iter()
@@ -548,6 +573,11 @@ mod tests {
         assert!(l.decide(Path::new("/dev/mem"), Access::STAT).allowed);
         // The runtime profile's /dev/null write is in the base.
         assert!(l.decide(Path::new("/dev/null"), Access::WRITE).allowed);
+        // `> /dev/null` (O_CREAT on a file the base lets it write): learned;
+        // creating a new file there is not.
+        let create = Access::WRITE | Access::CREATE;
+        assert!(l.decide(Path::new("/dev/null"), create).allowed);
+        assert!(!l.decide(Path::new("/dev/null-new"), create).allowed);
         assert!(!l.decide(Path::new("/proc/1/mem"), Access::STAT).allowed);
         assert!(Learner::new(None, &[dir.path().join("missing")], Vec::new()).is_err());
     }

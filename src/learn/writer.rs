@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::policy::Access;
+use crate::policy::{Access, literal_pattern};
 
 /// How many paths it takes before the writer uses a glob instead of
 /// listing them: that many used paths with the same rights directly in one
@@ -97,7 +97,7 @@ pub struct Learned {
     pub covered: usize,
 }
 
-/// Writes learned policies. See the [module documentation](self).
+/// Writes learned policies: see `docs/learn.md` ("The policy written").
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -181,11 +181,10 @@ impl PolicyWriter {
                 out.covered += 1;
                 continue;
             }
-            match path.to_str() {
-                Some(s) if is_canonical(s) => {
-                    todo.insert(path.as_path(), u);
-                }
-                _ => out.skipped.push(clean(&path.to_string_lossy())),
+            if literal_pattern(path).is_some() {
+                todo.insert(path.as_path(), u);
+            } else {
+                out.skipped.push(clean(&path.to_string_lossy()));
             }
         }
 
@@ -326,18 +325,34 @@ impl PolicyWriter {
         if learned.covered > 0 {
             let _ = writeln!(
                 s,
-                "# {} more path{} used are allowed by the line{} above.",
+                "# {} other path{} used {} allowed by the {} above.",
                 learned.covered,
-                if learned.covered == 1 { " was" } else { "s were" },
-                if self.include.is_some() { "s" } else { "" }
+                if learned.covered == 1 { "" } else { "s" },
+                if learned.covered == 1 { "is" } else { "are" },
+                if self.include.is_some() {
+                    "profile and the include"
+                } else {
+                    "profile"
+                }
             );
         }
         for p in &learned.skipped {
-            let _ = writeln!(s, "# not written (a policy cannot name a path that is not UTF-8): {p}");
+            let _ = writeln!(
+                s,
+                "# not written (a policy can only name UTF-8, normalised paths): {p}"
+            );
         }
         if learned.rules.is_empty() {
             s.push_str("# Nothing else was used.\n");
         }
+        s.push_str(&self.render_rules(learned));
+        s
+    }
+
+    /// Only the rules of `learned`, each as a commented `[[allow]]` table
+    /// preceded by an empty line.
+    pub fn render_rules(&self, learned: &Learned) -> String {
+        let mut s = String::new();
         for r in &learned.rules {
             let names: Vec<String> = Access::NAMES
                 .iter()
@@ -446,24 +461,10 @@ fn globbable_dir(dir: &Path) -> bool {
     comps.len() >= 2 && !(comps.len() == 2 && comps[0] == b"home") && dir.to_str().is_some()
 }
 
-/// An absolute, normalised path (what a policy pattern must be).
-fn is_canonical(s: &str) -> bool {
-    s == "/"
-        || (s.starts_with('/')
-            && !s.ends_with('/')
-            && s[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
-}
-
-/// `path` as a literal policy pattern: wildcard characters escaped.
-pub fn escape_pattern(path: &Path) -> String {
-    let mut out = String::new();
-    for c in path.to_string_lossy().chars() {
-        if matches!(c, '\\' | '*' | '?' | '[') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+/// `path` as a literal policy pattern ([`literal_pattern`]); only called
+/// for paths (and their directories) it accepted.
+fn escape_pattern(path: &Path) -> String {
+    literal_pattern(path).unwrap_or_else(|| path.to_string_lossy().into_owned())
 }
 
 /// `s` as a TOML basic string, quotes included.
@@ -558,7 +559,9 @@ mod tests {
 
     #[test]
     fn sibling_glob_from_the_threshold_on() {
-        let names: Vec<String> = (0..GLOB_THRESHOLD).map(|i| format!("/srv/in/f{i}")).collect();
+        let names: Vec<String> = (0..GLOB_THRESHOLD)
+            .map(|i| format!("/srv/in/f{i}"))
+            .collect();
         let below: Vec<(&str, Access, &str)> = names[..GLOB_THRESHOLD - 1]
             .iter()
             .map(|n| (n.as_str(), Access::READ, "open"))
@@ -583,9 +586,15 @@ mod tests {
             ]
         );
         assert_eq!(l.rules[0].covers, GLOB_THRESHOLD + 1);
-        assert!(l.rules[0].comment.starts_with("9 paths in one directory: open 8x, stat 1x"));
+        assert!(
+            l.rules[0]
+                .comment
+                .starts_with("9 paths in one directory: open 8x, stat 1x")
+        );
         // A lower threshold globs sooner.
-        let l = PolicyWriter::new().glob_threshold(3).rules(&used(&below[..3]), &nothing);
+        let l = PolicyWriter::new()
+            .glob_threshold(3)
+            .rules(&used(&below[..3]), &nothing);
         assert_eq!(patterns(&l), vec![("/srv/in/*".to_string(), Access::READ)]);
     }
 
@@ -623,9 +632,14 @@ mod tests {
             }
         }
         e.push(("/srv/tree/a/f0".into(), Access::STAT, "stat"));
-        e.push(("/srv/tree/b/out".into(), Access::CREATE | Access::WRITE, "open"));
+        e.push((
+            "/srv/tree/b/out".into(),
+            Access::CREATE | Access::WRITE,
+            "open",
+        ));
         e.push(("/srv/other".into(), Access::READ, "open"));
-        let e2: Vec<(&str, Access, &str)> = e.iter().map(|(p, a, o)| (p.as_str(), *a, *o)).collect();
+        let e2: Vec<(&str, Access, &str)> =
+            e.iter().map(|(p, a, o)| (p.as_str(), *a, *o)).collect();
         let l = PolicyWriter::new().rules(&used(&e2), &nothing);
         assert_eq!(
             patterns(&l),
@@ -652,13 +666,18 @@ mod tests {
 
     #[test]
     fn runtime_profile_and_base_are_subtracted() {
-        let runtime = Policy::parse("version = 1\nprofiles = [\"runtime\"]\n", Path::new("b")).unwrap();
+        let runtime =
+            Policy::parse("version = 1\nprofiles = [\"runtime\"]\n", Path::new("b")).unwrap();
         let u = used(&[
             ("/etc/ld.so.cache", Access::READ, "open"),
             ("/usr/lib/x86_64-linux-gnu/libc.so.6", Access::READ, "open"),
             ("/dev/null", Access::WRITE, "open"),
             ("/proc/self/maps", Access::READ, "open"),
-            ("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", Access::EXEC, "exec"),
+            (
+                "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+                Access::EXEC,
+                "exec",
+            ),
             ("/etc/passwd", Access::READ, "open"),
             // The profile grants read here, not write: written in full.
             ("/usr/lib/locale/x", Access::READ | Access::WRITE, "open"),
@@ -669,12 +688,15 @@ mod tests {
             patterns(&l),
             vec![
                 ("/etc/passwd".to_string(), Access::READ),
-                ("/usr/lib/locale/x".to_string(), Access::READ | Access::WRITE),
+                (
+                    "/usr/lib/locale/x".to_string(),
+                    Access::READ | Access::WRITE
+                ),
             ]
         );
         assert_eq!(l.covered, 5);
         let text = PolicyWriter::new().render(&l);
-        assert!(text.contains("# 5 more paths used were allowed by the line above."));
+        assert!(text.contains("# 5 other paths used are allowed by the profile above."));
     }
 
     #[test]
@@ -697,7 +719,10 @@ mod tests {
             .header("learned from: prog\nx = 1")
             .include("base.toml")
             .render(&l);
-        assert!(text.starts_with("# learned from: prog\\nx = 1\nversion = 1\n"), "{text}");
+        assert!(
+            text.starts_with("# learned from: prog\\nx = 1\nversion = 1\n"),
+            "{text}"
+        );
         assert!(text.contains("include = [\"base.toml\"]\n"));
         assert!(text.contains(
             "\n# access 1x, stat 2x; answered ENOENT 3x; first by /usr/bin/prog, pid 100\n[[allow]]\npaths  = [\"/srv/x\"]\naccess = [\"stat\"]\n"
@@ -717,19 +742,35 @@ mod tests {
             pid: 1,
         });
         let bad = PathBuf::from(std::ffi::OsStr::from_bytes(b"/srv/\xff"));
-        u.insert(bad.clone(), Usage { access: Access::READ, ..Usage::default() });
+        u.insert(
+            bad.clone(),
+            Usage {
+                access: Access::READ,
+                ..Usage::default()
+            },
+        );
         let l = PolicyWriter::new().rules(&u, &nothing);
         assert_eq!(l.rules[0].pattern, "/opt/tool");
         assert_eq!(l.rules[0].access, Access::EXEC);
         assert_eq!(l.skipped.len(), 1);
         let text = PolicyWriter::new().render(&l);
         let p = Policy::parse(&text, Path::new("learned.toml")).unwrap();
-        assert_eq!(p.rules().len(), 3, "{text}");
+        let own = p
+            .rules()
+            .filter(|r| r.origin().file.as_ref() == Path::new("learned.toml"))
+            .count();
+        assert_eq!(own, 3, "{text}");
         assert!(p.decide(Path::new("/srv/a*b?[c]\\d"), Access::READ).allowed);
         assert!(!p.decide(Path::new("/srv/aXb?[c]\\d"), Access::READ).allowed);
-        assert!(p.decide(Path::new("/srv/quote\"d\nnew"), Access::READ).allowed);
+        assert!(
+            p.decide(Path::new("/srv/quote\"d\nnew"), Access::READ)
+                .allowed
+        );
         assert!(p.decide(Path::new("/opt/tool"), Access::EXEC).allowed);
-        assert!(!p.decide(Path::new("/etc/shadow"), Access::READ).allowed, "{text}");
+        assert!(
+            !p.decide(Path::new("/etc/shadow"), Access::READ).allowed,
+            "{text}"
+        );
         assert!(!p.decide(&bad, Access::READ).allowed);
     }
 

@@ -60,6 +60,7 @@ mod access;
 mod decision;
 mod error;
 mod glob;
+mod lint;
 mod load;
 mod matcher;
 mod profiles;
@@ -71,6 +72,7 @@ use std::os::unix::ffi::OsStrExt;
 pub use access::Access;
 pub use decision::{Decision, Judge, RuleKind, RuleRef};
 pub use error::{Location, PolicyError};
+pub use lint::{Warning, WarningKind, lint};
 pub use glob::literal_pattern;
 
 /// One `[[allow]]` or `[[deny]]` rule, as loaded.
