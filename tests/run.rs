@@ -238,6 +238,24 @@ fn sh_runs_a_script_and_its_exit_status_passes(t: &Tree) -> R {
     Ok(())
 }
 
+fn shell_redirections_to_dev_null_work(t: &Tree) -> R {
+    // `>` opens with O_WRONLY|O_CREAT|O_TRUNC: the runtime profile must
+    // grant what that asks of /dev/null, and nothing is created.
+    let o = fdbroker_run(
+        &shell_policy(t),
+        None,
+        None,
+        &[
+            "sh",
+            "-c",
+            "echo hidden > /dev/null && echo shown 2>/dev/null",
+        ],
+    );
+    ensure!(o.code == Some(0), "{o:?}");
+    ensure!(o.stdout == "shown\n", "{o:?}");
+    Ok(())
+}
+
 fn python_reads_and_writes_only_where_allowed(t: &Tree) -> R {
     let pol = t.policy(&["python3.toml"], "");
     let script = format!(
@@ -939,6 +957,11 @@ fn main() {
         (
             "grep_r_walks_only_the_allowed_tree",
             grep_r_walks_only_the_allowed_tree,
+            true,
+        ),
+        (
+            "shell_redirections_to_dev_null_work",
+            shell_redirections_to_dev_null_work,
             true,
         ),
         (
