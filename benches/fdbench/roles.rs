@@ -70,6 +70,7 @@ fn broker() {
         }
     }
     let before = cpu_us();
+    let user_before = user_us();
     let mut failed = 0;
     for mut c in children {
         if !c.wait().map(|s| s.success()).unwrap_or(false) {
@@ -83,16 +84,26 @@ fn broker() {
     }
     let after = cpu_us();
     println!(
-        "BROKER cpu_us={} hwm_kib={} failed={failed}",
+        "BROKER cpu_us={} user_us={} hwm_kib={} failed={failed}",
         after - before,
+        user_us() - user_before,
         vm_hwm_kib("self").unwrap_or(0)
     );
 }
 
+fn us(t: nix::sys::time::TimeVal) -> u64 {
+    t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64
+}
+
+/// User + system CPU time of this process so far.
 fn cpu_us() -> u64 {
     let u = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
-    let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
     us(u.user_time()) + us(u.system_time())
+}
+
+/// User CPU time of this process so far.
+fn user_us() -> u64 {
+    us(getrusage(UsageWho::RUSAGE_SELF).expect("getrusage").user_time())
 }
 
 /// fdbroker's Rust client in a loop: `RESULT` like fdbench.c's `proto` mode.

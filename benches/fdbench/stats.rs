@@ -128,24 +128,3 @@ impl Samples {
         (self.max() - self.min()) / self.median() * 100.0
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_and_quantiles() {
-        let o = Outcome::parse("RESULT ops=10 errors=0 ns=1000 hist=5:9,70:1").unwrap();
-        assert_eq!((o.ops, o.ns), (10, 1000));
-        assert_eq!(o.quantile(0.5), 5.0);
-        assert!(o.quantile(0.99) > 64.0);
-        assert!(Outcome::parse("READY").is_none());
-    }
-
-    #[test]
-    fn bucket_midpoints_are_monotonic() {
-        let mids: Vec<f64> = (0..SUB * 40).map(bucket_mid).collect();
-        assert!(mids.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(bucket_mid(64), 64.5);
-    }
-}

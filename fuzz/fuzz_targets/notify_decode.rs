@@ -30,7 +30,11 @@ fuzz_target!(|data: &[u8]| {
     let args = [1, 2, 3, 4, 5, 6].map(|i| word(data, i));
     match decode(nr, args) {
         Some((name, _call)) => {
-            assert!(BROKERED_SYSCALLS.iter().any(|(n, x)| *n == name && *x == nr));
+            assert!(
+                BROKERED_SYSCALLS
+                    .iter()
+                    .any(|(n, x)| *n == name && *x == nr)
+            );
         }
         None => assert!(BROKERED_SYSCALLS.iter().all(|(_, x)| *x != nr)),
     }

@@ -17,7 +17,14 @@ use std::path::Path;
 use fdbroker::policy::{Access, Policy};
 use libfuzzer_sys::fuzz_target;
 
-const PATHS: &[&str] = &["/", "/srv/in/a.txt", "/srv/in/private/k", "/etc/shadow", "/proc/self/maps", "/usr/lib/x86_64-linux-gnu/libc.so.6"];
+const PATHS: &[&str] = &[
+    "/",
+    "/srv/in/a.txt",
+    "/srv/in/private/k",
+    "/etc/shadow",
+    "/proc/self/maps",
+    "/usr/lib/x86_64-linux-gnu/libc.so.6",
+];
 
 fn rights() -> [Access; 7] {
     [
@@ -50,7 +57,10 @@ fuzz_target!(|data: &[u8]| {
         for a in rights() {
             let d = policy.decide(fuzzed, a);
             if !normalised {
-                assert!(!d.allowed, "allowed a path that is not normalised: {fuzzed:?}");
+                assert!(
+                    !d.allowed,
+                    "allowed a path that is not normalised: {fuzzed:?}"
+                );
             }
             for p in PATHS {
                 let _ = policy.decide(Path::new(p), a);
@@ -62,9 +72,15 @@ fuzz_target!(|data: &[u8]| {
     let denied_all = format!("{text}\n[[deny]]\npaths = [\"/**\"]\n");
     if let Ok(policy) = Policy::parse(&denied_all, Path::new("fuzz.toml")) {
         for a in rights() {
-            assert!(!policy.decide(fuzzed, a).allowed, "deny /** ignored for {fuzzed:?}");
+            assert!(
+                !policy.decide(fuzzed, a).allowed,
+                "deny /** ignored for {fuzzed:?}"
+            );
             for p in PATHS {
-                assert!(!policy.decide(Path::new(p), a).allowed, "deny /** ignored for {p}");
+                assert!(
+                    !policy.decide(Path::new(p), a).allowed,
+                    "deny /** ignored for {p}"
+                );
             }
         }
     }

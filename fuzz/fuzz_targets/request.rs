@@ -18,13 +18,24 @@ fuzz_target!(|data: &[u8]| {
             if let Call::Open { flags, .. } = request.call
                 && let Ok(f) = OpenFlags::parse(flags)
             {
-                let _ = (f.rights(true), f.rights(false), f.reopen_flags(), f.create_flags());
+                let _ = (
+                    f.rights(true),
+                    f.rights(false),
+                    f.reopen_flags(),
+                    f.create_flags(),
+                );
             }
         }
         Err(rejected) => {
             let errno = rejected.errno();
-            assert!(errno == libc::EPROTO || errno == libc::EINVAL, "errno {errno}");
-            let bytes = rejected.reply().encode().expect("a rejection's reply encodes");
+            assert!(
+                errno == libc::EPROTO || errno == libc::EINVAL,
+                "errno {errno}"
+            );
+            let bytes = rejected
+                .reply()
+                .encode()
+                .expect("a rejection's reply encodes");
             let back = Reply::decode(&bytes).expect("the error reply decodes");
             assert_eq!(back.errno(), errno);
             assert_eq!(back.id, rejected.id);

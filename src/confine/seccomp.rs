@@ -41,6 +41,24 @@ const SYS_OPEN_TREE_ATTR: i64 = 467;
 const SYS_REMOVEXATTRAT: i64 = 466;
 const SYS_FILE_SETATTR: i64 = 469;
 
+/// ioctl(2) requests that change a file's attributes and need no more than
+/// ownership of the file, whatever the descriptor's access mode
+/// (ioctl_iflags(2), ioctl_xfs_fsgetxattr(2), fsverity, fscrypt):
+/// `FS_IOC_SETFLAGS` and `FS_IOC32_SETFLAGS` (chattr), `FS_IOC_FSSETXATTR`,
+/// `FS_IOC_SETVERSION` and `FS_IOC32_SETVERSION`, ext4's
+/// `EXT4_IOC_SETVERSION`, `FS_IOC_ENABLE_VERITY` (makes a file read-only
+/// for good) and `FS_IOC_SET_ENCRYPTION_POLICY`.
+const ATTRIBUTE_IOCTLS: [u32; 8] = [
+    0x4008_6602,
+    0x4004_6602,
+    0x401c_5820,
+    0x4008_7602,
+    0x4004_7602,
+    0x4008_6604,
+    0x4080_6685,
+    0x800c_6613,
+];
+
 // Classic BPF opcodes (linux/bpf_common.h): class | size | mode / op | src.
 const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const JMP_JA: u16 = 0x05; // BPF_JMP | BPF_JA
@@ -303,6 +321,12 @@ pub fn deny_rules(opts: &DenyOptions) -> Result<Vec<DenyRule>, ConfineError> {
             r("removexattrat", SYS_REMOVEXATTRAT, Errno::EPERM),
             r("file_setattr", SYS_FILE_SETATTR, Errno::EPERM),
         ]);
+        // The same attributes through ioctl(2) on any descriptor, even one
+        // the broker opened read-only: the kernel only checks ownership
+        // (found by tests/attacks, syscall_bypasses / fs_mutations).
+        for cmd in ATTRIBUTE_IOCTLS {
+            rules.push(r("ioctl", SYS_ioctl, Errno::EPERM).when_arg32(1, SeccompCmpOp::Eq, cmd)?);
+        }
     }
     match opts.sockets {
         Sockets::Any => {}
@@ -679,8 +703,27 @@ mod tests {
             ("fremovexattr", EPERM, 0),
             ("removexattrat", EPERM, 0),
             ("file_setattr", EPERM, 0),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
         ];
         assert_eq!(list, expected);
+        assert_eq!(
+            ATTRIBUTE_IOCTLS[..3],
+            [
+                libc::FS_IOC_SETFLAGS as u32,
+                libc::FS_IOC32_SETFLAGS as u32,
+                // _IOW('X', 32, struct fsxattr), 28 bytes.
+                (1 << 30) | (28 << 16) | (u32::from(b'X') << 8) | 32
+            ]
+        );
+        assert_eq!(ATTRIBUTE_IOCTLS[3], libc::FS_IOC_SETVERSION as u32);
+        assert_eq!(ATTRIBUTE_IOCTLS[4], libc::FS_IOC32_SETVERSION as u32);
         // Numbers the kernel uses on x86-64.
         let nr = |name| rules.iter().find(|r| r.syscall == name).unwrap().nr;
         assert_eq!(
@@ -757,6 +800,12 @@ mod tests {
         assert_eq!(ioctl(libc::TIOCSTI | (7 << 32)), errno(Errno::EPERM));
         assert_eq!(ioctl(libc::TIOCLINUX), errno(Errno::EPERM));
         assert_eq!(ioctl(libc::FIONREAD), RET_ALLOW);
+        // Attribute changes through ioctl (chattr and friends).
+        for cmd in ATTRIBUTE_IOCTLS {
+            assert_eq!(ioctl(u64::from(cmd)), errno(Errno::EPERM), "{cmd:#x}");
+            assert_eq!(ioctl(u64::from(cmd) | (1 << 40)), errno(Errno::EPERM));
+        }
+        assert_eq!(ioctl(libc::FS_IOC_GETFLAGS), RET_ALLOW);
         for nr in [
             libc::SYS_read,
             libc::SYS_write,

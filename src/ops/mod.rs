@@ -317,17 +317,32 @@ impl Judge for Hard<'_> {
 /// hand the child the privileged broker's environment, memory maps or
 /// descriptors. Exempt only when the requester is the broker process itself.
 fn is_broker_proc(path: &Path, requester: Option<u32>) -> bool {
+    // Only a path under /proc can be; getpid(2) is a system call, asked
+    // only then (this runs on every request).
+    let Some(in_proc) = path.as_os_str().as_bytes().strip_prefix(b"/proc/") else {
+        return false;
+    };
     let own = std::process::id();
     if requester == Some(own) {
         return false;
     }
+    let first = in_proc.split(|&c| c == b'/').next().unwrap_or_default();
+    if first.is_empty() || !first.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
     let mut buf = [0u8; 10];
-    let own_name = decimal(own, &mut buf);
-    path.as_os_str()
-        .as_bytes()
-        .strip_prefix(b"/proc/")
-        .and_then(|p| p.strip_prefix(own_name))
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+    if first == decimal(own, &mut buf) {
+        return true;
+    }
+    // Each of our threads also has a /proc/<tid> of its own: not listed in
+    // /proc, but reachable by number (tids are handed out in sequence), and
+    // the same process (tests/attacks, path_tricks broker_proc). Checked
+    // after the object is held: a tid that stops being ours by then no
+    // longer reaches a live thread of ours.
+    Path::new("/proc/self/task")
+        .join(OsStr::from_bytes(first))
+        .symlink_metadata()
+        .is_ok()
 }
 
 /// Writes the requester's canonical `/proc/<pid>` and
@@ -416,6 +431,36 @@ mod tests {
         for n in [0, 7, 10, 42, 4_000_000, u32::MAX] {
             assert_eq!(decimal(n, &mut b), n.to_string().as_bytes());
         }
+    }
+
+    /// Regression (tests/attacks, path_tricks broker_proc): the broker's
+    /// threads' /proc/<tid> entries are the broker too.
+    #[test]
+    fn broker_threads_proc_entries_are_the_broker() {
+        let own = std::process::id();
+        assert!(is_broker_proc(
+            Path::new(&format!("/proc/{own}/environ")),
+            None
+        ));
+        assert!(!is_broker_proc(
+            Path::new(&format!("/proc/{own}/environ")),
+            Some(own)
+        ));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _ = tx.send(nix::unistd::gettid().as_raw());
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        assert!(is_broker_proc(Path::new(&format!("/proc/{tid}/mem")), None));
+        assert!(is_broker_proc(Path::new(&format!("/proc/{tid}")), None));
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+        assert!(!is_broker_proc(Path::new("/proc/1/environ"), None));
+        assert!(!is_broker_proc(Path::new("/proc/self/environ"), None));
+        assert!(!is_broker_proc(Path::new("/proc/sys/kernel"), None));
+        assert!(!is_broker_proc(Path::new("/etc/passwd"), None));
     }
 
     #[test]

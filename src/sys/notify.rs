@@ -176,6 +176,34 @@ pub(crate) fn add_fd_and_send(
     if rc < 0 { Err(Errno::last()) } else { Ok(rc) }
 }
 
+/// What poll(2) says about a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListenerState {
+    /// A notification is waiting to be received (`POLLIN`).
+    pub pending: bool,
+    /// No process uses the filter any more (`POLLHUP`): nothing will arrive.
+    pub hung_up: bool,
+}
+
+/// Polls the listener without blocking (poll(2), timeout 0).
+pub(crate) fn poll_listener(listener: BorrowedFd<'_>) -> Result<ListenerState, Errno> {
+    let mut pfd = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one live, writable pollfd and nfds is 1; a zero
+    // timeout makes the call return at once.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    Ok(ListenerState {
+        pending: pfd.revents & libc::POLLIN != 0,
+        hung_up: pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
+    })
+}
+
 /// Reads the NUL-terminated string at `addr` in thread `pid` into `buf` with
 /// process_vm_readv(2), and returns it without the NUL.
 ///
@@ -192,19 +220,32 @@ pub(crate) fn read_c_string(pid: u32, addr: u64, buf: &mut [u8]) -> Result<&[u8]
         return Err(Errno::EFAULT);
     }
     let pid = Pid::from_raw(i32::try_from(pid).map_err(|_| Errno::ESRCH)?);
+    // Most paths are short: the first call reads at most this much (the
+    // kernel pins and copies every page asked for), a longer string costs
+    // one more call.
+    const PROBE: usize = 256;
     let mut done = 0usize;
     while done < buf.len() {
         let at = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
         // Up to the next 4 KiB boundary, then at most two whole chunks per call.
-        let first = (CHUNK - at % CHUNK).min((buf.len() - done) as u64) as usize;
-        let second = (buf.len() - done - first).min(CHUNK as usize);
+        let mut first = (CHUNK - at % CHUNK).min((buf.len() - done) as u64) as usize;
+        let mut second = (buf.len() - done - first).min(CHUNK as usize);
+        if done == 0 {
+            first = first.min(PROBE);
+            second = second.min(PROBE - first);
+        }
+        // A child may pass any address, up to u64::MAX (tests/attacks:
+        // "path at address -1"): the second part must not wrap around.
+        let Some(next) = at.checked_add(first as u64) else {
+            return Err(Errno::EFAULT);
+        };
         let remote = [
             RemoteIoVec {
                 base: at as usize,
                 len: first,
             },
             RemoteIoVec {
-                base: (at + first as u64) as usize,
+                base: next as usize,
                 len: second,
             },
         ];
@@ -322,6 +363,52 @@ mod tests {
         );
         // SAFETY: unmapping our own mapping, no references into it remain.
         unsafe { munmap(ptr, 2 * page) }.unwrap();
+    }
+
+    /// Regression (tests/attacks, path_tricks "path at address -1"): an
+    /// address at the very top used to overflow computing the second part
+    /// of the read and panic the notification thread, leaving the caller
+    /// hung.
+    #[test]
+    fn addresses_at_the_top_are_efault() {
+        let pid = std::process::id();
+        let mut buf = [0u8; 4096];
+        for addr in [
+            u64::MAX,
+            u64::MAX - 1,
+            u64::MAX - 4095,
+            u64::MAX - 4096,
+            1 << 63,
+        ] {
+            assert_eq!(
+                read_c_string(pid, addr, &mut buf),
+                Err(Errno::EFAULT),
+                "{addr:#x}"
+            );
+            let mut eight = [0u8; 8];
+            assert_eq!(
+                read_exact(pid, addr, &mut eight),
+                Err(Errno::EFAULT),
+                "{addr:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_long_strings_past_the_first_probe() {
+        for len in [0usize, 1, 255, 256, 257, 4000, 4095] {
+            let mut text = vec![b'a'; len];
+            text.push(0);
+            let mut buf = [0u8; 4096];
+            let got = read_c_string(std::process::id(), text.as_ptr() as u64, &mut buf);
+            assert_eq!(got.map(<[u8]>::len), Ok(len), "{len}");
+        }
+        let long = vec![b'a'; 5000];
+        let mut buf = [0u8; 4096];
+        assert_eq!(
+            read_c_string(std::process::id(), long.as_ptr() as u64, &mut buf),
+            Err(Errno::ENAMETOOLONG)
+        );
     }
 
     #[test]

@@ -192,7 +192,16 @@ mod runner {
                 );
             }
         }
-        Ok(Bins { _dir: dir, dir: path })
+        // A copy of fdbroker the unprivileged user can surely execute, for
+        // the runs where fdbroker itself is that user (the build directory
+        // may sit under a home directory only its owner can enter).
+        fs::copy(FDBROKER, path.join("fdbroker")).map_err(|e| format!("copying fdbroker: {e}"))?;
+        fs::set_permissions(path.join("fdbroker"), fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+        Ok(Bins {
+            _dir: dir,
+            dir: path,
+        })
     }
 
     // ---------------------------------------------------------------- tree
@@ -395,10 +404,13 @@ access = ["stat"]
                 out.insert(f.to_string(), v);
             }
             for d in ["", "pub", "pub/private", "pub/sub", "secret"] {
+                // The runner's own files at the top are not the program's.
+                let ours = ["policy.toml", "listen.sock", "dgram.sock"];
                 let mut names: Vec<String> = fs::read_dir(self.p(d))
                     .map(|it| {
                         it.flatten()
                             .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .filter(|n| !(d.is_empty() && ours.contains(&n.as_str())))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -412,7 +424,10 @@ access = ["stat"]
         /// no directories, links, FIFOs or devices.
         fn out_is_plain(&self) -> Result<String, String> {
             let mut n = 0;
-            for e in fs::read_dir(self.p("out")).map_err(|e| e.to_string())?.flatten() {
+            for e in fs::read_dir(self.p("out"))
+                .map_err(|e| e.to_string())?
+                .flatten()
+            {
                 let m = e.path().symlink_metadata().map_err(|e| e.to_string())?;
                 if !m.file_type().is_file() || m.nlink() != 1 {
                     return Err(format!(
@@ -476,7 +491,11 @@ access = ["stat"]
     impl Outside {
         fn new(tree: &Tree, bins: &Bins) -> Outside {
             let mut victim = Command::new("sleep");
-            victim.arg("600").stdin(Stdio::null()).stdout(Stdio::null());
+            victim
+                .arg("600")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             if is_root() {
                 victim.uid(NOBODY).gid(NOBODY);
             }
@@ -616,18 +635,12 @@ access = ["stat"]
                 };
                 let mut n = 0u64;
                 while !flag.load(Ordering::Relaxed) && n < 50_000_000 {
-                    if nix::fcntl::renameat2(
-                        &d,
-                        a,
-                        &d,
-                        b,
-                        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
-                    )
-                    .is_ok()
+                    if nix::fcntl::renameat2(&d, a, &d, b, nix::fcntl::RenameFlags::RENAME_EXCHANGE)
+                        .is_ok()
                     {
                         n += 1;
                     }
-                    if n % 64 == 0 {
+                    if n.is_multiple_of(64) {
                         std::thread::yield_now();
                     }
                 }
@@ -657,7 +670,7 @@ access = ["stat"]
     /// One line of a program's report.
     enum Line<'a> {
         Ready(u32),
-        Blocked(&'a str),
+        Blocked(&'a str, &'a str),
         Succeeded(&'a str, &'a str),
         Skip(&'a str, &'a str),
         Error(&'a str, &'a str),
@@ -681,8 +694,8 @@ access = ["stat"]
         if line == "done" {
             return Line::Done;
         }
-        if let Some((a, _)) = split("blocked ") {
-            return Line::Blocked(a);
+        if let Some((a, d)) = split("blocked ") {
+            return Line::Blocked(a, d);
         }
         if let Some((a, d)) = split("SUCCEEDED ") {
             return Line::Succeeded(a, d);
@@ -731,7 +744,10 @@ access = ["stat"]
         std::thread::spawn(move || {
             if let Some(so) = so {
                 for line in BufReader::new(so).split(b'\n').map_while(Result::ok) {
-                    if tx.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
+                    if tx
+                        .send(String::from_utf8_lossy(&line).into_owned())
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -759,20 +775,30 @@ access = ["stat"]
             .is_some_and(|state| state != 'Z' && state != 'X')
     }
 
-    fn is_fdbroker(pid: u32) -> bool {
+    fn is_fdbroker(pid: u32, bins: &Bins) -> bool {
         let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
-        let ours = fs::canonicalize(FDBROKER).ok();
-        exe.is_some() && exe == ours
+        exe.is_some()
+            && (exe == fs::canonicalize(FDBROKER).ok() || exe == Some(bins.dir.join("fdbroker")))
     }
 
-    fn run_program(spec: &Spec, tree: &Tree, bins: &Bins, outside: Option<&Outside>) -> Result<Outcome, String> {
+    fn run_program(
+        spec: &Spec,
+        tree: &Tree,
+        bins: &Bins,
+        outside: Option<&Outside>,
+    ) -> Result<Outcome, String> {
         let policy = tree.policy(spec.policy)?;
         let mut argv: Vec<String> = Vec::new();
         if spec.tty {
             argv.push(bins.path("tty_wrap"));
         }
         if spec.mode != Mode::Control {
-            argv.extend([FDBROKER.into(), "run".into(), "--policy".into()]);
+            let fdbroker = if spec.mode == Mode::RunAsNobody {
+                bins.path("fdbroker")
+            } else {
+                FDBROKER.to_string()
+            };
+            argv.extend([fdbroker, "run".into(), "--policy".into()]);
             argv.push(policy.display().to_string());
             argv.push("--".into());
         }
@@ -800,7 +826,7 @@ access = ["stat"]
             cmd.env("ATTACK_CONTROL", "1");
         }
         if spec.mode == Mode::RunAsNobody {
-            cmd.uid(NOBODY).gid(NOBODY).groups(&[]);
+            cmd.uid(NOBODY).gid(NOBODY);
         }
         if let Some(o) = outside {
             o.env(&mut cmd, tree);
@@ -838,7 +864,7 @@ access = ["stat"]
         let mut ready = false;
         while let Some(l) = next(&mut out) {
             if let Line::Ready(ppid) = parse(&l) {
-                if spec.mode != Mode::Control && is_fdbroker(ppid) {
+                if spec.mode != Mode::Control && is_fdbroker(ppid, bins) {
                     out.broker = Some(ppid);
                 }
                 ready = true;
@@ -916,7 +942,9 @@ access = ["stat"]
             Err(e) => return t.fail(name, &e),
         };
         let control = spec.mode == Mode::Control;
+        let failed_before = t.failed;
         let mut blocked: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut first_detail: BTreeMap<&str, &str> = BTreeMap::new();
         let mut succeeded: BTreeMap<&str, u32> = BTreeMap::new();
         let mut skipped: BTreeMap<&str, String> = BTreeMap::new();
         let mut no_abi: Vec<&str> = Vec::new();
@@ -926,7 +954,10 @@ access = ["stat"]
             match parse(line) {
                 Line::Ready(_) => ready = true,
                 Line::Done => done = true,
-                Line::Blocked(a) => *blocked.entry(a).or_default() += 1,
+                Line::Blocked(a, d) => {
+                    *blocked.entry(a).or_default() += 1;
+                    first_detail.entry(a).or_insert(d);
+                }
                 Line::Succeeded(a, d) => {
                     *succeeded.entry(a).or_default() += 1;
                     if !control {
@@ -978,7 +1009,11 @@ access = ["stat"]
                 }
             } else {
                 match blocked.get(a) {
-                    Some(k) if succeeded.get(a).is_none() => {
+                    Some(1) if !succeeded.contains_key(a) => t.pass(&format!(
+                        "{n}: {}",
+                        first_detail.get(a).copied().unwrap_or_default()
+                    )),
+                    Some(k) if !succeeded.contains_key(a) => {
                         t.pass(&format!("{n} ({k} attempts blocked)"))
                     }
                     Some(_) => {} // already failed above
@@ -1005,11 +1040,18 @@ access = ["stat"]
         } else {
             t.pass(&format!("{name} / ran to the end, exit status 0"));
         }
+        if t.failed > failed_before {
+            // What the program noted on the side, to diagnose the failure.
+            for l in out.lines.iter().filter(|l| l.starts_with("info ")).take(40) {
+                println!("  {l}");
+            }
+        }
         if control {
             return;
         }
         // The secret's token must not show up anywhere.
-        let leaked = out.lines.iter().any(|l| l.contains(&tree.token)) || out.stderr.contains(&tree.token);
+        let leaked =
+            out.lines.iter().any(|l| l.contains(&tree.token)) || out.stderr.contains(&tree.token);
         t.check(
             &format!("{name} / the secret never reached the program"),
             if leaked {
@@ -1032,7 +1074,10 @@ access = ["stat"]
                 Err(changed.join("; "))
             },
         );
-        t.check(&format!("{name} / out/ holds only plain files"), tree.out_is_plain());
+        t.check(
+            &format!("{name} / out/ holds only plain files"),
+            tree.out_is_plain(),
+        );
         match (out.broker, out.fds_before, out.fds_after) {
             (Some(pid), Some(b), Some(a)) => {
                 t.check(
@@ -1072,7 +1117,10 @@ access = ["stat"]
             );
         }
         if let Some(o) = &outside {
-            t.check(&format!("{name} / unrelated process untouched"), o.victim_intact());
+            t.check(
+                &format!("{name} / unrelated process untouched"),
+                o.victim_intact(),
+            );
             t.check(
                 &format!("{name} / no listener outside was reached"),
                 o.untouched(spec.policy == PolicyKind::Network),
@@ -1152,8 +1200,10 @@ access = ["stat"]
         let mut done = false;
         for line in &lines {
             match parse(line) {
-                Line::Blocked(a) => *blocked.entry(a.to_string()).or_default() += 1,
-                Line::Succeeded(a, d) => t.fail(&format!("{name} / {a}"), &format!("ATTACK SUCCEEDED: {d}")),
+                Line::Blocked(a, _) => *blocked.entry(a.to_string()).or_default() += 1,
+                Line::Succeeded(a, d) => {
+                    t.fail(&format!("{name} / {a}"), &format!("ATTACK SUCCEEDED: {d}"))
+                }
                 Line::Error(a, d) => t.fail(&format!("{name} / {a}"), &format!("error: {d}")),
                 Line::Ok(a, d) => t.pass(&format!("{name} / {a}: {d}")),
                 Line::Fail(a, d) => t.fail(&format!("{name} / {a}"), d),
@@ -1197,12 +1247,20 @@ access = ["stat"]
         let leaked = lines.iter().any(|l| l.contains(&tree.token)) || stderr.contains(&tree.token);
         t.check(
             &format!("{name} / the secret never reached a child"),
-            if leaked { Err("token in the output".into()) } else { Ok(String::new()) },
+            if leaked {
+                Err("token in the output".into())
+            } else {
+                Ok(String::new())
+            },
         );
         let after = tree.snapshot();
         t.check(
             &format!("{name} / protected files unchanged"),
-            if before == after { Ok(String::new()) } else { Err("changed".into()) },
+            if before == after {
+                Ok(String::new())
+            } else {
+                Err("changed".into())
+            },
         );
     }
 
@@ -1224,7 +1282,12 @@ access = ["stat"]
         Ok(())
     }
 
-    fn spec(name: &str, prog: &'static str, args: &[&'static str], expect: &[&'static str]) -> Spec {
+    fn spec(
+        name: &str,
+        prog: &'static str,
+        args: &[&'static str],
+        expect: &[&'static str],
+    ) -> Spec {
         Spec {
             name: name.to_string(),
             prog,
@@ -1283,8 +1346,18 @@ access = ["stat"]
             "kernel_facilities",
         ];
         let mut v = vec![
-            spec("path_tricks [run: system calls]", "path_tricks", &["sys"], PATH_SYS),
-            spec("path_tricks [run: protocol]", "path_tricks", &["proto"], &path_proto),
+            spec(
+                "path_tricks [run: system calls]",
+                "path_tricks",
+                &["sys"],
+                PATH_SYS,
+            ),
+            spec(
+                "path_tricks [run: protocol]",
+                "path_tricks",
+                &["proto"],
+                &path_proto,
+            ),
         ];
         let mut s = spec(
             "path_tricks [run: system calls, policy allows /proc/**]",
@@ -1302,13 +1375,34 @@ access = ["stat"]
         );
         s.policy = PolicyKind::ProcAll;
         v.push(s);
+        if is_root() {
+            // The same attacks with no sandbox must get through: otherwise
+            // they would prove nothing. The "broker" is then the victim.
+            let mut s = spec(
+                "path_tricks [control: the same attacks unconfined]",
+                "path_tricks",
+                &["sys"],
+                &PATH_SYS
+                    .iter()
+                    .copied()
+                    .filter(|a| *a != "embedded_nul")
+                    .collect::<Vec<_>>(),
+            );
+            s.mode = Mode::Control;
+            s.bypass_env = true;
+            v.push(s);
+        }
         for (race, swap, attack) in [
             ("buffer", None, "buffer_rewrite"),
             ("swap_dir", Some(("d", "l")), "swap_dir"),
             ("swap_file", Some(("f", "fl")), "swap_file"),
         ] {
             for way in ["sys", "proto"] {
-                let label = if way == "sys" { "system calls" } else { "protocol" };
+                let label = if way == "sys" {
+                    "system calls"
+                } else {
+                    "protocol"
+                };
                 let mut s = spec(
                     &format!("races {race} [run: {label}]"),
                     "races",
@@ -1397,7 +1491,8 @@ access = ["stat"]
             .skip(1)
             .filter(|a| !a.starts_with('-'))
             .collect();
-        let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+        let wanted =
+            |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
         let bins = match compile() {
             Ok(b) => Some(b),
             Err(e) => {

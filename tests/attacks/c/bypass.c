@@ -33,6 +33,7 @@
 #include <sys/xattr.h>
 #include <sys/statfs.h>
 #include <sys/inotify.h>
+#include <linux/fs.h>
 #include <utime.h>
 
 #ifndef SYS_pidfd_open
@@ -758,6 +759,40 @@ static void mutations(void) {
         must_fail(n, "fallocate on it", fallocate(ro, 0, 0, 4096));
         void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0);
         must_fail(n, "mmap(PROT_WRITE, MAP_SHARED) on it", m == MAP_FAILED ? -1 : 0);
+        /* File attributes through ioctl: the kernel checks only that we own
+         * the file (we do: the runner gave it to our user), not the
+         * descriptor's access mode. */
+        int flags = 0;
+        if (ioctl(ro, FS_IOC_GETFLAGS, &flags) == 0) {
+            int more = flags | FS_NODUMP_FL | FS_NOATIME_FL;
+            must_fail(n, "ioctl(FS_IOC_SETFLAGS) on it", ioctl(ro, FS_IOC_SETFLAGS, &more));
+        } else {
+            LINE("info %s: FS_IOC_GETFLAGS: %s", n, ename(errno));
+            must_fail(n, "ioctl(FS_IOC_SETFLAGS) on it", ioctl(ro, FS_IOC_SETFLAGS, &flags));
+        }
+        struct fsxattr fx;
+        memset(&fx, 0, sizeof fx);
+        ioctl(ro, FS_IOC_FSGETXATTR, &fx);
+        fx.fsx_xflags |= FS_XFLAG_NODUMP;
+        must_fail(n, "ioctl(FS_IOC_FSSETXATTR) on it", ioctl(ro, FS_IOC_FSSETXATTR, &fx));
+        int gen = 1234;
+        must_fail(n, "ioctl(FS_IOC_SETVERSION) on it", ioctl(ro, FS_IOC_SETVERSION, &gen));
+        /* The broker writes stat results into our memory with the kernel's
+         * "force" access: pointing it at a read-only shared mapping of the
+         * protected file must not write the file. */
+        void *shared = mmap(NULL, 4096, PROT_READ, MAP_SHARED, ro, 0);
+        if (shared != MAP_FAILED) {
+            struct stat *sb = shared;
+            long r = stat(tpath("pub/public.txt"), sb);
+            LINE("info %s: stat into a read-only shared mapping: %s", n, r ? ename(errno) : "OK");
+            char *lb = shared;
+            r = readlink(tpath("pub/link_file"), lb, 64);
+            LINE("info %s: readlink into it: %s", n, r < 0 ? ename(errno) : "OK");
+            r = syscall(SYS_statx, AT_FDCWD, tpath("pub/public.txt"), 0, STATX_BASIC_STATS, shared);
+            LINE("info %s: statx into it: %s", n, r ? ename(errno) : "OK");
+            BLOCKED(n, "results written into a read-only shared mapping (the runner checks the file)");
+            munmap(shared, 4096);
+        }
         snprintf(o, sizeof o, "%s/out/hardlink", g_root);
         must_fail(n, "linkat(AT_EMPTY_PATH) of it into out/",
                   linkat(ro, "", AT_FDCWD, o, AT_EMPTY_PATH));

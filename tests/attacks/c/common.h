@@ -466,6 +466,8 @@ static ssize_t w_readlink(const char *path, char *buf, size_t size) {
 
 /* Reads what a descriptor gives (at most 256 bytes, from offset 0). */
 static ssize_t slurp(int fd, unsigned char *buf, size_t size) {
+    /* Never block: the descriptor may be a pipe or a FIFO. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     ssize_t n = pread(fd, buf, size, 0);
     if (n < 0)
         n = read(fd, buf, size);
@@ -482,7 +484,7 @@ static int has_secret(const unsigned char *b, size_t n) {
  */
 static void expect_refused_fd(const char *name, const char *what, int fd) {
     if (fd < 0) {
-        BLOCKED(name, "%s: %s", what, ename(-fd));
+        BLOCKED(name, "%.160s: %s", what, ename(-fd));
         return;
     }
     unsigned char buf[256];
@@ -491,7 +493,7 @@ static void expect_refused_fd(const char *name, const char *what, int fd) {
     if (n > 0)
         esc_print(buf, (size_t)n);
     putchar('\n');
-    SUCCEEDED(name, "%s: got a descriptor (%zd bytes readable%s)", what, n,
+    SUCCEEDED(name, "%.160s: got a descriptor (%zd bytes readable%s)", what, n,
               n > 0 && has_secret(buf, (size_t)n) ? ", the secret" : "");
     close(fd);
 }

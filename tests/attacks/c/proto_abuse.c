@@ -367,8 +367,16 @@ static void *thread_worker(void *arg) {
             atomic_fetch_add(&g_th_bad, 1);
         } else {
             enum kind rk = g_th_kind[rid];
-            if (rk == K_SECRET && (r.nfds || r.h.error != EACCES))
-                atomic_fetch_add(&g_th_secret, 1);
+            if (rk == K_SECRET && (r.nfds || r.h.error != EACCES)) {
+                if (atomic_fetch_add(&g_th_secret, 1) < 3) {
+                    unsigned char b[64] = "";
+                    ssize_t k = r.nfds ? pread(r.fds[0], b, sizeof b - 1, 0) : 0;
+                    LINE("info threads: reply %u (for the secret): error %s, op %u, %d fds, "
+                         "data_len %u, content %.*s",
+                         rid, ename(r.h.error), r.h.op, r.nfds, r.h.data_len,
+                         k > 0 ? (int)k : 0, (char *)b);
+                }
+            }
             else if (rk == K_PUBLIC) {
                 unsigned char b[8];
                 if (r.nfds != 1 || pread(r.fds[0], b, 6, 0) != 6 || memcmp(b, "PUBLIC", 6))

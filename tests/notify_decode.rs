@@ -1,0 +1,83 @@
+//! Properties of `fdbroker run`'s pure system-call decoder
+//! (`fdbroker::notify::decode`), which turns a trapped call's raw number and
+//! six 64-bit arguments into what the broker acts on.
+//!
+//! The kernel reads `int` arguments (descriptors, flags, modes) as 32 bits and
+//! drops the upper half, so a child can set junk there; the broker must read
+//! them the same way, or a `dirfd` of `AT_FDCWD | junk` would name another
+//! starting point for the broker than for the kernel (see SECURITY.md).
+
+use fdbroker::notify::{BROKERED_SYSCALLS, Call, Dirfd, decode};
+use proptest::prelude::*;
+
+/// The argument positions each call reads as a C `int`.
+fn int_args(nr: i64) -> &'static [usize] {
+    match nr {
+        libc::SYS_open => &[1, 2],
+        libc::SYS_creat => &[1],
+        libc::SYS_openat => &[0, 2, 3],
+        libc::SYS_openat2 => &[0],
+        libc::SYS_newfstatat => &[0, 3],
+        libc::SYS_statx => &[0, 2, 3],
+        libc::SYS_access => &[1],
+        libc::SYS_faccessat => &[0, 2],
+        libc::SYS_faccessat2 => &[0, 2, 3],
+        libc::SYS_readlink => &[2],
+        libc::SYS_readlinkat => &[0, 3],
+        _ => &[],
+    }
+}
+
+fn dirfd_of(c: &Call) -> Option<Dirfd> {
+    match *c {
+        Call::Open { dirfd, .. }
+        | Call::Openat2 { dirfd, .. }
+        | Call::Stat { dirfd, .. }
+        | Call::Statx { dirfd, .. }
+        | Call::Access { dirfd, .. }
+        | Call::Readlink { dirfd, .. } => Some(dirfd),
+        _ => None,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Junk in the upper half of an int argument changes nothing.
+    #[test]
+    fn upper_halves_of_int_arguments_are_ignored(
+        which in 0..BROKERED_SYSCALLS.len(),
+        args in any::<[u64; 6]>(),
+        junk in any::<[u32; 6]>(),
+    ) {
+        let (name, nr) = BROKERED_SYSCALLS[which];
+        let mut dirty = args;
+        for &i in int_args(nr) {
+            dirty[i] = (args[i] & 0xffff_ffff) | (u64::from(junk[i]) << 32);
+        }
+        let clean = decode(nr, args);
+        prop_assert!(clean.is_some(), "{name} must decode");
+        prop_assert_eq!(clean, decode(nr, dirty));
+    }
+
+    /// AT_FDCWD, however spelt in the upper bits, is the working directory;
+    /// every other value is that descriptor number.
+    #[test]
+    fn dirfd_is_read_as_the_kernel_reads_it(which in 0..BROKERED_SYSCALLS.len(), high in any::<u32>(), low in any::<i32>()) {
+        let (_, nr) = BROKERED_SYSCALLS[which];
+        // Calls with a dirfd have it first; the others always use the cwd.
+        let has_dirfd = int_args(nr).first() == Some(&0);
+        let mut args = [0u64; 6];
+        args[0] = (u64::from(high) << 32) | u64::from(low as u32);
+        let (_, call) = decode(nr, args).expect("brokered");
+        let want = if !has_dirfd || low == libc::AT_FDCWD { Dirfd::Cwd } else { Dirfd::Fd(low) };
+        prop_assert_eq!(dirfd_of(&call), Some(want));
+    }
+
+    /// Only the brokered numbers decode, and nothing panics.
+    #[test]
+    fn other_numbers_do_not_decode(nr in any::<i64>(), args in any::<[u64; 6]>()) {
+        let brokered = BROKERED_SYSCALLS.iter().any(|(_, n)| *n == nr);
+        prop_assert_eq!(decode(nr, args).is_some(), brokered);
+    }
+}
