@@ -3,10 +3,10 @@
 //! scale with many children, and policy decision cost with 10 and 10,000
 //! rules. What the figures mean: `docs/performance.md`.
 //!
-//! One command runs everything (as root, ~8 minutes): `benches/run.sh`, or
+//! One command runs everything (as root, ~5 minutes): `benches/run.sh`, or
 //! `cargo bench --bench fdbench [-- SECTION...]` with sections `latency`,
 //! `startup`, `scale`, `policy`. Environment: `FDBENCH_REPEAT` (runs per
-//! figure, default 5), `FDBENCH_OPS` (opens per latency run, default 50000),
+//! figure, default 7), `FDBENCH_OPS` (opens per latency run, default 30000),
 //! `FDBENCH_SCALE_MS` (length of a scale run, default 2000),
 //! `FDBENCH_STARTUP` (start-ups per command, default 200), `FDBENCH_QUICK=1`
 //! (a fast smoke run with small counts).
@@ -144,8 +144,8 @@ impl Env {
             policy,
             policy_10k,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            repeat: knob("FDBENCH_REPEAT", 5, 1) as usize,
-            ops: knob("FDBENCH_OPS", 50_000, 5_000),
+            repeat: knob("FDBENCH_REPEAT", 7, 1) as usize,
+            ops: knob("FDBENCH_OPS", 30_000, 5_000),
             scale_ms: knob("FDBENCH_SCALE_MS", 2000, 300),
             startups: knob("FDBENCH_STARTUP", 200, 10) as usize,
         }
@@ -529,6 +529,8 @@ fn startup(env: &Env) {
         )),
         Some(Err(e)) => Some(format!("bwrap cannot run here: {e}")),
     };
+    let mut version = command(&env.fdbroker);
+    version.arg("--version");
     let mut cmds: Vec<(&str, Command)> = vec![
         ("`/bin/true`", command("/bin/true")),
         (
@@ -537,11 +539,12 @@ fn startup(env: &Env) {
                 c.arg("/bin/true");
             }),
         ),
+        ("`fdbroker --version` (for reference)", version),
     ];
     if let (Some(b), None) = (&bwrap, &bwrap_note) {
         let mut c = command(b);
         c.args(["--ro-bind", "/", "/", "/bin/true"]);
-        cmds.push(("`bwrap --ro-bind / / /bin/true`", c));
+        cmds.insert(2, ("`bwrap --ro-bind / / /bin/true`", c));
     }
     let mut times: Vec<Samples> = vec![Samples::default(); cmds.len()];
     for round in 0..env.startups + 5 {
@@ -587,6 +590,11 @@ fn startup(env: &Env) {
             run / times[2].median()
         ),
     }
+    let version = times.last().map(Samples::median).unwrap_or(f64::NAN);
+    println!(
+        "- floor: starting the fdbroker binary alone and then `/bin/true` takes {:.2} × `/bin/true`",
+        (version + times[0].median()) / times[0].median()
+    );
 }
 
 fn which(name: &str) -> Option<PathBuf> {

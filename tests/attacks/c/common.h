@@ -147,6 +147,8 @@ static int g_control;       /* ATTACK_CONTROL=1: run unconfined, for the control
 static pid_t g_broker;      /* the broker's pid (the victim's in control runs) */
 static pid_t g_victim;      /* ATTACK_VICTIM: an unrelated process */
 
+/* A path in the tree. Not for threads: the result lives in one of 16
+ * rotating buffers. */
 static char *tpath(const char *rel) {
     static char bufs[16][PATH_MAX];
     static int next;

@@ -340,9 +340,12 @@ static atomic_uchar g_th_answered[THREADS * PER_THREAD + 1];
 static atomic_uint g_th_id;
 static atomic_int g_th_bad, g_th_secret;
 
+/* Set before the threads start: tpath()'s buffers are not for threads. */
+static char g_th_pub[PATH_MAX], g_th_sec[PATH_MAX];
+
 static void *thread_worker(void *arg) {
     (void)arg;
-    const char *pub = tpath("pub/public.txt"), *sec = tpath("secret/data");
+    const char *pub = g_th_pub, *sec = g_th_sec;
     unsigned char buf[24 + PATH_MAX];
     static __thread struct reply r;
     for (int i = 0; i < PER_THREAD; i++) {
@@ -393,6 +396,8 @@ static void threads(void) {
     const char *n = "threads";
     pthread_t th[THREADS];
     int started = 0;
+    snprintf(g_th_pub, sizeof g_th_pub, "%s", tpath("pub/public.txt"));
+    snprintf(g_th_sec, sizeof g_th_sec, "%s", tpath("secret/data"));
     for (int i = 0; i < THREADS; i++)
         started += pthread_create(&th[i], NULL, thread_worker, NULL) == 0;
     for (int i = 0; i < THREADS; i++)
