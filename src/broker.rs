@@ -44,6 +44,7 @@
 //! ```
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -247,7 +248,16 @@ impl Broker {
             };
             let (reply, fd) = match decoded {
                 Ok(request) => {
-                    let (reply, fd) = self.run(&ctx, &request);
+                    // A bug must fail safe: an EIO answer, not a child left
+                    // waiting for a reply from a thread that died.
+                    let ran = panic::catch_unwind(AssertUnwindSafe(|| self.run(&ctx, &request)));
+                    let (reply, fd) = ran.unwrap_or_else(|_| {
+                        tracing::error!(pid = ?peer_pid, id = request.id, "request handler panicked");
+                        (
+                            Reply::error(request.id, Some(request.call.op()), libc::EIO),
+                            None,
+                        )
+                    });
                     match reply.body {
                         ReplyBody::Error(_) => summary.refused += 1,
                         _ => summary.succeeded += 1,
@@ -386,5 +396,40 @@ fn positive_errno(e: Errno) -> i32 {
     match e as i32 {
         n if n > 0 => n,
         _ => libc::EIO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Client;
+    use crate::policy::Decision;
+    use std::path::Path;
+
+    /// Allows everything but panics on one path: stands in for a bug.
+    struct Buggy;
+
+    impl Judge for Buggy {
+        fn decide(&self, path: &Path, _access: Access) -> Decision {
+            assert!(path != Path::new("/dev/zero"), "a bug in the judge");
+            Decision {
+                allowed: true,
+                rule: None,
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_request_answers_eio_and_serving_goes_on() {
+        let broker = Broker::new(Arc::new(Buggy)).unwrap();
+        let (ours, theirs) = msg::seqpacket_pair().unwrap();
+        let serving = broker.spawn(ours, None).unwrap();
+        let client = Client::from_fd(theirs).unwrap();
+        let err = client.open("/dev/zero", libc::O_RDONLY, 0).unwrap_err();
+        assert_eq!(err.errno(), Errno::EIO);
+        assert!(client.open("/dev/null", libc::O_RDONLY, 0).is_ok());
+        drop(client);
+        let summary = serving.join().expect("serving thread").unwrap();
+        assert_eq!((summary.requests, summary.refused), (2, 1));
     }
 }
