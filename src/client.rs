@@ -33,7 +33,7 @@ use std::sync::Mutex;
 use nix::errno::Errno;
 use thiserror::Error;
 
-use crate::launch::{self, FD_ENV, InheritError};
+use crate::launch::{self, InheritError};
 use crate::metadata::FileStat;
 use crate::protocol::{Call, MAX_REPLY, ProtocolError, Reply, ReplyBody, Request};
 use crate::sys;
@@ -59,18 +59,12 @@ pub enum ClientError {
     /// sendmsg(2)/recvmsg(2) on the socket failed.
     #[error("broker socket I/O failed: {0}")]
     Io(Errno),
-    /// The environment does not name a broker socket.
-    #[error("{FD_ENV} is not set")]
-    NoEnv,
-    /// The environment variable is not a descriptor number.
-    #[error("{FD_ENV}={0:?} is not a descriptor number")]
-    BadEnv(String),
-    /// The descriptor is not an open `AF_UNIX` `SOCK_SEQPACKET` socket.
+    /// `FDBROKER_FD` does not name a usable broker socket.
+    #[error("no broker socket: {0}")]
+    Inherit(#[from] InheritError),
+    /// The descriptor is not an `AF_UNIX` `SOCK_SEQPACKET` socket.
     #[error("descriptor is not an AF_UNIX SOCK_SEQPACKET socket: {0}")]
     NotSeqpacket(Errno),
-    /// [`Client::from_env`] already succeeded in this process.
-    #[error("the {FD_ENV} descriptor is already owned by a Client")]
-    AlreadyTaken,
 }
 
 impl ClientError {
@@ -90,10 +84,7 @@ impl ClientError {
             ClientError::Refused(e) | ClientError::Io(e) => *e,
             ClientError::Protocol(_) => Errno::EPROTO,
             ClientError::Disconnected => Errno::ECONNRESET,
-            ClientError::NoEnv
-            | ClientError::BadEnv(_)
-            | ClientError::NotSeqpacket(_)
-            | ClientError::AlreadyTaken => Errno::EBADF,
+            ClientError::Inherit(_) | ClientError::NotSeqpacket(_) => Errno::EBADF,
         }
     }
 
@@ -125,13 +116,7 @@ impl Client {
     /// not inherit the broker. Succeeds at most once per process; a failed
     /// check leaves the descriptor open and untouched.
     pub fn from_env() -> Result<Client, ClientError> {
-        match launch::take_inherited() {
-            Ok(fd) => Ok(Client::new(fd)),
-            Err(InheritError::NoEnv) => Err(ClientError::NoEnv),
-            Err(InheritError::BadEnv(text)) => Err(ClientError::BadEnv(text)),
-            Err(InheritError::AlreadyTaken) => Err(ClientError::AlreadyTaken),
-            Err(InheritError::NotSeqpacket(e)) => Err(ClientError::NotSeqpacket(e)),
-        }
+        Ok(Client::new(launch::take_inherited()?))
     }
 
     /// Uses `fd`, which must be an `AF_UNIX` `SOCK_SEQPACKET` socket
