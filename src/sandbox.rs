@@ -56,7 +56,7 @@ use crate::confine::{
 };
 use crate::notify::{NotifyServer, Observer, notify_filter};
 use crate::ops::Ops;
-use crate::policy::{Access, Judge, Policy, RuleKind};
+use crate::policy::{Access, Judge, Policy, RuleKind, literal_prefix};
 use crate::sys;
 use crate::sys::child::Forked;
 
@@ -677,38 +677,6 @@ pub fn elf_interpreter(head: &[u8]) -> Option<&[u8]> {
         }
     }
     None
-}
-
-/// The literal beginning of a policy pattern: `(path, true)` when the whole
-/// pattern is literal, else `(directory before the first wildcard component,
-/// false)`. Escapes (`\*`) are undone.
-///
-/// ```
-/// use std::path::PathBuf;
-/// use fdbroker::sandbox::literal_prefix;
-/// assert_eq!(literal_prefix("/usr/bin/python3*"), (PathBuf::from("/usr/bin"), false));
-/// assert_eq!(literal_prefix("/opt/tools/**"), (PathBuf::from("/opt/tools"), false));
-/// assert_eq!(literal_prefix("/usr/bin/file"), (PathBuf::from("/usr/bin/file"), true));
-/// assert_eq!(literal_prefix("/opt/a\\*b"), (PathBuf::from("/opt/a*b"), true));
-/// ```
-pub fn literal_prefix(pattern: &str) -> (PathBuf, bool) {
-    let mut out = String::from("/");
-    for comp in pattern.split('/').filter(|c| !c.is_empty()) {
-        let mut lit = String::new();
-        let mut chars = comp.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => lit.extend(chars.next()),
-                '*' | '?' | '[' => return (PathBuf::from(out), false),
-                c => lit.push(c),
-            }
-        }
-        if !out.ends_with('/') {
-            out.push('/');
-        }
-        out.push_str(&lit);
-    }
-    (PathBuf::from(out), true)
 }
 
 /// Whether `a` and `b` are the same path or one lies beneath the other.

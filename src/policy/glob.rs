@@ -9,6 +9,8 @@
 //! Matching is on bytes: a path need not be UTF-8. `?` and a class match one
 //! byte; `*` any run of bytes; none of them ever matches `/`.
 
+use std::path::PathBuf;
+
 use globset::{Glob, GlobBuilder};
 
 /// One element of a path component.
@@ -432,6 +434,38 @@ pub fn literal_pattern(path: &std::path::Path) -> Option<String> {
     // path a rule can name.
     Pattern::parse(&out).ok()?;
     Some(out)
+}
+
+/// The literal beginning of a policy pattern: `(path, true)` when the whole
+/// pattern is literal, else `(directory before the first wildcard component,
+/// false)`. Escapes (`\*`) are undone.
+///
+/// ```
+/// use std::path::PathBuf;
+/// use fdbroker::policy::literal_prefix;
+/// assert_eq!(literal_prefix("/usr/bin/python3*"), (PathBuf::from("/usr/bin"), false));
+/// assert_eq!(literal_prefix("/opt/tools/**"), (PathBuf::from("/opt/tools"), false));
+/// assert_eq!(literal_prefix("/usr/bin/file"), (PathBuf::from("/usr/bin/file"), true));
+/// assert_eq!(literal_prefix("/opt/a\\*b"), (PathBuf::from("/opt/a*b"), true));
+/// ```
+pub fn literal_prefix(pattern: &str) -> (PathBuf, bool) {
+    let mut out = String::from("/");
+    for comp in pattern.split('/').filter(|c| !c.is_empty()) {
+        let mut lit = String::new();
+        let mut chars = comp.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => lit.extend(chars.next()),
+                '*' | '?' | '[' => return (PathBuf::from(out), false),
+                c => lit.push(c),
+            }
+        }
+        if !out.ends_with('/') {
+            out.push('/');
+        }
+        out.push_str(&lit);
+    }
+    (PathBuf::from(out), true)
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@
 
 use std::fmt;
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use globset::{GlobSet, GlobSetBuilder};
 
-use super::glob::Pattern;
+use super::glob::{Pattern, literal_prefix};
 use super::{Access, Policy, Rule, RuleKind, RuleRef};
 
 /// What a [`Warning`] is about.
@@ -158,28 +158,6 @@ pub fn lint(policy: &Policy) -> Vec<Warning> {
 
 fn is_profile(r: &Rule) -> bool {
     r.origin().file.to_string_lossy().starts_with("<profile:")
-}
-
-/// The literal beginning of a pattern: `(path, true)` when it is all
-/// literal, else the directory before the first wildcard component.
-fn literal_prefix(pattern: &str) -> (PathBuf, bool) {
-    let mut out = String::from("/");
-    for comp in pattern.split('/').filter(|c| !c.is_empty()) {
-        let mut lit = String::new();
-        let mut chars = comp.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => lit.extend(chars.next()),
-                '*' | '?' | '[' => return (PathBuf::from(out), false),
-                c => lit.push(c),
-            }
-        }
-        if !out.ends_with('/') {
-            out.push('/');
-        }
-        out.push_str(&lit);
-    }
-    (PathBuf::from(out), true)
 }
 
 fn compile(pattern: &str) -> Option<GlobSet> {

@@ -72,8 +72,8 @@ use std::os::unix::ffi::OsStrExt;
 pub use access::Access;
 pub use decision::{Decision, Judge, RuleKind, RuleRef};
 pub use error::{Location, PolicyError};
+pub use glob::{literal_pattern, literal_prefix};
 pub use lint::{Warning, WarningKind, lint};
-pub use glob::literal_pattern;
 
 /// One `[[allow]]` or `[[deny]]` rule, as loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
