@@ -952,8 +952,10 @@ fn stat_of_fd(tid: u32, fd: Dirfd) -> Result<FileStat, Errno> {
 }
 
 /// How often the pool's monitor looks at the receivers while the sandbox is
-/// active: the longest a slow call can hold up the others is about two ticks.
-const TICK: Duration = Duration::from_millis(1);
+/// active: a slow call holds up the others for two to three ticks at most.
+/// Each tick is a timer wake-up; at 1 ms they cost a brokered open about 3%
+/// on a shared CPU (`docs/performance.md`).
+const TICK: Duration = Duration::from_millis(2);
 /// Ticks without a notification after which the monitor sleeps until the
 /// next one arrives.
 const IDLE_TICKS: u32 = 100;
@@ -976,7 +978,7 @@ const SURPLUS_TICKS: u32 = 5;
 /// [`PATIENCE`] ticks no receiver waited in RECV and none received anything:
 /// they are all stuck in slow calls (a FIFO without a writer, a hung network
 /// filesystem, a caller stopped before it took its descriptor), and the
-/// other calls of the sandbox then wait no more than about two ticks. It
+/// other calls of the sandbox then wait no more than a few milliseconds. It
 /// retires surplus receivers when several wait for [`SURPLUS_TICKS`].
 ///
 /// Receivers are not added merely because calls queue up: on this design's

@@ -80,7 +80,11 @@ fn run_python(policy: &Path, script: &str, args: &[&str]) -> Out {
         code: status.and_then(|s| s.code()),
         stdout: t1.join().unwrap_or_default(),
         stderr: t2.join().unwrap_or_default()
-            + if status.is_none() { "\n(killed: hung)\n" } else { "" },
+            + if status.is_none() {
+                "\n(killed: hung)\n"
+            } else {
+                ""
+            },
     }
 }
 
@@ -207,8 +211,10 @@ fn kernel_ready(d: &Dir) -> Result<(), String> {
     Ok(())
 }
 
+type Case = (&'static str, fn(&Dir) -> R);
+
 fn main() {
-    let cases: &[(&str, fn(&Dir) -> R)] = &[
+    let cases: &[Case] = &[
         (
             "a_blocked_open_does_not_stall_other_calls",
             a_blocked_open_does_not_stall_other_calls,

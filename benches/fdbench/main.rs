@@ -53,7 +53,10 @@ fn main() {
     let sections: Vec<&str> = if args.is_empty() {
         all.to_vec()
     } else {
-        all.iter().copied().filter(|s| args.iter().any(|a| a == s)).collect()
+        all.iter()
+            .copied()
+            .filter(|s| args.iter().any(|a| a == s))
+            .collect()
     };
     if !nix::unistd::geteuid().is_root() {
         eprintln!("fdbench: run as root (fdbroker run switches to `nobody`)");
@@ -135,7 +138,8 @@ impl Env {
         let policy = dir.join("policy.toml");
         std::fs::write(&policy, &base).expect("policy");
         let policy_10k = dir.join("policy-10k.toml");
-        std::fs::write(&policy_10k, format!("{base}\n{}", generated_rules(10_000))).expect("policy");
+        std::fs::write(&policy_10k, format!("{base}\n{}", generated_rules(10_000)))
+            .expect("policy");
         Env {
             dir,
             helper,
@@ -229,8 +233,14 @@ fn proc_cpu_us(pid: u32) -> Option<u64> {
 /// CLOCK_MONOTONIC now, in nanoseconds (read by the helper: the clock the
 /// C workers compare against).
 pub(crate) fn monotonic_ns(helper: &Path) -> u64 {
-    let out = Command::new(helper).arg("now").output().expect("fdbench now");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("now")
+    let out = Command::new(helper)
+        .arg("now")
+        .output()
+        .expect("fdbench now");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("now")
 }
 
 /// Reads `child`'s stdout lines on a thread; kills it after [`TIMEOUT`].
@@ -335,12 +345,21 @@ impl Placement {
 /// The open-latency variants, in table order.
 const VARIANTS: [(&str, &str); 10] = [
     ("native", "native `openat` + `close`"),
-    ("sock-floor", "socketpair: IPC floor (descriptor opened once)"),
+    (
+        "sock-floor",
+        "socketpair: IPC floor (descriptor opened once)",
+    ),
     ("sock-base", "socketpair: **minimal baseline**"),
     ("sock-secure", "socketpair: race-free minimal"),
     ("sock-fdb-c", "socketpair: **fdbroker** broker (C client)"),
-    ("sock-fdb-rust", "socketpair: fdbroker broker + Rust `Client`"),
-    ("unotify-floor", "seccomp: notification floor (descriptor opened once)"),
+    (
+        "sock-fdb-rust",
+        "socketpair: fdbroker broker + Rust `Client`",
+    ),
+    (
+        "unotify-floor",
+        "seccomp: notification floor (descriptor opened once)",
+    ),
     ("unotify-base", "seccomp: **minimal baseline**"),
     ("unotify-secure", "seccomp: race-free minimal"),
     ("run", "seccomp: **`fdbroker run`**"),
@@ -444,7 +463,11 @@ fn latency(env: &Env) {
     for _ in 0..env.repeat {
         for &place in &places {
             // A cross-CPU wake-up can cost 10x more here: fewer opens keep the run short.
-            let ops = if place == Placement::Cross { env.ops / 4 } else { env.ops };
+            let ops = if place == Placement::Cross {
+                env.ops / 4
+            } else {
+                env.ops
+            };
             let mut this: BTreeMap<&str, f64> = BTreeMap::new();
             for (v, _) in VARIANTS {
                 if let Some(o) = run_result(&mut latency_cmd(env, v, place, ops)) {
@@ -502,12 +525,32 @@ fn latency(env: &Env) {
 
 /// Ratios reported: (label, numerator variant, denominator variant).
 const RATIOS: [(&str, &str, &str); 6] = [
-    ("fdbroker socketpair / minimal baseline", "sock-fdb-c", "sock-base"),
+    (
+        "fdbroker socketpair / minimal baseline",
+        "sock-fdb-c",
+        "sock-base",
+    ),
     ("`fdbroker run` / minimal baseline", "run", "unotify-base"),
-    ("fdbroker socketpair / race-free minimal", "sock-fdb-c", "sock-secure"),
-    ("`fdbroker run` / race-free minimal", "run", "unotify-secure"),
-    ("race-free minimal / minimal (socketpair)", "sock-secure", "sock-base"),
-    ("race-free minimal / minimal (seccomp)", "unotify-secure", "unotify-base"),
+    (
+        "fdbroker socketpair / race-free minimal",
+        "sock-fdb-c",
+        "sock-secure",
+    ),
+    (
+        "`fdbroker run` / race-free minimal",
+        "run",
+        "unotify-secure",
+    ),
+    (
+        "race-free minimal / minimal (socketpair)",
+        "sock-secure",
+        "sock-base",
+    ),
+    (
+        "race-free minimal / minimal (seccomp)",
+        "unotify-secure",
+        "unotify-base",
+    ),
 ];
 
 // ---------------------------------------------------------------- start-up
@@ -620,19 +663,30 @@ struct ScaleResult {
     ok: bool,
 }
 
-fn scale_once(env: &Env, mode: Mode, procs: usize, threads: usize) -> ScaleResult {
+/// One scale run; `pinned`: the broker and the children all on CPU 0.
+fn scale_once(env: &Env, mode: Mode, procs: usize, threads: usize, pinned: bool) -> ScaleResult {
     let margin = 500_000_000 + 10_000_000 * procs as u64;
     let start = monotonic_ns(&env.helper) + margin;
     let end = start + env.scale_ms * 1_000_000;
     let file = env.file();
     let (s, e) = (start.to_string(), end.to_string());
     let (p, t) = (procs.to_string(), threads.to_string());
+    let cpu = if pinned { "0" } else { "-1" };
     match mode {
         Mode::Run => {
-            let mut cmd = run_cmd(env, &env.policy, -1, |c| {
+            let mut cmd = run_cmd(env, &env.policy, if pinned { 0 } else { -1 }, |c| {
                 c.arg(&env.helper).args([
-                    "scale", &file, "--procs", &p, "--threads", &t, "--start-ns", &s, "--end-ns",
-                    &e, "--hold",
+                    "scale",
+                    &file,
+                    "--procs",
+                    &p,
+                    "--threads",
+                    &t,
+                    "--start-ns",
+                    &s,
+                    "--end-ns",
+                    &e,
+                    "--hold",
                 ]);
             });
             cmd.stdin(Stdio::piped());
@@ -645,7 +699,10 @@ fn scale_once(env: &Env, mode: Mode, procs: usize, threads: usize) -> ScaleResul
                 if line == "READY" {
                     before = proc_cpu_us(pid);
                 } else if let Some(o) = Outcome::parse(&line) {
-                    after = (proc_cpu_us(pid).unwrap_or(0), vm_hwm_kib(&pid.to_string()).unwrap_or(0));
+                    after = (
+                        proc_cpu_us(pid).unwrap_or(0),
+                        vm_hwm_kib(&pid.to_string()).unwrap_or(0),
+                    );
                     outcome = Some(o);
                     drop(w.child.stdin.take()); // lets the helper exit
                 }
@@ -682,7 +739,7 @@ fn scale_once(env: &Env, mode: Mode, procs: usize, threads: usize) -> ScaleResul
             let mut cmd = command(std::env::current_exe().expect("current_exe"));
             cmd.env(roles::ROLE, "broker")
                 .env(roles::POLICY, &env.policy)
-                .env(roles::CPU, "-1")
+                .env(roles::CPU, cpu)
                 .env(roles::CHILDREN, p)
                 .env(roles::CMD, child.join("\n"))
                 .env(roles::START_NS, s)
@@ -723,26 +780,30 @@ fn scale_once(env: &Env, mode: Mode, procs: usize, threads: usize) -> ScaleResul
 }
 
 fn scale(env: &Env) {
-    let configs: [(Mode, &str, usize, usize); 8] = [
-        (Mode::Run, "`fdbroker run`", 1, 1),
-        (Mode::Run, "`fdbroker run`", 8, 1),
-        (Mode::Run, "`fdbroker run`", 64, 1),
-        (Mode::Run, "`fdbroker run`", 1, 8),
-        (Mode::Socket, "socketpair", 1, 1),
-        (Mode::Socket, "socketpair", 8, 1),
-        (Mode::Socket, "socketpair", 64, 1),
-        (Mode::Socket, "socketpair", 1, 8),
+    // (mode, label, children, threads, all on one CPU)
+    let configs: [(Mode, &str, usize, usize, bool); 10] = [
+        (Mode::Run, "`fdbroker run`", 1, 1, true),
+        (Mode::Run, "`fdbroker run`", 1, 1, false),
+        (Mode::Run, "`fdbroker run`", 8, 1, false),
+        (Mode::Run, "`fdbroker run`", 64, 1, false),
+        (Mode::Run, "`fdbroker run`", 1, 8, false),
+        (Mode::Socket, "socketpair", 1, 1, true),
+        (Mode::Socket, "socketpair", 1, 1, false),
+        (Mode::Socket, "socketpair", 8, 1, false),
+        (Mode::Socket, "socketpair", 64, 1, false),
+        (Mode::Socket, "socketpair", 1, 8, false),
     ];
     let rounds = env.repeat.min(3);
     let mut results: Vec<Vec<ScaleResult>> = configs.iter().map(|_| Vec::new()).collect();
     for _ in 0..rounds {
-        for (i, &(mode, _, procs, threads)) in configs.iter().enumerate() {
-            results[i].push(scale_once(env, mode, procs, threads));
+        for (i, &(mode, _, procs, threads, pinned)) in configs.iter().enumerate() {
+            results[i].push(scale_once(env, mode, procs, threads, pinned));
         }
     }
     println!("\n## Scale\n");
     println!(
         "One broker, children opening `{}` in a loop for {} ms; the run with the median throughput of {rounds}. \
+         \"one CPU\": the broker and the child pinned to CPU 0 together, the throughput of one core. \
          Latency is per open + close, seen by the child. Broker CPU is user + system time of the broker process \
          during the run, per open.\n",
         env.file(),
@@ -753,7 +814,7 @@ fn scale(env: &Env) {
          |---|---|---:|---:|---:|---:|---:|---:|"
     );
     let mut medians: Vec<Option<(f64, &ScaleResult)>> = Vec::new();
-    for (i, &(_, label, procs, threads)) in configs.iter().enumerate() {
+    for (i, &(_, label, procs, threads, pinned)) in configs.iter().enumerate() {
         let mut runs: Vec<&ScaleResult> = results[i].iter().collect();
         runs.sort_by(|a, b| throughput(a).total_cmp(&throughput(b)));
         let all_ok = runs.iter().all(|r| r.ok);
@@ -767,7 +828,8 @@ fn scale(env: &Env) {
             .map(|r| r.outcome.errors + r.outcome.workers_failed)
             .sum::<u64>();
         println!(
-            "| {label} | {procs} × {threads} | {:.0} | {:.1} | {:.1} | {}{} | {:.2} | {:.1} |",
+            "| {label} | {procs} × {threads}{} | {:.0} | {:.1} | {:.1} | {}{} | {:.2} | {:.1} |",
+            if pinned { ", one CPU" } else { "" },
             throughput(r),
             o.quantile(0.5) / 1000.0,
             o.quantile(0.99) / 1000.0,
@@ -779,10 +841,14 @@ fn scale(env: &Env) {
         medians.push(Some((throughput(r), r)));
     }
     let cores = env.cpus as f64;
-    for (one, many, label) in [(0, 2, "`fdbroker run`"), (4, 6, "socketpair")] {
-        if let (Some((t1, _)), Some((t64, r64))) = (&medians[one], &medians[many]) {
+    for (one_cpu, one, many, label) in [(0, 1, 3, "`fdbroker run`"), (5, 6, 8, "socketpair")] {
+        if let (Some((core, _)), Some((t1, _)), Some((t64, r64))) =
+            (&medians[one_cpu], &medians[one], &medians[many])
+        {
             println!(
-                "\n- {label}, 64 children: {:.2} × (one child × {cores} cores) (target ≥ 0.80); failed or lost requests: {}; broker peak RSS {:.1} MiB (target < 16)",
+                "\n- {label}, 64 children: {:.2} × (one child on one CPU × {cores} cores) (target ≥ 0.80); \
+                 {:.2} × (one unpinned child × {cores}); failed or lost requests: {}; broker peak RSS {:.1} MiB (target < 16)",
+                t64 / (core * cores),
                 t64 / (t1 * cores),
                 r64.outcome.errors + r64.outcome.workers_failed,
                 r64.broker_hwm_kib as f64 / 1024.0
@@ -809,7 +875,11 @@ fn generated_rules(n: usize) -> String {
             7 | 8 => ("allow", format!("/srv/fdbench/logs{i}/*.log")),
             _ => ("deny", format!("/srv/fdbench/tree{}/secret/**", i - 5)),
         };
-        let access = if kind == "allow" { "access = [\"read\"]\n" } else { "" };
+        let access = if kind == "allow" {
+            "access = [\"read\"]\n"
+        } else {
+            ""
+        };
         let _ = write!(t, "[[{kind}]]\npaths = [\"{path}\"]\n{access}\n");
     }
     t
@@ -822,7 +892,11 @@ fn policy(env: &Env) {
         ("recursive directory", "/srv/fdbench/tree4/a/b/c.txt", true),
         ("glob in a directory", "/srv/fdbench/logs7/x.log", true),
         ("deny rule", "/srv/fdbench/tree4/secret/key", false),
-        ("no rule (default deny)", "/srv/fdbench/other/file.txt", false),
+        (
+            "no rule (default deny)",
+            "/srv/fdbench/other/file.txt",
+            false,
+        ),
     ];
     let sizes = [10usize, 10_000];
     let mut compiled = Vec::new();
@@ -832,7 +906,11 @@ fn policy(env: &Env) {
         let policy = Policy::parse(&text, Path::new("generated.toml")).expect("generated policy");
         let ms = t.elapsed().as_secs_f64() * 1e3;
         for (_, path, allowed) in probes {
-            assert_eq!(policy.decide(Path::new(path), Access::READ).allowed, allowed, "{path}");
+            assert_eq!(
+                policy.decide(Path::new(path), Access::READ).allowed,
+                allowed,
+                "{path}"
+            );
         }
         compiled.push((policy, ms));
     }
@@ -858,7 +936,9 @@ fn policy(env: &Env) {
          Compiling the policy took {:.1} ms (10 rules) and {:.0} ms (10,000 rules).\n",
         env.repeat, compiled[0].1, compiled[1].1
     );
-    println!("| path decided by | 10 rules | 10,000 rules | ratio (target ≤ 2) |\n|---|---:|---:|---:|");
+    println!(
+        "| path decided by | 10 rules | 10,000 rules | ratio (target ≤ 2) |\n|---|---:|---:|---:|"
+    );
     let mut worst: f64 = 0.0;
     for (pi, (label, _, _)) in probes.iter().enumerate() {
         let small = ns[&(0, pi)].median();
@@ -878,7 +958,10 @@ fn policy(env: &Env) {
                 c.arg(&env.helper).args(["native", &file, &n]);
             });
             if let Some(o) = run_result(&mut run) {
-                end_to_end.entry(("`fdbroker run`", pi)).or_default().push(o.ns_per_op());
+                end_to_end
+                    .entry(("`fdbroker run`", pi))
+                    .or_default()
+                    .push(o.ns_per_op());
             }
             let mut sock = command(std::env::current_exe().expect("current_exe"));
             sock.env(roles::ROLE, "broker")
@@ -887,11 +970,19 @@ fn policy(env: &Env) {
                 .env(roles::CHILDREN, "1")
                 .env(
                     roles::CMD,
-                    [env.helper.display().to_string(), "proto".into(), file.clone(), n.clone()]
-                        .join("\n"),
+                    [
+                        env.helper.display().to_string(),
+                        "proto".into(),
+                        file.clone(),
+                        n.clone(),
+                    ]
+                    .join("\n"),
                 );
             if let Some(o) = run_result(&mut sock) {
-                end_to_end.entry(("socketpair", pi)).or_default().push(o.ns_per_op());
+                end_to_end
+                    .entry(("socketpair", pi))
+                    .or_default()
+                    .push(o.ns_per_op());
             }
         }
     }

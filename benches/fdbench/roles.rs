@@ -103,7 +103,9 @@ fn cpu_us() -> u64 {
 
 /// User CPU time of this process so far.
 fn user_us() -> u64 {
-    us(getrusage(UsageWho::RUSAGE_SELF).expect("getrusage").user_time())
+    us(getrusage(UsageWho::RUSAGE_SELF)
+        .expect("getrusage")
+        .user_time())
 }
 
 /// fdbroker's Rust client in a loop: `RESULT` like fdbench.c's `proto` mode.
@@ -115,7 +117,11 @@ fn rclient() {
     let count: u64 = count.parse().expect("count");
     pin(cpu.parse().expect("cpu"));
     let client = Client::from_env().expect("client");
-    let once = || client.open(path, libc::O_RDONLY | libc::O_CLOEXEC, 0).is_ok();
+    let once = || {
+        client
+            .open(path, libc::O_RDONLY | libc::O_CLOEXEC, 0)
+            .is_ok()
+    };
     for _ in 0..crate::WARMUP {
         assert!(once(), "open {path} through the broker");
     }
