@@ -540,7 +540,14 @@ impl NotifyServer {
     /// Handles notification `n` and sends the answer.
     fn answer(&self, n: &sys::notify::Notif) {
         let listener = self.listener.as_fd();
-        let sent = match self.handle(n) {
+        // A bug must fail safe: the caller gets EIO rather than waiting
+        // forever on a notification nobody will answer.
+        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(n)))
+            .unwrap_or_else(|_| {
+                tracing::error!(id = n.id, pid = n.pid, "notification handler panicked");
+                Reply::Error(Errno::EIO)
+            });
+        let sent = match reply {
             Reply::Value(v) => sys::notify::respond(listener, n.id, v, 0),
             Reply::Error(e) => sys::notify::respond(listener, n.id, 0, e as i32),
             Reply::Fd(fd, cloexec) => {

@@ -211,10 +211,107 @@ fn kernel_ready(d: &Dir) -> Result<(), String> {
     Ok(())
 }
 
+/// The role this binary plays when re-executed: a sandbox whose judge has a
+/// bug (it panics on one path), serving `/bin/sh` asking for that path.
+const ROLE: &str = "FDBROKER_NOTIFY_POOL_ROLE";
+const PANIC_PATH: &str = "/panic/here";
+
+/// Allows what `policy` allows, but panics on [`PANIC_PATH`].
+struct Buggy(fdbroker::policy::Policy);
+
+impl fdbroker::policy::Judge for Buggy {
+    fn decide(&self, path: &Path, access: fdbroker::policy::Access) -> fdbroker::policy::Decision {
+        assert!(path != Path::new(PANIC_PATH), "a bug in the judge");
+        self.0.decide(path, access)
+    }
+}
+
+/// Runs in a fresh process (single-threaded at the fork `Sandbox::run` makes).
+fn buggy_sandbox_role(policy: &Path) -> i32 {
+    let policy = match fdbroker::policy::Policy::from_file(policy) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("policy: {e}");
+            return 125;
+        }
+    };
+    let judge = std::sync::Arc::new(Buggy(policy.clone()));
+    let script = format!("cat {PANIC_PATH}; echo \"cat said $?\"");
+    let sandbox =
+        fdbroker::sandbox::Sandbox::new(policy, "/bin/sh", ["-c", script.as_str()]).judge(judge);
+    match sandbox.run() {
+        Ok(status) => i32::from(status.exit_code()),
+        Err(e) => {
+            eprintln!("sandbox: {e}");
+            i32::from(e.exit_code())
+        }
+    }
+}
+
+/// A panic while answering one call answers it with `EIO`: the program goes
+/// on instead of waiting forever for an answer nobody will send.
+fn a_panicking_handler_answers_eio(d: &Dir) -> R {
+    let policy = d.root.join("shell.toml");
+    fs::write(
+        &policy,
+        format!(
+            "version = 1\ninclude = [\"{}/policies/examples/include/shell-tools.toml\"]\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut child = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+        .env(ROLE, &policy)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s;
+        }
+        if start.elapsed() > GUARD {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("hung: the panicking call was never answered".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .map(|mut o| o.read_to_string(&mut stdout));
+    child
+        .stderr
+        .take()
+        .map(|mut e| e.read_to_string(&mut stderr));
+    if status.code() != Some(0)
+        || !stdout.contains("cat said 1")
+        || !stderr.contains("Input/output error")
+    {
+        return Err(format!(
+            "{status}\n--- stdout\n{stdout}--- stderr\n{stderr}"
+        ));
+    }
+    Ok(())
+}
+
 type Case = (&'static str, fn(&Dir) -> R);
 
 fn main() {
+    if let Some(policy) = std::env::var_os(ROLE) {
+        std::process::exit(buggy_sandbox_role(Path::new(&policy)));
+    }
     let cases: &[Case] = &[
+        (
+            "a_panicking_handler_answers_eio",
+            a_panicking_handler_answers_eio,
+        ),
         (
             "a_blocked_open_does_not_stall_other_calls",
             a_blocked_open_does_not_stall_other_calls,
