@@ -6,18 +6,17 @@
 //! reason when this kernel lacks Landlock or seccomp user notification,
 //! unless `FDBROKER_REQUIRE_KERNEL=1`, which makes that a failure.
 
+mod common;
+
 use std::fs;
-use std::io::Read;
+
+use common::{Out, finish};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 const FDBROKER: &str = env!("CARGO_BIN_EXE_fdbroker");
 const PYTHON: &str = "/usr/bin/python3";
-/// Only a guard against a hung run; nothing asserts on durations.
-const GUARD: Duration = Duration::from_secs(300);
 
 type R = Result<(), String>;
 
@@ -71,55 +70,6 @@ impl Tree {
 
     fn read(&self, rel: &str) -> String {
         fs::read_to_string(self.root.join(rel)).unwrap_or_default()
-    }
-}
-
-/// What a run produced.
-struct Out {
-    code: Option<i32>,
-    signal: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "status {:?}/signal {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.signal, self.stdout, self.stderr
-        )
-    }
-}
-
-fn finish(mut child: Child) -> Out {
-    let mut so = child.stdout.take().expect("stdout");
-    let mut se = child.stderr.take().expect("stderr");
-    let t1 = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = so.read_to_end(&mut s);
-        s
-    });
-    let t2 = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = se.read_to_end(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if start.elapsed() > GUARD {
-            let _ = child.kill();
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Out {
-        code: status.code(),
-        signal: status.signal(),
-        stdout: String::from_utf8_lossy(&t1.join().unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&t2.join().unwrap_or_default()).into_owned(),
     }
 }
 

@@ -7,10 +7,13 @@
 //! notification the cases that need them are skipped with the reason, unless
 //! `FDBROKER_REQUIRE_KERNEL=1`, which makes that a failure.
 
+mod common;
+
 use std::fs;
-use std::io::Read;
+
+use common::{GUARD, Out, finish};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,8 +23,6 @@ use serde_json::Value;
 const FDBROKER: &str = env!("CARGO_BIN_EXE_fdbroker");
 const ROLE_ENV: &str = "FDBROKER_RUN_TEST_ROLE";
 const PYTHON: &str = "/usr/bin/python3";
-/// Only a guard against a hung run; nothing asserts on durations.
-const GUARD: Duration = Duration::from_secs(300);
 
 fn include(name: &str) -> String {
     format!(
@@ -108,61 +109,11 @@ access = ["stat"]
     }
 }
 
-/// What a run produced.
-struct Out {
-    code: Option<i32>,
-    signal: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "status {:?}/signal {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.signal, self.stdout, self.stderr
-        )
-    }
-}
-
 fn spawn(cmd: &mut Command) -> Child {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd.spawn().expect("spawn fdbroker")
-}
-
-/// Waits for `child`, collecting its output; kills it if it outlives the guard.
-fn finish(mut child: Child) -> Out {
-    let mut so = child.stdout.take().expect("stdout");
-    let mut se = child.stderr.take().expect("stderr");
-    let t1 = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = so.read_to_end(&mut s);
-        s
-    });
-    let t2 = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = se.read_to_end(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if start.elapsed() > GUARD {
-            let _ = child.kill();
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Out {
-        code: status.code(),
-        signal: status.signal(),
-        stdout: String::from_utf8_lossy(&t1.join().unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&t2.join().unwrap_or_default()).into_owned(),
-    }
 }
 
 fn fdbroker_run(policy: &str, audit: Option<&Path>, cwd: Option<&Path>, argv: &[&str]) -> Out {
