@@ -4,44 +4,26 @@
 //! In-process (no fork). Tests are serialised by a lock so that descriptor
 //! counts in `/proc/self/fd` are meaningful.
 
+mod common;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use fdbroker::ops::{Context, Ops, Outcome};
 use fdbroker::policy::{Access, Decision, Judge};
-use fdbroker::resolve::{Resolver, Strategy};
+use fdbroker::resolve::Resolver;
+
+use common::tree::{Tree, fd_count, resolvers, serial};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 
-static LOCK: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn engines() -> Vec<Ops> {
-    let mut v = vec![Ops::with_resolver(
-        Resolver::with_strategy(Strategy::Walk).expect("walk resolver"),
-    )];
-    match Resolver::with_strategy(Strategy::Openat2) {
-        Ok(r) => v.push(Ops::with_resolver(r)),
-        Err(e) => {
-            if std::env::var("FDBROKER_REQUIRE_KERNEL").as_deref() == Ok("1") {
-                panic!("openat2 required: {e}");
-            }
-            eprintln!("SKIP openat2 strategy: {e}");
-        }
-    }
-    v
-}
-
-fn fd_count() -> usize {
-    fs::read_dir("/proc/self/fd").unwrap().count()
+    resolvers().into_iter().map(Ops::with_resolver).collect()
 }
 
 /// A tiny judge: a path is allowed `access` when a rule's prefix (whole
@@ -79,41 +61,12 @@ impl Judge for Prefixes {
     }
 }
 
-struct Tree {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
+/// The ops tests' judge over the shared tree.
+trait Judged {
+    fn judge(&self, out: Access) -> Prefixes;
 }
 
-impl Tree {
-    fn new() -> Tree {
-        let dir = tempfile::tempdir().unwrap();
-        let root = fs::canonicalize(dir.path()).unwrap();
-        let a = root.join("allowed");
-        let s = root.join("secret");
-        fs::create_dir_all(a.join("dir")).unwrap();
-        fs::create_dir_all(s.join("dir")).unwrap();
-        fs::create_dir_all(root.join("out")).unwrap();
-        fs::write(a.join("file"), "allowed data").unwrap();
-        fs::write(a.join("dir/f"), "allowed f").unwrap();
-        fs::write(s.join("file"), "SECRET").unwrap();
-        fs::write(s.join("dir/f"), "SECRET f").unwrap();
-        symlink("../secret/file", a.join("link_file")).unwrap();
-        symlink(s.join("dir"), a.join("link_dir")).unwrap();
-        symlink(a.join("chain2"), a.join("chain1")).unwrap();
-        symlink(a.join("chain3"), a.join("chain2")).unwrap();
-        symlink(a.join("file"), a.join("chain3")).unwrap();
-        symlink("loop2", a.join("loop1")).unwrap();
-        symlink("loop1", a.join("loop2")).unwrap();
-        symlink("loop2", s.join("loop1")).unwrap();
-        symlink("loop1", s.join("loop2")).unwrap();
-        symlink("/proc/self/root", a.join("to_root_magic")).unwrap();
-        Tree { _dir: dir, root }
-    }
-
-    fn p(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
-    }
-
+impl Judged for Tree {
     /// `allowed/` readable, `out/` as given, nothing else.
     fn judge(&self, out: Access) -> Prefixes {
         let a = self.p("allowed");

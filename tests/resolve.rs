@@ -3,6 +3,8 @@
 //! In-process (no fork). Tests are serialised by a lock so that descriptor
 //! counts in `/proc/self/fd` are meaningful.
 
+mod common;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
@@ -10,75 +12,15 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
-use fdbroker::resolve::{MAX_SYMLINKS, Resolver, Strategy};
+use fdbroker::resolve::{MAX_SYMLINKS, Resolver};
+
+use common::tree::{Tree, fd_count, resolvers, serial};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, OFlag, RenameFlags, renameat2};
 use nix::unistd::AccessFlags;
-
-static LOCK: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Both strategies; openat2 is skipped (with a reason) on kernels without it,
-/// unless FDBROKER_REQUIRE_KERNEL=1.
-fn resolvers() -> Vec<Resolver> {
-    let mut v = vec![Resolver::with_strategy(Strategy::Walk).expect("walk resolver")];
-    match Resolver::with_strategy(Strategy::Openat2) {
-        Ok(r) => v.push(r),
-        Err(e) => {
-            if std::env::var("FDBROKER_REQUIRE_KERNEL").as_deref() == Ok("1") {
-                panic!("openat2 required: {e}");
-            }
-            eprintln!("SKIP openat2 strategy: {e}");
-        }
-    }
-    v
-}
-
-fn fd_count() -> usize {
-    fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-struct Tree {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Tree {
-    fn new() -> Tree {
-        let dir = tempfile::tempdir().unwrap();
-        let root = fs::canonicalize(dir.path()).unwrap();
-        let a = root.join("allowed");
-        let s = root.join("secret");
-        fs::create_dir_all(a.join("dir")).unwrap();
-        fs::create_dir_all(s.join("dir")).unwrap();
-        fs::write(a.join("file"), "allowed data").unwrap();
-        fs::write(a.join("dir/f"), "allowed f").unwrap();
-        fs::write(s.join("file"), "SECRET").unwrap();
-        fs::write(s.join("dir/f"), "SECRET f").unwrap();
-        symlink("../secret/file", a.join("link_file")).unwrap();
-        symlink(s.join("file"), a.join("link_abs")).unwrap();
-        symlink(s.join("dir"), a.join("link_dir")).unwrap();
-        symlink(a.join("chain2"), a.join("chain1")).unwrap();
-        symlink(a.join("chain3"), a.join("chain2")).unwrap();
-        symlink(a.join("file"), a.join("chain3")).unwrap();
-        symlink("loop2", a.join("loop1")).unwrap();
-        symlink("loop1", a.join("loop2")).unwrap();
-        symlink("missing", a.join("dangling")).unwrap();
-        symlink("/proc/self/cwd", a.join("to_magic")).unwrap();
-        symlink("/proc/self/root", a.join("to_root_magic")).unwrap();
-        Tree { _dir: dir, root }
-    }
-
-    fn p(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
-    }
-}
 
 fn read_all(r: &Resolver, fd: &OwnedFd) -> String {
     let f = r.reopen(fd.as_fd(), OFlag::O_RDONLY).expect("reopen");

@@ -1,4 +1,8 @@
-//! Helpers shared by the integration tests that run the `fdbroker` binary.
+//! Helpers shared by the integration tests. Each test crate uses a part of
+//! them, so the rest is dead code there.
+#![allow(dead_code)]
+
+pub mod tree;
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
