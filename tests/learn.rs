@@ -10,7 +10,7 @@ mod common;
 
 use std::fs;
 
-use common::{Out, finish};
+use common::{Case, Out, finish};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -668,8 +668,7 @@ fn kernel_ready(t: &Tree) -> Result<(), String> {
 }
 
 fn main() {
-    type Case = (&'static str, fn(&Tree) -> R, bool);
-    let cases: &[Case] = &[
+    let cases: &[Case<Tree>] = &[
         ("check_strict_warnings", check_strict_warnings, false),
         ("learn_cat", learn_cat, true),
         ("learn_sh_script", learn_sh_script, true),
@@ -701,39 +700,5 @@ fn main() {
         ),
         ("audit_log_summary", audit_log_summary, true),
     ];
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let require = std::env::var("FDBROKER_REQUIRE_KERNEL").as_deref() == Ok("1");
-    let ready = kernel_ready(&Tree::new());
-    let (mut passed, mut failed) = (0, 0);
-    for (name, case, needs_kernel) in cases {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        if *needs_kernel && let Err(why) = &ready {
-            if require {
-                println!("FAIL {name}: kernel not ready: {why}");
-                failed += 1;
-            } else {
-                println!("skip {name}: {why}");
-            }
-            continue;
-        }
-        match case(&Tree::new()) {
-            Ok(()) => {
-                println!("ok   {name}");
-                passed += 1;
-            }
-            Err(e) => {
-                println!("FAIL {name}: {e}");
-                failed += 1;
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    common::run_cases(cases, kernel_ready(&Tree::new()), Tree::new);
 }

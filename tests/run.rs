@@ -11,7 +11,7 @@ mod common;
 
 use std::fs;
 
-use common::{GUARD, Out, finish};
+use common::{Case, GUARD, Out, finish};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -877,8 +877,7 @@ fn main() {
         };
         std::process::exit(code);
     }
-    type Case = (&'static str, fn(&Tree) -> R, bool);
-    let cases: &[Case] = &[
+    let cases: &[Case<Tree>] = &[
         (
             "shipped_example_policies_are_valid",
             shipped_example_policies_are_valid,
@@ -995,42 +994,5 @@ fn main() {
             true,
         ),
     ];
-    let require = std::env::var("FDBROKER_REQUIRE_KERNEL").is_ok_and(|v| v == "1");
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let ready = kernel_ready(&Tree::new());
-    let (mut passed, mut failed) = (0, 0);
-    for (name, case, needs_kernel) in cases {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        if *needs_kernel && let Err(reason) = &ready {
-            if require {
-                println!(
-                    "FAIL {name}: kernel lacks a feature and FDBROKER_REQUIRE_KERNEL=1: {reason}"
-                );
-                failed += 1;
-            } else {
-                println!("skip {name}: {reason}");
-            }
-            continue;
-        }
-        let tree = Tree::new();
-        match case(&tree) {
-            Ok(()) => {
-                println!("ok   {name}");
-                passed += 1;
-            }
-            Err(e) => {
-                println!("FAIL {name}: {e}");
-                failed += 1;
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    common::run_cases(cases, kernel_ready(&Tree::new()), Tree::new);
 }

@@ -62,3 +62,50 @@ pub fn finish(mut child: Child) -> Out {
         stderr: String::from_utf8_lossy(&t2.join().unwrap_or_default()).into_owned(),
     }
 }
+
+/// One case of a `harness = false` suite: its name, the case, and whether it
+/// needs the kernel features `fdbroker run` needs.
+pub type Case<T> = (&'static str, fn(&T) -> Result<(), String>, bool);
+
+/// Runs `cases`, each on a fresh `fixture()`, printing `ok`/`skip`/`FAIL`
+/// lines and `N passed, M failed`; exits 1 when any failed. Arguments not
+/// starting with `-` select cases by name. A case that needs the kernel is
+/// skipped with `ready`'s reason, but fails under `FDBROKER_REQUIRE_KERNEL=1`.
+pub fn run_cases<T>(cases: &[Case<T>], ready: Result<(), String>, fixture: impl Fn() -> T) {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let require = std::env::var("FDBROKER_REQUIRE_KERNEL").as_deref() == Ok("1");
+    let (mut passed, mut failed) = (0, 0);
+    for (name, case, needs_kernel) in cases {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        if *needs_kernel && let Err(reason) = &ready {
+            if require {
+                println!(
+                    "FAIL {name}: kernel lacks a feature and FDBROKER_REQUIRE_KERNEL=1: {reason}"
+                );
+                failed += 1;
+            } else {
+                println!("skip {name}: {reason}");
+            }
+            continue;
+        }
+        match case(&fixture()) {
+            Ok(()) => {
+                println!("ok   {name}");
+                passed += 1;
+            }
+            Err(e) => {
+                println!("FAIL {name}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
