@@ -39,7 +39,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -826,8 +826,14 @@ impl NotifyServer {
         addr: u64,
         empty_ok: bool,
     ) -> Result<Target, Errno> {
-        let mut buf = [0u8; PATH_MAX];
-        let requested = sys::notify::read_c_string(n.pid, addr, &mut buf)?;
+        thread_local! {
+            // Not zeroed anew for every call (this runs on every one).
+            static BUF: std::cell::RefCell<Box<[u8; PATH_MAX]>> =
+                std::cell::RefCell::new(Box::new([0; PATH_MAX]));
+        }
+        let requested = BUF.with_borrow_mut(|buf| {
+            sys::notify::read_c_string(n.pid, addr, &mut buf[..]).map(<[u8]>::to_vec)
+        })?;
         if requested.is_empty() {
             return if empty_ok {
                 Ok(Target::Fd(dirfd))
@@ -835,17 +841,18 @@ impl NotifyServer {
                 Err(Errno::ENOENT)
             };
         }
-        let requested_path = PathBuf::from(OsStr::from_bytes(requested));
-        if requested.starts_with(b"/") {
-            return Ok(Target::Path {
-                absolute: requested_path.clone(),
-                requested: requested_path,
-            });
-        }
-        let base = fd_path(n.pid, dirfd)?;
+        let absolute = if requested.starts_with(b"/") {
+            None
+        } else {
+            Some(join(
+                fd_path(n.pid, dirfd)?.as_os_str().as_bytes(),
+                &requested,
+            ))
+        };
+        let requested = PathBuf::from(std::ffi::OsString::from_vec(requested));
         Ok(Target::Path {
-            absolute: join(base.as_os_str().as_bytes(), requested),
-            requested: requested_path,
+            absolute: absolute.unwrap_or_else(|| requested.clone()),
+            requested,
         })
     }
 

@@ -8,8 +8,10 @@
 //! `startup`, `scale`, `policy`. Environment: `FDBENCH_REPEAT` (runs per
 //! figure, default 7), `FDBENCH_OPS` (opens per latency run, default 30000),
 //! `FDBENCH_SCALE_MS` (length of a scale run, default 2000),
-//! `FDBENCH_STARTUP` (start-ups per command, default 200), `FDBENCH_QUICK=1`
-//! (a fast smoke run with small counts).
+//! `FDBENCH_STARTUP` (start-ups per command, default 200), `FDBENCH_PLACES`
+//! (latency placements to measure: `unpinned`, `same`, `cross`,
+//! comma-separated; default all), `FDBENCH_QUICK=1` (a fast smoke run with
+//! small counts).
 //!
 //! The workload and the hand-written baselines are C (`benches/fdbench.c`,
 //! compiled here with `cc -O2`), so that the very same loop is timed natively,
@@ -456,6 +458,11 @@ fn latency(env: &Env) {
     let mut places = vec![Placement::Free, Placement::Same];
     if env.cpus >= 2 {
         places.push(Placement::Cross);
+    }
+    // FDBENCH_PLACES=same (or free, cross, comma-separated) measures only those.
+    if let Ok(only) = std::env::var("FDBENCH_PLACES") {
+        let only: Vec<&str> = only.split(',').map(str::trim).collect();
+        places.retain(|p| only.iter().any(|o| p.name().starts_with(o)));
     }
     // ns per open, and ratios computed within each rotation.
     let mut ns: BTreeMap<(Placement, &str), Samples> = BTreeMap::new();

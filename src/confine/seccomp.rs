@@ -7,7 +7,7 @@
 //! (see seccomp(2)). So a syscall that a user-notification filter should broker must not be in the
 //! deny filter (its `ERRNO` would win): see [`DenyOptions::open_family`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
@@ -64,6 +64,7 @@ const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const JMP_JA: u16 = 0x05; // BPF_JMP | BPF_JA
 const JMP_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const JMP_JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+const JMP_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
 const RET_K: u16 = 0x06;
 // Offsets in `struct seccomp_data`.
 const DATA_NR: u32 = 0;
@@ -370,12 +371,24 @@ pub fn deny_rules(opts: &DenyOptions) -> Result<Vec<DenyRule>, ConfineError> {
 /// assert!(prog.len() < 4096);
 /// ```
 pub fn deny_filter(opts: &DenyOptions) -> Result<BpfProgram, ConfineError> {
+    let (ruled, body) = deny_chain(opts)?;
+    dispatch(&ruled, body)
+}
+
+/// The deny list as seccompiler compiles it (one program per errno, chained),
+/// with the set of numbers it has rules for.
+fn deny_chain(opts: &DenyOptions) -> Result<(BTreeSet<u32>, BpfProgram), ConfineError> {
     let arch = std::env::consts::ARCH
         .try_into()
         .map_err(|e: seccompiler::BackendError| ConfineError::SeccompCompile(e.to_string()))?;
     // errno -> syscall -> rules; a rule without conditions denies outright.
     let mut groups: BTreeMap<i32, BTreeMap<i64, Option<Vec<SeccompRule>>>> = BTreeMap::new();
+    let mut ruled = BTreeSet::new();
     for rule in deny_rules(opts)? {
+        ruled.insert(
+            u32::try_from(rule.nr)
+                .map_err(|_| ConfineError::SeccompCompile(format!("bad number {}", rule.nr)))?,
+        );
         let slot = groups
             .entry(rule.errno as i32)
             .or_default()
@@ -408,7 +421,70 @@ pub fn deny_filter(opts: &DenyOptions) -> Result<BpfProgram, ConfineError> {
             .map_err(|e: seccompiler::BackendError| ConfineError::SeccompCompile(e.to_string()))?;
         programs.push(prog);
     }
-    chain(&programs)
+    Ok((ruled, chain(&programs)?))
+}
+
+/// Most numbers one leaf of [`dispatch`]'s search tree compares with.
+const LEAF: usize = 3;
+
+/// Puts a search over `ruled` in front of `body`, a program that allows
+/// every native system call whose number is not in `ruled`: such calls are
+/// allowed after a few comparisons instead of running through `body`
+/// (hundreds of instructions for the deny list, on every brokered call of
+/// `fdbroker run`). Foreign architectures and numbers in `ruled` run `body`
+/// unchanged.
+///
+/// Only loads of `nr`/`arch`, `jeq`, `jge`, `ja` and constant returns are
+/// used, so the kernel can still prove that a call is always allowed and
+/// skip the filters for it (its per-filter action cache, Linux 5.11+).
+fn dispatch(ruled: &BTreeSet<u32>, body: BpfProgram) -> Result<BpfProgram, ConfineError> {
+    let nrs: Vec<u32> = ruled.iter().copied().collect();
+    let mut pre = vec![
+        stmt(LD_W_ABS, DATA_ARCH),
+        jump(JMP_JEQ_K, native_audit_arch(), 1, 0),
+        stmt(JMP_JA, 0), // to `body`, fixed up below
+        stmt(LD_W_ABS, DATA_NR),
+    ];
+    let mut to_body = vec![2];
+    search(&nrs, &mut pre, &mut to_body)?;
+    let len = pre.len();
+    for at in to_body {
+        pre[at].k = u32::try_from(len - at - 1).map_err(|_| ConfineError::FilterTooLong(len))?;
+    }
+    pre.extend(body);
+    if pre.len() > sys::seccomp::MAX_INSNS {
+        return Err(ConfineError::FilterTooLong(pre.len()));
+    }
+    Ok(pre)
+}
+
+/// Emits a binary search of the accumulator (a system call number) over the
+/// sorted `nrs`: found, it reaches a `ja` recorded in `to_body`; not found,
+/// `ret ALLOW`. Conditional jumps stay within one subtree (their offsets are
+/// 8 bits); the far jump to the body is a `ja`, whose offset is 32 bits.
+fn search(
+    nrs: &[u32],
+    out: &mut Vec<sock_filter>,
+    to_body: &mut Vec<usize>,
+) -> Result<(), ConfineError> {
+    if nrs.len() <= LEAF {
+        for (i, &nr) in nrs.iter().enumerate() {
+            // Past the remaining comparisons and the `ret`, onto the `ja`.
+            let jt = u8::try_from(nrs.len() - i).unwrap_or(u8::MAX);
+            out.push(jump(JMP_JEQ_K, nr, jt, 0));
+        }
+        out.push(stmt(RET_K, RET_ALLOW));
+        to_body.push(out.len());
+        out.push(stmt(JMP_JA, 0));
+        return Ok(());
+    }
+    let mid = nrs.len() / 2;
+    let at = out.len();
+    out.push(jump(JMP_JGE_K, nrs[mid], 0, 0));
+    search(&nrs[..mid], out, to_body)?;
+    let skip = out.len() - at - 1;
+    out[at].jt = u8::try_from(skip).map_err(|_| ConfineError::FilterTooLong(skip))?;
+    search(&nrs[mid..], out, to_body)
 }
 
 /// Joins programs into one that runs them in order: wherever a program would
@@ -817,6 +893,105 @@ mod tests {
         }
         // Foreign arch: seccompiler's own check kills.
         assert_eq!(run(&f, AUDIT_ARCH_I386, 5, [0; 6]), RET_KILL_PROCESS);
+    }
+
+    /// Runs `prog` as the kernel does when it decides whether a call can be
+    /// cached as always allowed: `arch` and `nr` known, nothing else; `None`
+    /// when the program loads an argument or uses another opcode.
+    fn const_result(prog: &[sock_filter], arch: u32, nr: u32) -> Option<u32> {
+        let (mut acc, mut pc) = (0u32, 0usize);
+        loop {
+            let insn = &prog[pc];
+            pc += 1;
+            let k = insn.k;
+            let cond = |taken: bool| usize::from(if taken { insn.jt } else { insn.jf });
+            match insn.code {
+                LD_W_ABS if k == DATA_NR => acc = nr,
+                LD_W_ABS if k == DATA_ARCH => acc = arch,
+                0x54 => acc &= k,
+                JMP_JA => pc += k as usize,
+                JMP_JEQ_K => pc += cond(acc == k),
+                0x25 => pc += cond(acc > k),
+                JMP_JGE_K => pc += cond(acc >= k),
+                JMP_JSET_K => pc += cond(acc & k != 0),
+                RET_K => return Some(k),
+                _ => return None,
+            }
+        }
+    }
+
+    #[test]
+    fn dispatch_is_pinned() {
+        let ruled: BTreeSet<u32> = [2, 5, 9, 40].into_iter().collect();
+        let body = vec![stmt(RET_K, 0x0005_0001)];
+        let got: Vec<_> = dispatch(&ruled, body)
+            .unwrap()
+            .iter()
+            .map(|i| (i.code, i.jt, i.jf, i.k))
+            .collect();
+        let expected = [
+            (0x20, 0, 0, 4),           //  0: ld arch
+            (0x15, 1, 0, 0xc000_003e), //  1: native → 3
+            (0x05, 0, 0, 10),          //  2: ja body (13)
+            (0x20, 0, 0, 0),           //  3: ld nr
+            (0x35, 4, 0, 9),           //  4: nr >= 9 → 9
+            (0x15, 2, 0, 2),           //  5: nr == 2 → 8
+            (0x15, 1, 0, 5),           //  6: nr == 5 → 8
+            (0x06, 0, 0, 0x7fff_0000), //  7: ret ALLOW
+            (0x05, 0, 0, 4),           //  8: ja body (13)
+            (0x15, 2, 0, 9),           //  9: nr == 9 → 12
+            (0x15, 1, 0, 40),          // 10: nr == 40 → 12
+            (0x06, 0, 0, 0x7fff_0000), // 11: ret ALLOW
+            (0x05, 0, 0, 0),           // 12: ja body (13)
+            (0x06, 0, 0, 0x0005_0001), // 13: body
+        ];
+        assert_eq!(got, expected);
+    }
+
+    /// The search in front changes no answer: every number, native or x32,
+    /// any arguments, any architecture, gets what the deny list alone gives;
+    /// and every call not in the list is allowed without looking at its
+    /// arguments, so the kernel may cache it.
+    #[test]
+    fn dispatch_changes_no_answer() {
+        let options = [
+            DenyOptions::new(),
+            DenyOptions::new().open_family(false),
+            DenyOptions::new().sockets(Sockets::UnixOnly),
+            DenyOptions::new()
+                .open_family(false)
+                .metadata_changes(false)
+                .sockets(Sockets::PairOnly),
+        ];
+        let argsets: [[u64; 6]; 4] = [
+            [0; 6],
+            [u64::MAX; 6],
+            [libc::AF_INET as u64, libc::TIOCSTI, 1, 0, 0, 0],
+            [1, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER, 0, 0, 0, 0],
+        ];
+        for opts in options {
+            let (ruled, body) = deny_chain(&opts).unwrap();
+            let full = deny_filter(&opts).unwrap();
+            assert!(full.len() > body.len());
+            for arch in [X86, AUDIT_ARCH_I386] {
+                for nr in (0..1100).chain((0..600).map(|n| n | 0x4000_0000)) {
+                    for args in argsets {
+                        assert_eq!(
+                            run(&full, arch, nr, args),
+                            run(&body, arch, nr, args),
+                            "arch {arch:#x} nr {nr} args {args:?}"
+                        );
+                    }
+                    if arch == X86 && !ruled.contains(&(nr as u32)) {
+                        assert_eq!(const_result(&full, arch, nr as u32), Some(RET_ALLOW));
+                    }
+                }
+            }
+            // What the list has rules for is not cached as allowed.
+            for &nr in &ruled {
+                assert_ne!(const_result(&full, X86, nr), Some(RET_ALLOW), "nr {nr}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! `open`: a descriptor for exactly the object judged, or a new file.
 //!
 //! An existing object is reached race-free, judged, and opened anew through
-//! its `/proc/self/fd/N` link ([`Resolver::reopen`]). A file `O_CREAT` must
+//! its `/proc/self/fd/N` link ([`Resolver::reopen`]). A plain request path
+//! (no symlink, `.`, `..` or `//` on the way, outside `/proc`) that the
+//! policy allows as written takes one step instead
+//! ([`Resolver::open_plain`]): opened with every symlink refused, it reaches
+//! the object the string names, whose canonical path the string is; when a
+//! symlink is met the request takes the resolving path. A file `O_CREAT` must
 //! create is made with openat(2) in the held parent directory with
 //! `O_CREAT|O_EXCL|O_NOFOLLOW`, so nothing that appears at the name in the
 //! meantime (a file, a hard link, a symlink) is ever opened: the broker then
@@ -12,6 +17,7 @@
 //! would give) when the requester may stat the symlink, else `EACCES`.
 //!
 //! [`Resolver::reopen`]: crate::resolve::Resolver::reopen
+//! [`Resolver::open_plain`]: crate::resolve::Resolver::open_plain
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
@@ -25,6 +31,7 @@ use nix::sys::stat::fstat;
 use super::flags::{OpenFlags, create_mode};
 use super::{CREATE_TRIES, Context, Ops, Outcome, prepare, to_self};
 use crate::policy::Judge;
+use crate::resolve::is_plain;
 
 /// One attempt at an `O_CREAT` open: finished, or lost a race and must restart.
 enum Attempt {
@@ -78,6 +85,9 @@ impl Ops {
         f: OpenFlags,
     ) -> Outcome<OwnedFd> {
         let access = f.rights(true);
+        if let Some(out) = self.open_plain(judge, target, f, access) {
+            return out;
+        }
         let reached = match self.reach(judge, ctx, target, !f.nofollow(), access) {
             Ok(r) => r,
             Err(out) => return out,
@@ -87,6 +97,44 @@ impl Ops {
             .refuse_symlink(fd, f)
             .and_then(|()| self.resolver.reopen(fd, f.reopen_flags()));
         self.finish(judge, reached, access, r)
+    }
+
+    /// The one-call path for a plain request ([`Resolver::open_plain`]): the
+    /// string is judged as the canonical path it is when no symlink lies on
+    /// the way, and opened refusing every symlink. `None` when the resolving
+    /// path must decide instead: the path is not plain or lies in `/proc`
+    /// (whose names depend on who asks), the policy does not allow the
+    /// string itself (a symlink on the way might still lead somewhere it
+    /// allows), or a symlink was met (`ELOOP`).
+    fn open_plain(
+        &self,
+        judge: &dyn Judge,
+        target: &Path,
+        f: OpenFlags,
+        access: crate::policy::Access,
+    ) -> Option<Outcome<OwnedFd>> {
+        let b = target.as_os_str().as_bytes();
+        if b == b"/proc" || b.starts_with(b"/proc/") || !is_plain(target) {
+            return None;
+        }
+        let decision = judge.decide(target, access);
+        if !decision.allowed {
+            return None;
+        }
+        match self.resolver.open_plain(target, f.reopen_flags()) {
+            Ok(fd) => Some(Outcome {
+                result: Ok(fd),
+                access,
+                resolved: Some(target.to_path_buf()),
+                decision: Some(decision),
+            }),
+            Err(Errno::ELOOP | Errno::ENOSYS | Errno::EINVAL) => None,
+            // Met at the very path judged: no symlink was followed, so the
+            // string is also the best guess the resolving path would make.
+            Err(errno) => {
+                Some(self.fail_at(judge, errno, target.to_path_buf(), access, Some(decision)))
+            }
+        }
     }
 
     /// A symlink held because of `O_NOFOLLOW` is `ELOOP`, as open(2) says;

@@ -165,6 +165,29 @@ impl Pattern {
         literal_part.iter().all(|c| literal(c).is_some())
     }
 
+    /// For a pattern that is one exact path (`/a/b`) or one exact directory
+    /// and everything below it (`/a/b/**`): that path, and whether the
+    /// pattern reaches below it. `None` for other shapes, and for `/` and
+    /// `/**`, which have no literal component.
+    pub(crate) fn literal_shape(&self) -> Option<(String, bool)> {
+        let comps = self.collapsed();
+        let recursive = matches!(comps.last(), Some(Component::Recursive));
+        let literal_part = if recursive {
+            &comps[..comps.len() - 1]
+        } else {
+            &comps[..]
+        };
+        if literal_part.is_empty() {
+            return None;
+        }
+        let mut path = String::new();
+        for c in literal_part {
+            path.push('/');
+            path.push_str(&literal(c)?);
+        }
+        Some((path, recursive))
+    }
+
     /// The `globset` globs that together match exactly what this pattern matches.
     pub(crate) fn globs(&self) -> Result<Vec<Glob>, globset::Error> {
         let comps = self.collapsed();
@@ -402,10 +425,24 @@ pub(crate) fn is_normalised(path: &[u8]) -> bool {
     let Some(rest) = path.strip_prefix(b"/") else {
         return false;
     };
-    !path.contains(&0)
-        && rest
-            .split(|&b| b == b'/')
-            .all(|c| !c.is_empty() && c != b"." && c != b"..")
+    // One pass (this runs on every decision): the length of the current
+    // component and whether it is all dots.
+    let bad = |len: usize, dots: bool| len == 0 || (dots && len <= 2);
+    let (mut len, mut dots) = (0usize, true);
+    for &b in rest {
+        match b {
+            0 => return false,
+            b'/' => {
+                if bad(len, dots) {
+                    return false;
+                }
+                (len, dots) = (0, true);
+            }
+            b'.' => len += 1,
+            _ => (len, dots) = (len + 1, false),
+        }
+    }
+    !bad(len, dots)
 }
 
 /// The pattern that matches exactly `path` and nothing else: wildcard
@@ -651,7 +688,17 @@ mod tests {
 
     #[test]
     fn normalised_paths() {
-        for p in [&b"/"[..], b"/a", b"/a/b", b"/a/.b", b"/a/..b", b"/\xff"] {
+        for p in [
+            &b"/"[..],
+            b"/a",
+            b"/a/b",
+            b"/a/.b",
+            b"/a/..b",
+            b"/a/...",
+            b"/.../a",
+            b"/a./b.",
+            b"/\xff",
+        ] {
             assert!(is_normalised(p), "{p:?}");
         }
         for p in [
@@ -662,7 +709,11 @@ mod tests {
             b"/a//b",
             b"/./a",
             b"/a/..",
+            b"/a/.",
+            b"/../a",
+            b"/.",
             b"/a\0",
+            b"/a/\0/b",
         ] {
             assert!(!is_normalised(p), "{p:?}");
         }

@@ -1,8 +1,9 @@
 //! All of a policy's patterns, compiled so that matching a path costs about
 //! the same for 10 patterns as for 10,000.
 //!
-//! `globset` matches exact paths by hashing and `/dir/**` patterns with a
-//! prefix automaton, at a cost independent of their number. Other wildcard
+//! Exact paths and `/dir/**` patterns are looked up in hash tables: the path
+//! itself, and each of its ancestors, at a cost independent of their number
+//! (and far below that of `globset`'s prefix automaton). Other wildcard
 //! patterns go through a regex set whose bookkeeping is linear in its size,
 //! so those are indexed by a literal component they require at a fixed
 //! depth (`x` at depth 2 for `/srv/*/x/*.txt`): a path consults only the
@@ -10,6 +11,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+
+use rustc_hash::FxHashMap;
 
 use globset::{Candidate, Glob, GlobSet, GlobSetBuilder};
 use std::os::unix::ffi::OsStrExt;
@@ -53,6 +56,8 @@ impl Group {
 /// Collects patterns before compiling them.
 #[derive(Default)]
 pub(crate) struct MatcherBuilder {
+    exact: FxHashMap<Box<[u8]>, Vec<u32>>,
+    below: FxHashMap<Box<[u8]>, Vec<u32>>,
     flat: Vec<(Glob, u32)>,
     indexed: HashMap<(usize, String), Vec<(Glob, u32)>>,
     rest: Vec<(Glob, u32)>,
@@ -61,6 +66,14 @@ pub(crate) struct MatcherBuilder {
 impl MatcherBuilder {
     /// Adds `pattern` as a pattern of rule number `rule`.
     pub(crate) fn add(&mut self, pattern: &Pattern, rule: u32) -> Result<(), globset::Error> {
+        if let Some((path, recursive)) = pattern.literal_shape() {
+            let key: Box<[u8]> = path.into_bytes().into_boxed_slice();
+            if recursive {
+                self.below.entry(key.clone()).or_default().push(rule);
+            }
+            self.exact.entry(key).or_default().push(rule);
+            return Ok(());
+        }
         let globs = pattern.globs()?.into_iter().map(|g| (g, rule));
         if pattern.is_flat() {
             self.flat.extend(globs);
@@ -73,14 +86,16 @@ impl MatcherBuilder {
     }
 
     pub(crate) fn build(self) -> Result<Matcher, globset::Error> {
-        let mut by_depth: Vec<HashMap<Vec<u8>, Vec<Group>>> = Vec::new();
+        let mut by_depth: Vec<FxHashMap<Vec<u8>, Vec<Group>>> = Vec::new();
         for ((depth, name), globs) in self.indexed {
             if by_depth.len() <= depth {
-                by_depth.resize_with(depth + 1, HashMap::new);
+                by_depth.resize_with(depth + 1, FxHashMap::default);
             }
             by_depth[depth].insert(name.into_bytes(), Group::build_chunked(&globs)?);
         }
         Ok(Matcher {
+            exact: self.exact,
+            below: self.below,
             flat: Group::build(&self.flat)?,
             by_depth,
             rest: Group::build_chunked(&self.rest)?,
@@ -91,35 +106,59 @@ impl MatcherBuilder {
 /// The compiled patterns of a policy.
 #[derive(Debug, Clone)]
 pub(crate) struct Matcher {
-    /// Exact paths and `/dir/**` patterns.
+    /// Rules by the exact path a pattern names (`/a/b`, and `/a/b` for `/a/b/**`).
+    exact: FxHashMap<Box<[u8]>, Vec<u32>>,
+    /// Rules by the directory whose every descendant a pattern matches
+    /// (`/a/b` for `/a/b/**`).
+    below: FxHashMap<Box<[u8]>, Vec<u32>>,
+    /// `/` and `/**`, the flat patterns without a literal component.
     flat: Group,
     /// `by_depth[d][name]`: patterns that need component `d` to be `name`.
-    by_depth: Vec<HashMap<Vec<u8>, Vec<Group>>>,
+    /// Hashed with FxHash: the keys are the policy's own, and a lookup of a
+    /// child's component cannot make the table degrade.
+    by_depth: Vec<FxHashMap<Vec<u8>, Vec<Group>>>,
     /// Patterns with no literal component at a fixed depth (`/**/x`, `/*`).
     rest: Vec<Group>,
 }
 
 impl Matcher {
-    /// The rules (by number, unsorted, possibly repeated) with a pattern
-    /// matching `path`, which must be absolute and normalised.
-    pub(crate) fn matching_rules(&self, path: &Path) -> Vec<u32> {
-        let candidate = Candidate::new(path);
-        let mut hits = Vec::new();
-        let mut rules = Vec::new();
-        self.flat.collect(&candidate, &mut hits, &mut rules);
+    /// Appends to `rules` the rules (by number, unsorted, possibly repeated)
+    /// with a pattern matching `path`, which must be absolute and
+    /// normalised. `hits` is scratch space.
+    pub(crate) fn matching_rules(&self, path: &Path, hits: &mut Vec<usize>, rules: &mut Vec<u32>) {
         let bytes = path.as_os_str().as_bytes();
+        if let Some(r) = self.exact.get(bytes) {
+            rules.extend_from_slice(r);
+        }
+        if !self.below.is_empty() {
+            // Every proper ancestor but `/`: the path up to each inner `/`.
+            for (i, _) in bytes
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(_, b)| **b == b'/')
+            {
+                if let Some(r) = self.below.get(&bytes[..i]) {
+                    rules.extend_from_slice(r);
+                }
+            }
+        }
+        if self.flat.set.is_empty() && self.by_depth.is_empty() && self.rest.is_empty() {
+            return;
+        }
+        let candidate = Candidate::new(path);
+        self.flat.collect(&candidate, hits, rules);
         let components = bytes
             .split(|&b| b == b'/')
             .skip(1)
             .filter(|c| !c.is_empty());
         for (index, name) in self.by_depth.iter().zip(components) {
             for group in index.get(name).into_iter().flatten() {
-                group.collect(&candidate, &mut hits, &mut rules);
+                group.collect(&candidate, hits, rules);
             }
         }
         for group in &self.rest {
-            group.collect(&candidate, &mut hits, &mut rules);
+            group.collect(&candidate, hits, rules);
         }
-        rules
     }
 }

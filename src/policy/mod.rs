@@ -75,6 +75,18 @@ pub use error::{Location, PolicyError};
 pub use glob::{literal_pattern, literal_prefix};
 pub use lint::{Warning, WarningKind, lint};
 
+/// Buffers a decision matches into, kept per thread so that deciding
+/// allocates nothing once they have grown.
+#[derive(Default)]
+struct Scratch {
+    hits: Vec<usize>,
+    rules: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 /// One `[[allow]]` or `[[deny]]` rule, as loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -190,25 +202,38 @@ impl Policy {
         if access.is_empty() || !glob::is_normalised(bytes) {
             return Decision::default_deny();
         }
-        let mut matched: Vec<u32> = self.matcher.matching_rules(path);
-        matched.sort_unstable();
-        matched.dedup();
-        // In rule order; `get` cannot fail (the matcher only knows our rules).
-        let matched: Vec<&Rule> = matched
-            .iter()
-            .filter_map(|&i| self.rules.get(i as usize))
-            .collect();
+        SCRATCH.with(|scratch| {
+            // A decision made while another is in progress on this thread
+            // (cannot happen today) would find the scratch taken: it then
+            // uses fresh buffers.
+            let mut fresh = Scratch::default();
+            let mut guard = scratch.try_borrow_mut();
+            let Scratch { hits, rules } = match guard.as_deref_mut() {
+                Ok(s) => s,
+                Err(_) => &mut fresh,
+            };
+            rules.clear();
+            self.matcher.matching_rules(path, hits, rules);
+            rules.sort_unstable();
+            rules.dedup();
+            self.decide_among(rules, access)
+        })
+    }
 
-        if let Some(deny) = matched
-            .iter()
-            .find(|r| r.kind() == RuleKind::Deny && r.denied().intersects(access))
+    /// Decides `access` given the numbers of the rules matching the path, in
+    /// rule order.
+    fn decide_among(&self, matched: &[u32], access: Access) -> Decision {
+        // `get` cannot fail: the matcher only knows our rules.
+        let matched = || matched.iter().filter_map(|&i| self.rules.get(i as usize));
+        if let Some(deny) =
+            matched().find(|r| r.kind() == RuleKind::Deny && r.denied().intersects(access))
         {
             return Decision {
                 allowed: false,
                 rule: Some(deny.origin.clone()),
             };
         }
-        let allows = || matched.iter().filter(|r| r.kind() == RuleKind::Allow);
+        let allows = || matched().filter(|r| r.kind() == RuleKind::Allow);
         let granted = allows().fold(Access::empty(), |acc, r| acc | r.access.granted());
         if !granted.contains(access) {
             return Decision::default_deny();

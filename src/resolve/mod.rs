@@ -258,6 +258,43 @@ impl Resolver {
         walk::walk(self, path.as_os_str().as_bytes(), follow).map_err(|stuck| stuck.errno)
     }
 
+    /// Opens the object a [plain](is_plain) `path` names with `flags` in one
+    /// step, refusing every symlink on the way (openat2(2)
+    /// `RESOLVE_NO_SYMLINKS`). `O_CLOEXEC` and `O_NOCTTY` are always added.
+    ///
+    /// Without a symlink, `.`, `..` or `//` to follow, the object a walk
+    /// reaches is the one the string names, so `path` is its canonical path
+    /// and can be judged before the open, and the open can be the only system
+    /// call. The caller falls back to [`Self::resolve`] on `ELOOP` (a symlink
+    /// was met) and on `ENOSYS` (no openat2(2), or [`Strategy::Walk`] in use).
+    /// `EINVAL` for a path that is not plain.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use fdbroker::resolve::Resolver;
+    /// use nix::{errno::Errno, fcntl::OFlag};
+    ///
+    /// let r = Resolver::new()?;
+    /// assert!(r.open_plain(Path::new("/etc"), OFlag::O_RDONLY | OFlag::O_DIRECTORY).is_ok());
+    /// // /proc/self is a symlink: the caller must take the resolving path.
+    /// assert_eq!(r.open_plain(Path::new("/proc/self/status"), OFlag::O_RDONLY).unwrap_err(), Errno::ELOOP);
+    /// assert_eq!(r.open_plain(Path::new("/etc/../etc"), OFlag::O_RDONLY).unwrap_err(), Errno::EINVAL);
+    /// # Ok::<(), fdbroker::resolve::ResolveError>(())
+    /// ```
+    pub fn open_plain(&self, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+        if !is_plain(path) {
+            return Err(Errno::EINVAL);
+        }
+        if self.strategy != Strategy::Openat2 {
+            return Err(Errno::ENOSYS);
+        }
+        let flags = flags | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+        if flags.contains(OFlag::O_PATH) {
+            return Err(Errno::EINVAL);
+        }
+        openat2::open_plain(self.root.as_fd(), path, flags)
+    }
+
     /// The kernel's canonical path of the object `fd` refers to, read from its
     /// `/proc/self/fd/N` link (proc(5)).
     ///
@@ -424,6 +461,27 @@ pub fn check_path(path: &Path) -> Result<(), Errno> {
         return Err(Errno::ENAMETOOLONG);
     }
     Ok(())
+}
+
+/// Whether `path` is plain: absolute, shorter than `PATH_MAX`, free of NUL,
+/// and made only of ordinary components: no empty (`//`, trailing `/`), `.`
+/// or `..` component, and not `/` itself. The string of a plain path is the
+/// canonical path of what it names when no symlink lies on the way
+/// ([`Resolver::open_plain`]).
+///
+/// ```
+/// use std::path::Path;
+/// use fdbroker::resolve::is_plain;
+/// assert!(is_plain(Path::new("/etc/hostname")));
+/// for p in ["/", "/etc/", "/etc//hostname", "/etc/./hostname", "/etc/..", "etc"] {
+///     assert!(!is_plain(Path::new(p)), "{p}");
+/// }
+/// ```
+pub fn is_plain(path: &Path) -> bool {
+    check_path(path).is_ok()
+        && path.as_os_str().as_bytes()[1..]
+            .split(|&b| b == b'/')
+            .all(|c| !(c.is_empty() || c == b"." || c == b".."))
 }
 
 /// Checks a `/proc/self/fd/N` link text: it must be a canonical absolute path

@@ -31,3 +31,18 @@ pub(super) fn open_path(root: BorrowedFd<'_>, path: &Path, follow: bool) -> Resu
         }
     }
 }
+
+/// Opens `path` (absolute, plain: see [`super::is_plain`]) with `flags` in one
+/// openat2(2) call with `RESOLVE_NO_SYMLINKS`: any symlink on the way, magic
+/// or not and the final one included, is `ELOOP`. The object reached is
+/// therefore the one the string names, component by component.
+pub(super) fn open_plain(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    flags: OFlag,
+) -> Result<OwnedFd, Errno> {
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+    nix::fcntl::openat2(root, path, how)
+}

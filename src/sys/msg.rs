@@ -4,12 +4,11 @@
 //! [`OwnedFd`] before looking at anything else, so a caller can never leak one
 //! by returning early; whatever the caller does not keep is closed on drop.
 
-use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{self, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
 
 /// `SCM_MAX_FD` in the kernel: the most descriptors one message can carry.
 pub(crate) const SCM_MAX_FD: usize = 253;
@@ -74,21 +73,61 @@ pub(crate) fn send_msg_fds(
     if fds.len() > SCM_MAX_FD {
         return Err(Errno::ETOOMANYREFS);
     }
-    let mut raw = [-1 as RawFd; SCM_MAX_FD];
-    for (slot, fd) in raw.iter_mut().zip(fds) {
-        *slot = fd.as_raw_fd();
-    }
-    let cmsg_store = [ControlMessage::ScmRights(&raw[..fds.len()])];
-    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &cmsg_store };
-    let iov = [io::IoSlice::new(bytes)];
-    loop {
-        match socket::sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
-            Ok(n) if n == bytes.len() => return Ok(()),
-            // A SOCK_SEQPACKET record is sent whole or not at all.
-            Ok(_) => return Err(Errno::EMSGSIZE),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
+    let data_len = fds.len() * mem::size_of::<RawFd>();
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = if fds.is_empty() {
+        0
+    } else {
+        unsafe { libc::CMSG_SPACE(data_len as u32) as usize }
+    };
+    // Only the `space` bytes used are written: this runs once per reply.
+    let mut control = mem::MaybeUninit::<[u64; CONTROL_WORDS]>::uninit();
+    let ctl = control.as_mut_ptr().cast::<u8>();
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr().cast_mut().cast(),
+        iov_len: bytes.len(),
+    };
+    // SAFETY: msghdr is a plain C struct for which all-zero is a valid value
+    // (null name, no iovecs, no control).
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if space > 0 {
+        // SAFETY: `space` is at most CMSG_SPACE(SCM_MAX_FD * 4), which the
+        // const assertion above keeps within `control`; zeroing those bytes
+        // initialises them. With msg_controllen = space >= CMSG_SPACE(0),
+        // CMSG_FIRSTHDR returns the (8-aligned) start of `control`, and the
+        // header plus `data_len` bytes of data fit in `space`.
+        unsafe {
+            std::ptr::write_bytes(ctl, 0, space);
+            msg.msg_control = ctl.cast();
+            msg.msg_controllen = space;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(data_len as u32) as usize;
+            let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+            for (i, fd) in fds.iter().enumerate() {
+                data.add(i).write_unaligned(fd.as_raw_fd());
+            }
         }
+    }
+    loop {
+        // SAFETY: `msg` points at one iovec covering `bytes` and, when
+        // descriptors are sent, at `space` initialised bytes of `control`;
+        // all live for the call, which only reads them.
+        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        return if usize::try_from(n) == Ok(bytes.len()) {
+            Ok(())
+        } else {
+            Err(Errno::EMSGSIZE)
+        };
     }
 }
 
@@ -96,7 +135,9 @@ pub(crate) fn send_msg_fds(
 /// `EINTR`. A return with `len == 0` and no descriptors may be end of stream.
 /// See recvmsg(2), unix(7), cmsg(3).
 pub(crate) fn recv_msg(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Received, Errno> {
-    let mut control = [0u64; CONTROL_WORDS];
+    // Left uninitialised: the kernel reports in msg_controllen how much it
+    // wrote, and only that much is read back (CMSG_FIRSTHDR/NXTHDR stop there).
+    let mut control = mem::MaybeUninit::<[u64; CONTROL_WORDS]>::uninit();
     loop {
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
@@ -108,7 +149,7 @@ pub(crate) fn recv_msg(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Received,
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = mem::size_of_val(&control);
+        msg.msg_controllen = mem::size_of::<[u64; CONTROL_WORDS]>();
         // SAFETY: `msg` points at one iovec covering `buf` and at `control`,
         // both live and writable for the whole call and of the lengths given;
         // the kernel writes no further than those lengths.
