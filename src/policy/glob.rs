@@ -167,8 +167,8 @@ impl Pattern {
 
     /// For a pattern that is one exact path (`/a/b`) or one exact directory
     /// and everything below it (`/a/b/**`): that path, and whether the
-    /// pattern reaches below it. `None` for other shapes, and for `/` and
-    /// `/**`, which have no literal component.
+    /// pattern reaches below it. `/` is `("/", false)`; `/**`, which matches
+    /// every path, is `("", true)`. `None` for other shapes.
     pub(crate) fn literal_shape(&self) -> Option<(String, bool)> {
         let comps = self.collapsed();
         let recursive = matches!(comps.last(), Some(Component::Recursive));
@@ -178,7 +178,8 @@ impl Pattern {
             &comps[..]
         };
         if literal_part.is_empty() {
-            return None;
+            let path = if recursive { "" } else { "/" };
+            return Some((path.to_string(), recursive));
         }
         let mut path = String::new();
         for c in literal_part {

@@ -56,6 +56,7 @@ impl Group {
 /// Collects patterns before compiling them.
 #[derive(Default)]
 pub(crate) struct MatcherBuilder {
+    everything: Vec<u32>,
     exact: FxHashMap<Box<[u8]>, Vec<u32>>,
     below: FxHashMap<Box<[u8]>, Vec<u32>>,
     flat: Vec<(Glob, u32)>,
@@ -67,6 +68,10 @@ impl MatcherBuilder {
     /// Adds `pattern` as a pattern of rule number `rule`.
     pub(crate) fn add(&mut self, pattern: &Pattern, rule: u32) -> Result<(), globset::Error> {
         if let Some((path, recursive)) = pattern.literal_shape() {
+            if path.is_empty() {
+                self.everything.push(rule);
+                return Ok(());
+            }
             let key: Box<[u8]> = path.into_bytes().into_boxed_slice();
             if recursive {
                 self.below.entry(key.clone()).or_default().push(rule);
@@ -94,6 +99,7 @@ impl MatcherBuilder {
             by_depth[depth].insert(name.into_bytes(), Group::build_chunked(&globs)?);
         }
         Ok(Matcher {
+            everything: self.everything,
             exact: self.exact,
             below: self.below,
             flat: Group::build(&self.flat)?,
@@ -106,12 +112,15 @@ impl MatcherBuilder {
 /// The compiled patterns of a policy.
 #[derive(Debug, Clone)]
 pub(crate) struct Matcher {
+    /// Rules with a `/**` pattern, which matches every path.
+    everything: Vec<u32>,
     /// Rules by the exact path a pattern names (`/a/b`, and `/a/b` for `/a/b/**`).
     exact: FxHashMap<Box<[u8]>, Vec<u32>>,
     /// Rules by the directory whose every descendant a pattern matches
     /// (`/a/b` for `/a/b/**`).
     below: FxHashMap<Box<[u8]>, Vec<u32>>,
-    /// `/` and `/**`, the flat patterns without a literal component.
+    /// Flat patterns not in the tables above (none today: kept so that a
+    /// new shape still matches).
     flat: Group,
     /// `by_depth[d][name]`: patterns that need component `d` to be `name`.
     /// Hashed with FxHash: the keys are the policy's own, and a lookup of a
@@ -127,6 +136,7 @@ impl Matcher {
     /// normalised. `hits` is scratch space.
     pub(crate) fn matching_rules(&self, path: &Path, hits: &mut Vec<usize>, rules: &mut Vec<u32>) {
         let bytes = path.as_os_str().as_bytes();
+        rules.extend_from_slice(&self.everything);
         if let Some(r) = self.exact.get(bytes) {
             rules.extend_from_slice(r);
         }
