@@ -409,3 +409,60 @@ fn swapped_directory_never_yields_the_secret_under_an_allowed_name() {
         seen.0, seen.1, seen.2
     );
 }
+
+/// `open_plain` opens only what the string names: any symlink on the way,
+/// final or not, magic or not, is `ELOOP` (the caller then takes the
+/// resolving path); paths that are not plain are `EINVAL`; the walk
+/// strategy has no one-call open (`ENOSYS`).
+#[test]
+fn open_plain_refuses_every_symlink() {
+    let _g = serial();
+    let t = Tree::new();
+    for r in resolvers() {
+        let before = fd_count();
+        let walk = r.strategy() == fdbroker::resolve::Strategy::Walk;
+        let open = |rel: &str| r.open_plain(&t.p(rel), OFlag::O_RDONLY);
+        if walk {
+            assert_eq!(open("allowed/file").unwrap_err(), Errno::ENOSYS);
+            continue;
+        }
+        let mut s = String::new();
+        fs::File::from(open("allowed/dir/f").unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "allowed f");
+        for rel in [
+            "allowed/link_file",
+            "allowed/link_abs",
+            "allowed/link_dir/f",
+            "allowed/chain1",
+            "allowed/to_magic",
+            "allowed/to_root_magic/etc",
+            "allowed/dangling",
+        ] {
+            assert_eq!(open(rel).unwrap_err(), Errno::ELOOP, "{rel}");
+        }
+        let me = std::process::id();
+        for p in ["/proc/self/status", &format!("/proc/{me}/root/etc")] {
+            assert_eq!(
+                r.open_plain(Path::new(p), OFlag::O_RDONLY).unwrap_err(),
+                Errno::ELOOP,
+                "{p}"
+            );
+        }
+        for rel in [
+            "allowed/./file",
+            "allowed/dir/../file",
+            "allowed//file",
+            "allowed/dir/",
+        ] {
+            assert_eq!(open(rel).unwrap_err(), Errno::EINVAL, "{rel}");
+        }
+        assert_eq!(
+            r.open_plain(Path::new("/etc"), OFlag::O_PATH).unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(open("allowed/missing").unwrap_err(), Errno::ENOENT);
+        assert_eq!(before, fd_count(), "descriptor leak ({:?})", r.strategy());
+    }
+}

@@ -154,8 +154,8 @@ impl Pattern {
     }
 
     /// Whether the pattern is one exact path, or one exact directory and
-    /// everything below it (`/a/b/**`): shapes `globset` matches by hashing
-    /// and by a prefix automaton, whatever the number of patterns.
+    /// everything below it (`/a/b/**`): shapes matched by hashing, whatever
+    /// the number of patterns (see [`Self::literal_shape`]).
     pub(crate) fn is_flat(&self) -> bool {
         let comps = self.collapsed();
         let literal_part = match comps.last() {

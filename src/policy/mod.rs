@@ -131,10 +131,10 @@ impl Rule {
 
 /// A loaded, compiled policy. `Send + Sync`; share it with an `Arc`.
 ///
-/// Deciding costs about the same for 10 rules as for 10,000: patterns are
-/// compiled into `globset::GlobSet`s (exact paths hashed, `/dir/**` in a
-/// prefix automaton, other wildcard patterns grouped by their literal
-/// directory), and only the rules that match are then looked at.
+/// Deciding costs about the same for 10 rules as for 10,000: exact paths
+/// and `/dir/**` patterns are looked up in hash tables, other wildcard
+/// patterns are compiled into `globset::GlobSet`s grouped by a literal
+/// component, and only the rules that match are then looked at.
 #[derive(Debug, Clone)]
 pub struct Policy {
     rules: Vec<Rule>,
