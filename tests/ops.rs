@@ -18,9 +18,8 @@ use fdbroker::ops::{Context, Ops, Outcome};
 use fdbroker::policy::{Access, Decision, Judge};
 use fdbroker::resolve::Resolver;
 
-use common::tree::{Tree, fd_count, resolvers, serial};
+use common::tree::{Tree, fd_count, resolvers, serial, swapper};
 use nix::errno::Errno;
-use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 
 fn engines() -> Vec<Ops> {
     resolvers().into_iter().map(Ops::with_resolver).collect()
@@ -647,28 +646,8 @@ fn swapped_directory_never_yields_the_secret() {
     let t = Tree::new();
     let j = t.judge(Access::empty());
     let a = t.p("allowed");
-    fs::create_dir(a.join("d")).unwrap();
-    fs::write(a.join("d/f"), "allowed f").unwrap();
-    symlink(t.p("secret/dir"), a.join("d_link")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = {
-        let (stop, a) = (stop.clone(), a.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                renameat2(
-                    AT_FDCWD,
-                    &a.join("d"),
-                    AT_FDCWD,
-                    &a.join("d_link"),
-                    RenameFlags::RENAME_EXCHANGE,
-                )
-                .unwrap();
-                n += 1;
-            }
-            n
-        })
-    };
+    let swapper = swapper(&t, stop.clone());
     let before = fd_count();
     let (mut ok, mut refused) = (0, 0);
     for ops in engines() {

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use fdbroker::resolve::{MAX_SYMLINKS, Resolver};
 
-use common::tree::{Tree, fd_count, resolvers, serial};
+use common::tree::{Tree, fd_count, resolvers, serial, swapper};
 use nix::errno::Errno;
-use nix::fcntl::{AT_FDCWD, OFlag, RenameFlags, renameat2};
+use nix::fcntl::OFlag;
 use nix::unistd::AccessFlags;
 
 fn read_all(r: &Resolver, fd: &OwnedFd) -> String {
@@ -344,30 +344,6 @@ fn reopen_and_access_act_on_the_held_object() {
             Err(Errno::EACCES)
         );
     }
-}
-
-/// Swaps `allowed/d` (a real directory) with a symlink to the secret
-/// directory, atomically and endlessly, while the resolver runs.
-fn swapper(t: &Tree, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    let a = t.p("allowed");
-    fs::create_dir(a.join("d")).unwrap();
-    fs::write(a.join("d/f"), "allowed f").unwrap();
-    symlink(t.p("secret/dir"), a.join("d_link")).unwrap();
-    std::thread::spawn(move || {
-        let mut swaps = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            renameat2(
-                AT_FDCWD,
-                &a.join("d"),
-                AT_FDCWD,
-                &a.join("d_link"),
-                RenameFlags::RENAME_EXCHANGE,
-            )
-            .unwrap();
-            swaps += 1;
-        }
-        swaps
-    })
 }
 
 #[test]

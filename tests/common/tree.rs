@@ -1,12 +1,15 @@
-//! The trick tree shared by the resolver and ops tests, and helpers for
-//! running them under both resolution strategies.
+//! The trick tree shared by the resolver and ops tests, helpers for running
+//! them under both resolution strategies, and the directory swapper of
+//! their race tests.
 
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use fdbroker::resolve::{Resolver, Strategy};
+use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -74,4 +77,28 @@ impl Tree {
     pub fn p(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
+}
+
+/// Swaps `allowed/d` (a real directory) with a symlink to the secret
+/// directory, atomically and endlessly, while the resolver runs.
+pub fn swapper(t: &Tree, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    let a = t.p("allowed");
+    fs::create_dir(a.join("d")).unwrap();
+    fs::write(a.join("d/f"), "allowed f").unwrap();
+    symlink(t.p("secret/dir"), a.join("d_link")).unwrap();
+    std::thread::spawn(move || {
+        let mut swaps = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            renameat2(
+                AT_FDCWD,
+                &a.join("d"),
+                AT_FDCWD,
+                &a.join("d_link"),
+                RenameFlags::RENAME_EXCHANGE,
+            )
+            .unwrap();
+            swaps += 1;
+        }
+        swaps
+    })
 }
