@@ -20,8 +20,8 @@
 //!    whose number it finds in `FDBROKER_FD`;
 //! 7. installs the user-notification filter ([`crate::notify::notify_filter`])
 //!    and sends the listener to the broker over a second, close-on-exec
-//!    socketpair; then the foreign-ABI filter and the deny filter
-//!    ([`deny_options`]);
+//!    socketpair; then the deny filter ([`deny_options`]), which also kills
+//!    the process on foreign system-call ABIs;
 //! 8. restores the signal mask and `SIGPIPE` and calls execve(2). A failed
 //!    execve is reported over the same socketpair.
 //!
@@ -290,13 +290,12 @@ impl Sandbox {
     /// process has a single thread (it forks).
     pub fn run(self) -> Result<Status, SandboxError> {
         sys::child::ensure_stdio_open().map_err(sys_err("checking descriptors 0-2"))?;
-        check_kernel()?;
+        let (kernel, cap_last_cap) = check_kernel()?;
         let exe = find_program(&self.program)?;
         let ids = resolve_user(self.user.as_deref())?;
 
         // Everything the child needs is prepared here, before the fork.
         let mut landlock = LandlockBuilder::new();
-        let kernel = confine::kernel_support();
         if !kernel.landlock_scopes() {
             landlock = landlock.scopes(false);
         }
@@ -311,7 +310,6 @@ impl Sandbox {
         }
         let landlock = landlock.prepare()?;
         let notify = notify_filter();
-        let foreign = confine::foreign_abi_filter();
         let deny = confine::deny_filter(&deny_options(self.policy.network())?)?;
 
         let (proto_parent, proto_child) =
@@ -357,9 +355,9 @@ impl Sandbox {
 
         let plan = ChildPlan {
             parent,
+            cap_last_cap,
             ids,
             notify: &notify,
-            foreign: &foreign,
             deny: &deny,
             exec_path: &path_c,
             argv: &argv,
@@ -415,8 +413,8 @@ fn cstring(s: &OsStr) -> Result<CString, SandboxError> {
 }
 
 /// What the kernel must offer; anything missing is an error, never a
-/// weaker sandbox.
-fn check_kernel() -> Result<(), SandboxError> {
+/// weaker sandbox. Also returns the kernel's `cap_last_cap`.
+fn check_kernel() -> Result<(confine::KernelSupport, u32), SandboxError> {
     let k = confine::kernel_support();
     let mut missing: Vec<String> = Vec::new();
     match k.landlock_abi {
@@ -444,10 +442,13 @@ fn check_kernel() -> Result<(), SandboxError> {
             missing.push("seccomp notification structures this build understands".into());
         }
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(SandboxError::Kernel(missing))
+    match k.cap_last_cap {
+        Some(last) if missing.is_empty() => Ok((k, last)),
+        Some(_) => Err(SandboxError::Kernel(missing)),
+        None => {
+            missing.push("a readable /proc/sys/kernel/cap_last_cap".into());
+            Err(SandboxError::Kernel(missing))
+        }
     }
 }
 
@@ -865,9 +866,10 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, SandboxError> {
 /// Everything the child needs, prepared before the fork.
 struct ChildPlan<'a> {
     parent: Pid,
+    /// The kernel's `cap_last_cap`, read before the fork.
+    cap_last_cap: u32,
     ids: Option<Ids>,
     notify: &'a [sock_filter],
-    foreign: &'a [sock_filter],
     deny: &'a [sock_filter],
     exec_path: &'a CString,
     argv: &'a [CString],
@@ -925,7 +927,7 @@ fn child_main(
             fail(1, e.to_string());
         }
     }
-    if let Err(e) = confine::drop_capabilities() {
+    if let Err(e) = confine::drop_capabilities_through(plan.cap_last_cap) {
         fail(2, e.to_string());
     }
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
@@ -950,7 +952,7 @@ fn child_main(
         fail(7, e.to_string());
     }
     drop(listener);
-    if let Err(e) = confine::install(plan.foreign).and_then(|()| confine::install(plan.deny)) {
+    if let Err(e) = confine::install(plan.deny) {
         fail(8, e.to_string());
     }
     if let Err(e) = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&plan.old_mask), None)

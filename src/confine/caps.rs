@@ -70,6 +70,38 @@ pub struct CapSets {
 }
 
 impl CapSets {
+    /// The calling thread's five sets, read with system calls rather than
+    /// from `/proc` (usable under Landlock, and cheaper): `capget(2)` for
+    /// effective, permitted and inheritable (all 64 bits),
+    /// `PR_CAPBSET_READ` and `PR_CAP_AMBIENT_IS_SET` for every number up to
+    /// `last`, the kernel's `cap_last_cap` (see prctl(2)).
+    ///
+    /// ```
+    /// use fdbroker::confine::{cap_last_cap, CapSets, ProcStatus};
+    /// let last = cap_last_cap().unwrap();
+    /// assert_eq!(CapSets::current(last).unwrap(), ProcStatus::read().unwrap().caps);
+    /// ```
+    pub fn current(last: u32) -> Result<CapSets, ConfineError> {
+        let masks = sys::prctl::capget().map_err(|e| caps_io("capget", e))?;
+        let mut sets = CapSets {
+            inheritable: masks.inheritable,
+            permitted: masks.permitted,
+            effective: masks.effective,
+            bounding: 0,
+            ambient: 0,
+        };
+        for cap in 0..=last.min(63) {
+            let bit = 1u64 << cap;
+            if sys::prctl::capbset_read(cap).map_err(|e| caps_io("PR_CAPBSET_READ", e))? {
+                sets.bounding |= bit;
+            }
+            if sys::prctl::ambient_is_set(cap).map_err(|e| caps_io("PR_CAP_AMBIENT_IS_SET", e))? {
+                sets.ambient |= bit;
+            }
+        }
+        Ok(sets)
+    }
+
     /// Names and masks of the sets that are not empty.
     pub fn non_empty(&self) -> Vec<(&'static str, u64)> {
         [
@@ -208,16 +240,22 @@ pub fn cap_last_cap() -> Result<u32, ConfineError> {
 
 /// Drops every capability of the calling thread, in the order the kernel
 /// allows: bounding set first (while `CAP_SETPCAP` is still effective), then
-/// ambient, inheritable, permitted and effective. Capability numbers beyond
-/// what the `caps` crate knows, up to the kernel's `cap_last_cap`, are dropped
-/// from the bounding set with `prctl(PR_CAPBSET_DROP)`. Afterwards the sets
-/// are read back from `/proc/thread-self/status`; any capability left is an
-/// error. Run it before Landlock, which forbids opening that file.
+/// ambient, inheritable, permitted and effective. Every number up to the
+/// kernel's `cap_last_cap` is dropped from the bounding set with
+/// `prctl(PR_CAPBSET_DROP)`, including those the `caps` crate does not know.
+/// Afterwards all five sets are read back ([`CapSets::current`]); any
+/// capability left is an error.
 ///
 /// See capabilities(7). Per thread: call it while single-threaded.
 pub fn drop_capabilities() -> Result<CapabilityReport, ConfineError> {
-    let last = cap_last_cap()?;
-    let before = ProcStatus::read()?.caps;
+    drop_capabilities_through(cap_last_cap()?)
+}
+
+/// [`drop_capabilities`] with the kernel's `cap_last_cap` already known
+/// (e.g. from [`kernel_support`](super::kernel_support), read before a fork),
+/// so that it opens no file.
+pub fn drop_capabilities_through(last: u32) -> Result<CapabilityReport, ConfineError> {
+    let before = sys::prctl::capget().map_err(|e| caps_io("capget", e))?;
     let setpcap = 1u64 << caps::Capability::CAP_SETPCAP.index();
     // PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set. A process that
     // does not even have it permitted cannot shrink its bounding set; with
@@ -228,8 +266,8 @@ pub fn drop_capabilities() -> Result<CapabilityReport, ConfineError> {
             caps::raise(None, CapSet::Effective, caps::Capability::CAP_SETPCAP)
                 .map_err(|e| caps_err("raise CAP_SETPCAP", e))?;
         }
-        caps::clear(None, CapSet::Bounding).map_err(|e| caps_err("bounding", e))?;
         for cap in 0..=last {
+            // Each drop replaces the thread's credentials: skip absent ones.
             let present = sys::prctl::capbset_read(cap)
                 .map_err(|e| ConfineError::CapabilityDrop { cap, source: e })?;
             if present {
@@ -243,7 +281,7 @@ pub fn drop_capabilities() -> Result<CapabilityReport, ConfineError> {
     caps::clear(None, CapSet::Permitted).map_err(|e| caps_err("permitted", e))?;
     caps::clear(None, CapSet::Effective).map_err(|e| caps_err("effective", e))?;
 
-    let after = ProcStatus::read()?.caps;
+    let after = CapSets::current(last)?;
     verify_dropped(&after, may_shrink_bounding)?;
     Ok(CapabilityReport {
         cap_last_cap: last,
@@ -263,6 +301,13 @@ pub(crate) fn verify_dropped(sets: &CapSets, bounding_cleared: bool) -> Result<(
     match left.first() {
         None => Ok(()),
         Some(&(set, mask)) => Err(ConfineError::CapabilitiesRemain { set, mask }),
+    }
+}
+
+fn caps_io(step: &'static str, e: std::io::Error) -> ConfineError {
+    ConfineError::Capabilities {
+        step,
+        message: e.to_string(),
     }
 }
 

@@ -9,10 +9,11 @@
 //! 3. Landlock handling every filesystem right of the kernel's ABI with no
 //!    rules, plus the abstract-UNIX-socket and signal scopes
 //!    ([`LandlockBuilder`]); anything short of fully enforced is an error;
-//! 4. two seccomp filters: [`foreign_abi_filter`] (kills on i386 and x32
-//!    calls) and [`deny_filter`] (the open family fails with `EACCES`;
-//!    `io_uring_*`, `ptrace`, `process_vm_*`, `pidfd_getfd`, new seccomp
-//!    listeners, `TIOCSTI`/`TIOCLINUX` and metadata changes with `EPERM`).
+//! 4. one seccomp filter, [`deny_filter`]: i386 and x32 calls kill the
+//!    process (as [`foreign_abi_filter`] does); the open family fails with
+//!    `EACCES`; `io_uring_*`, `ptrace`, `process_vm_*`, `pidfd_getfd`, new
+//!    seccomp listeners, `TIOCSTI`/`TIOCLINUX` and metadata changes with
+//!    `EPERM`.
 //!
 //! Afterwards the only way to a file is a descriptor someone else opened —
 //! the broker. Descriptors already open keep working. `docs/confinement.md`
@@ -35,8 +36,8 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 
 pub use self::caps::{
-    CapSets, CapabilityReport, ProcStatus, cap_last_cap, drop_capabilities, no_new_privs,
-    set_no_new_privs,
+    CapSets, CapabilityReport, ProcStatus, cap_last_cap, drop_capabilities,
+    drop_capabilities_through, no_new_privs, set_no_new_privs,
 };
 pub use self::landlock::{LandlockBuilder, LandlockReport, PreparedLandlock, SCOPES_ABI};
 pub use self::seccomp::{
@@ -321,7 +322,7 @@ impl ConfineOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InstalledFilter {
-    /// `"foreign-abi"` or `"deny"`.
+    /// `"deny"`.
     pub name: &'static str,
     /// Program length.
     pub instructions: usize,
@@ -374,7 +375,6 @@ pub fn confine_with(opts: &ConfineOptions) -> Result<Confinement, ConfineError> 
     if let Some(threads) = before.threads.filter(|&n| n > 1) {
         return Err(ConfineError::MultiThreaded { threads });
     }
-    let foreign = foreign_abi_filter();
     let deny = deny_filter(&opts.deny)?;
     let landlock = LandlockBuilder::new()
         .allow_partial(opts.allow_partial_landlock)
@@ -383,18 +383,11 @@ pub fn confine_with(opts: &ConfineOptions) -> Result<Confinement, ConfineError> 
     set_no_new_privs()?;
     let capabilities = drop_capabilities()?;
     let landlock = landlock.restrict_self()?;
-    install(&foreign)?;
     install(&deny)?;
-    let filters = vec![
-        InstalledFilter {
-            name: "foreign-abi",
-            instructions: foreign.len(),
-        },
-        InstalledFilter {
-            name: "deny",
-            instructions: deny.len(),
-        },
-    ];
+    let filters = vec![InstalledFilter {
+        name: "deny",
+        instructions: deny.len(),
+    }];
 
     let status = ProcStatus::reread(&status_file)?;
     if status.no_new_privs != Some(true) {
@@ -402,7 +395,7 @@ pub fn confine_with(opts: &ConfineOptions) -> Result<Confinement, ConfineError> 
     }
     caps::verify_dropped(&status.caps, capabilities.bounding_cleared)?;
     let filters_ok = match (before.seccomp_filters, status.seccomp_filters) {
-        (Some(b), Some(a)) => a >= b + 2,
+        (Some(b), Some(a)) => a > b,
         _ => true,
     };
     if status.seccomp_mode != Some(2) || !filters_ok {
