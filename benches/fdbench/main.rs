@@ -97,6 +97,11 @@ struct Env {
     policy: PathBuf,
     /// The same plus 10,000 generated rules.
     policy_10k: PathBuf,
+    /// A static-pie build of fdbroker (`FDBENCH_STATIC_FDBROKER`, built by
+    /// `benches/run.sh`).
+    static_fdbroker: Option<PathBuf>,
+    /// `benches/launch-floor.c`, linked statically; `Err`: why not.
+    launch_floor: Result<PathBuf, String>,
     cpus: usize,
     repeat: usize,
     ops: u64,
@@ -133,6 +138,7 @@ impl Env {
             .status()
             .expect("run cc (install gcc)");
         assert!(cc.success(), "compiling {source} failed");
+        let launch_floor = static_helper(&dir, "launch-floor");
         let base = format!(
             "version = 1\nprofiles = [\"runtime\"]\n\n[[allow]]\npaths = [\"{}/in/**\"]\naccess = [\"read\"]\n",
             dir.display()
@@ -149,6 +155,16 @@ impl Env {
             file,
             policy,
             policy_10k,
+            static_fdbroker: std::env::var_os("FDBENCH_STATIC_FDBROKER").map(|p| {
+                let p = PathBuf::from(p);
+                assert!(
+                    p.is_file(),
+                    "FDBENCH_STATIC_FDBROKER={}: no such file",
+                    p.display()
+                );
+                p
+            }),
+            launch_floor,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             repeat: knob("FDBENCH_REPEAT", 7, 1) as usize,
             ops: knob("FDBENCH_OPS", 30_000, 5_000),
@@ -184,6 +200,28 @@ impl Env {
     fn file(&self) -> String {
         self.file.display().to_string()
     }
+}
+
+/// Compiles `benches/NAME.c` statically into `dir`; `Err` says why not
+/// (e.g. no static C library installed).
+fn static_helper(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let out = dir.join(name);
+    let source = format!("{}/benches/{name}.c", env!("CARGO_MANIFEST_DIR"));
+    let cc = Command::new("cc")
+        .args(["-O2", "-Wall", "-static", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .output()
+        .map_err(|e| format!("cc: {e}"))?;
+    if !cc.status.success() {
+        return Err(format!(
+            "`cc -static {source}` failed: {}",
+            String::from_utf8_lossy(&cc.stderr).trim()
+        ));
+    }
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 fn loadavg() -> String {
@@ -579,26 +617,51 @@ fn startup(env: &Env) {
         )),
         Some(Err(e)) => Some(format!("bwrap cannot run here: {e}")),
     };
-    let mut version = command(&env.fdbroker);
-    version.arg("--version");
-    let mut cmds: Vec<(&str, Command)> = vec![
-        ("`/bin/true`", command("/bin/true")),
+    let run_true = |fdbroker: &Path| {
+        let mut c = command(fdbroker);
+        c.arg("run")
+            .arg("--policy")
+            .arg(&env.policy)
+            .arg("--")
+            .arg("/bin/true");
+        c
+    };
+    // (key, label, command); the keys name rows for the ratios below.
+    let mut cmds: Vec<(&str, &str, Command)> = vec![
+        ("true", "`/bin/true`", command("/bin/true")),
         (
+            "run",
             "`fdbroker run --policy P -- /bin/true`",
-            run_cmd(env, &env.policy, -1, |c| {
-                c.arg("/bin/true");
-            }),
+            run_true(&env.fdbroker),
         ),
-        ("`fdbroker --version` (for reference)", version),
     ];
+    if let Some(s) = &env.static_fdbroker {
+        cmds.push((
+            "run-static",
+            "the same, static-pie build of fdbroker",
+            run_true(s),
+        ));
+    }
     if let (Some(b), None) = (&bwrap, &bwrap_note) {
         let mut c = command(b);
         c.args(["--ro-bind", "/", "/", "/bin/true"]);
-        cmds.insert(2, ("`bwrap --ro-bind / / /bin/true`", c));
+        cmds.push(("bwrap", "`bwrap --ro-bind / / /bin/true`", c));
     }
+    if let Ok(floor) = &env.launch_floor {
+        let mut c = command(floor);
+        c.arg("/bin/true");
+        cmds.push((
+            "floor",
+            "floor: static fork + exec + wait of `/bin/true` (`benches/launch-floor.c`)",
+            c,
+        ));
+    }
+    let mut version = command(&env.fdbroker);
+    version.arg("--version");
+    cmds.push(("version", "`fdbroker --version` (for reference)", version));
     let mut times: Vec<Samples> = vec![Samples::default(); cmds.len()];
     for round in 0..env.startups + 5 {
-        for (i, (_, cmd)) in cmds.iter_mut().enumerate() {
+        for (i, (_, _, cmd)) in cmds.iter_mut().enumerate() {
             let t = Instant::now();
             let ok = cmd
                 .stdin(Stdio::null())
@@ -620,7 +683,7 @@ fn startup(env: &Env) {
         env.startups
     );
     println!("| command | median | min | max |\n|---|---:|---:|---:|");
-    for ((label, _), t) in cmds.iter().zip(&times) {
+    for ((_, label, _), t) in cmds.iter().zip(&times) {
         println!(
             "| {label} | {:.0} | {:.0} | {:.0} |",
             t.median(),
@@ -628,23 +691,36 @@ fn startup(env: &Env) {
             t.max()
         );
     }
-    let run = times[1].median();
-    println!(
-        "\n- `fdbroker run` / `/bin/true`: {:.2} (target < 2.5)",
-        run / times[0].median()
-    );
-    match bwrap_note {
-        Some(note) => println!("- bubblewrap: {note}"),
-        None => println!(
-            "- `fdbroker run` / bubblewrap: {:.2} (target < 0.5)",
-            run / times[2].median()
-        ),
+    let median = |key: &str| {
+        cmds.iter()
+            .position(|(k, _, _)| *k == key)
+            .map(|i| times[i].median())
+    };
+    let truth = median("true").unwrap_or(f64::NAN);
+    println!();
+    for (key, what) in [
+        ("run", "`fdbroker run`"),
+        ("run-static", "`fdbroker run` (static-pie)"),
+        ("floor", "floor"),
+    ] {
+        let Some(t) = median(key) else { continue };
+        let vs_bwrap = median("bwrap")
+            .map(|b| format!(", / bubblewrap: {:.2} (target < 0.5)", t / b))
+            .unwrap_or_default();
+        println!(
+            "- {what} / `/bin/true`: {:.2} (target < 2.5){vs_bwrap}",
+            t / truth
+        );
     }
-    let version = times.last().map(Samples::median).unwrap_or(f64::NAN);
-    println!(
-        "- floor: starting the fdbroker binary alone and then `/bin/true` takes {:.2} × `/bin/true`",
-        (version + times[0].median()) / times[0].median()
-    );
+    if env.static_fdbroker.is_none() {
+        println!("- static-pie build: not measured (benches/run.sh builds it)");
+    }
+    if let Some(note) = bwrap_note {
+        println!("- bubblewrap: {note}");
+    }
+    if let Err(why) = &env.launch_floor {
+        println!("- floor: not measured: {why}");
+    }
 }
 
 fn which(name: &str) -> Option<PathBuf> {
