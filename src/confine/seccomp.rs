@@ -515,7 +515,7 @@ fn search(
         out.push(stmt(RET_K, RET_ALLOW));
         for nr in nrs {
             match blocks.get(nr).map(Vec::as_slice) {
-                Some([single]) => out.push(single.clone()),
+                Some([ret]) if ret.code == RET_K => out.push(ret.clone()),
                 _ => {
                     to_block.push((out.len(), *nr));
                     out.push(stmt(JMP_JA, 0));
