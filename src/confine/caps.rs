@@ -1,5 +1,6 @@
-//! `no_new_privs`, capability dropping, and the `/proc/<tid>/status` reader
-//! that verifies both.
+//! `no_new_privs`, capability dropping and the check that every set is
+//! empty afterwards, and the `/proc/<tid>/status` reader with which
+//! [`confine_self`](super::confine_self) verifies the end state once more.
 
 use std::fs::File;
 use std::io::Read;

@@ -362,8 +362,8 @@ pub fn deny_rules(opts: &DenyOptions) -> Result<Vec<DenyRule>, ConfineError> {
 /// [`foreign_abi_filter`] does (another `arch`; on x86-64 any number with
 /// [`X32_SYSCALL_BIT`]), so no second filter is needed.
 ///
-/// The program is a binary search over the numbers the list has rules for
-/// ([`dispatch`]); each leaf leads straight to that call's own code: a
+/// The program is a binary search over the numbers the list has rules for;
+/// each leaf leads straight to that call's own code: a
 /// constant `ret ERRNO` when a rule for it has no conditions, otherwise
 /// seccompiler's compilation of its argument conditions (one program per
 /// errno, in ascending errno order, joined with [`chain`]). A call thus runs
