@@ -12,6 +12,8 @@
 //! `confine_self` needs makes the confinement checks skip (with the reason);
 //! with it, they fail.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
@@ -78,6 +80,7 @@ impl Tree {
 }
 
 mod parent {
+    use super::common::raw_request;
     use super::*;
 
     /// Results collected by the parent.
@@ -424,26 +427,6 @@ access = ["read"]
         Ok((reply, got))
     }
 
-    fn header(
-        version: u16,
-        op: u16,
-        id: u32,
-        flags: i32,
-        mode: u32,
-        path_len: u32,
-        reserved: u32,
-    ) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&version.to_ne_bytes());
-        v.extend_from_slice(&op.to_ne_bytes());
-        v.extend_from_slice(&id.to_ne_bytes());
-        v.extend_from_slice(&flags.to_ne_bytes());
-        v.extend_from_slice(&mode.to_ne_bytes());
-        v.extend_from_slice(&path_len.to_ne_bytes());
-        v.extend_from_slice(&reserved.to_ne_bytes());
-        v
-    }
-
     fn malformed(t: &mut Tally, broker: &Broker, tree: &Tree) {
         let (ours, theirs) = match socketpair(
             AddressFamily::Unix,
@@ -469,18 +452,20 @@ access = ["read"]
         let hello = tree.p("pub/hello.txt");
         let hello_b = hello.as_os_str().as_encoded_bytes().to_vec();
         let valid = |id: u32| {
-            let mut v = header(1, 1, id, libc::O_RDONLY, 0, hello_b.len() as u32, 0);
-            v.extend_from_slice(&hello_b);
-            v
-        };
-        let with_path = |mut h: Vec<u8>, p: &[u8]| {
-            h.extend_from_slice(p);
-            h
+            raw_request(
+                1,
+                1,
+                id,
+                libc::O_RDONLY,
+                0,
+                hello_b.len() as u32,
+                0,
+                &hello_b,
+            )
         };
         let mut garbage = vec![0xA5u8; 100];
         garbage[0] = 0xde;
-        let mut oversized = header(1, 1, 77, 0, 0, 5000, 0);
-        oversized.extend(std::iter::repeat_n(b'a', 5000));
+        let mut oversized = raw_request(1, 1, 77, 0, 0, 5000, 0, &[b'a'; 5000]);
         oversized[24] = b'/';
         let mut fds: Vec<OwnedFd> = Vec::new();
         for _ in 0..200 {
@@ -506,14 +491,14 @@ access = ["read"]
             ("oversized record", oversized, &[], libc::EPROTO, 77),
             (
                 "path_len too large",
-                with_path(header(1, 1, 6, 0, 0, 50, 0), b"/x"),
+                raw_request(1, 1, 6, 0, 0, 50, 0, b"/x"),
                 &[],
                 libc::EPROTO,
                 6,
             ),
             (
                 "path_len too small",
-                with_path(header(1, 1, 7, 0, 0, 1, 0), b"/xyz"),
+                raw_request(1, 1, 7, 0, 0, 1, 0, b"/xyz"),
                 &[],
                 libc::EPROTO,
                 7,
@@ -527,42 +512,42 @@ access = ["read"]
             ),
             (
                 "bad version",
-                with_path(header(2, 1, 9, 0, 0, 2, 0), b"/x"),
+                raw_request(2, 1, 9, 0, 0, 2, 0, b"/x"),
                 &[],
                 libc::EPROTO,
                 0,
             ),
             (
                 "unknown op",
-                with_path(header(1, 9, 10, 0, 0, 2, 0), b"/x"),
+                raw_request(1, 9, 10, 0, 0, 2, 0, b"/x"),
                 &[],
                 libc::EINVAL,
                 10,
             ),
             (
                 "reserved not zero",
-                with_path(header(1, 1, 11, 0, 0, 2, 3), b"/x"),
+                raw_request(1, 1, 11, 0, 0, 2, 3, b"/x"),
                 &[],
                 libc::EPROTO,
                 11,
             ),
             (
                 "relative path",
-                with_path(header(1, 1, 12, 0, 0, 3, 0), b"a/b"),
+                raw_request(1, 1, 12, 0, 0, 3, 0, b"a/b"),
                 &[],
                 libc::EINVAL,
                 12,
             ),
             (
                 "NUL in path",
-                with_path(header(1, 1, 13, 0, 0, 4, 0), b"/a\0b"),
+                raw_request(1, 1, 13, 0, 0, 4, 0, b"/a\0b"),
                 &[],
                 libc::EINVAL,
                 13,
             ),
             (
                 "bad stat flags",
-                with_path(header(1, 2, 14, 0x1000, 0, 2, 0), b"/x"),
+                raw_request(1, 2, 14, 0x1000, 0, 2, 0, b"/x"),
                 &[],
                 libc::EINVAL,
                 14,

@@ -11,36 +11,21 @@
 //! reason) on a kernel without Landlock or seccomp user notification, unless
 //! `FDBROKER_REQUIRE_KERNEL=1`.
 
+mod common;
+
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use common::{Case, Out};
 
 const FDBROKER: &str = env!("CARGO_BIN_EXE_fdbroker");
-/// Only a guard against a hung run: a stalled broker would hang forever.
-const GUARD: Duration = Duration::from_secs(120);
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// `fdbroker run --policy POLICY -- python3 -c SCRIPT ARGS...`, killed after [`GUARD`].
+/// `fdbroker run --policy POLICY -- python3 -c SCRIPT ARGS...`, killed after
+/// [`common::GUARD`].
 fn run_python(policy: &Path, script: &str, args: &[&str]) -> Out {
-    let mut child = Command::new(FDBROKER)
+    let child = Command::new(FDBROKER)
         .args(["run", "--quiet", "--policy"])
         .arg(policy)
         .args(["--", "/usr/bin/python3", "-c", script])
@@ -52,40 +37,7 @@ fn run_python(policy: &Path, script: &str, args: &[&str]) -> Out {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn fdbroker");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let t1 = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t2 = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break Some(s);
-        }
-        if start.elapsed() > GUARD {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Out {
-        code: status.and_then(|s| s.code()),
-        stdout: t1.join().unwrap_or_default(),
-        stderr: t2.join().unwrap_or_default()
-            + if status.is_none() {
-                "\n(killed: hung)\n"
-            } else {
-                ""
-            },
-    }
+    common::finish(child)
 }
 
 /// A directory the sandboxed user may traverse, and a policy for python3
@@ -260,7 +212,7 @@ fn a_panicking_handler_answers_eio(d: &Dir) -> R {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let mut child = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+    let child = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
         .env(ROLE, &policy)
         .current_dir("/")
         .stdin(Stdio::null())
@@ -268,90 +220,46 @@ fn a_panicking_handler_answers_eio(d: &Dir) -> R {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
-            break s;
-        }
-        if start.elapsed() > GUARD {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("hung: the panicking call was never answered".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .map(|mut o| o.read_to_string(&mut stdout));
-    child
-        .stderr
-        .take()
-        .map(|mut e| e.read_to_string(&mut stderr));
-    if status.code() != Some(0)
-        || !stdout.contains("cat said 1")
-        || !stderr.contains("Input/output error")
-    {
+    let o = common::finish(child);
+    if o.code.is_none() {
         return Err(format!(
-            "{status}\n--- stdout\n{stdout}--- stderr\n{stderr}"
+            "hung or killed: the panicking call was never answered\n{o:?}"
         ));
+    }
+    if o.code != Some(0)
+        || !o.stdout.contains("cat said 1")
+        || !o.stderr.contains("Input/output error")
+    {
+        return Err(format!("{o:?}"));
     }
     Ok(())
 }
-
-type Case = (&'static str, fn(&Dir) -> R);
 
 fn main() {
     if let Some(policy) = std::env::var_os(ROLE) {
         std::process::exit(buggy_sandbox_role(Path::new(&policy)));
     }
-    let cases: &[Case] = &[
+    let cases: &[Case<Dir>] = &[
         (
             "a_panicking_handler_answers_eio",
             a_panicking_handler_answers_eio,
+            true,
         ),
         (
             "a_blocked_open_does_not_stall_other_calls",
             a_blocked_open_does_not_stall_other_calls,
+            true,
         ),
         (
             "concurrent_callers_are_all_answered",
             concurrent_callers_are_all_answered,
+            true,
         ),
     ];
-    let require = std::env::var_os("FDBROKER_REQUIRE_KERNEL").is_some_and(|v| v == "1");
-    let (mut passed, mut failed) = (0, 0);
-    let probe = Dir::new();
-    let skip = if nix::unistd::geteuid().is_root() {
-        kernel_ready(&probe).err()
+    let ready = if nix::unistd::geteuid().is_root() {
+        kernel_ready(&Dir::new())
     } else {
-        Some("not root: `fdbroker run` switches to an unprivileged user".to_string())
+        Err("not root: `fdbroker run` switches to an unprivileged user".to_string())
     };
-    for (name, case) in cases {
-        if let Some(reason) = &skip {
-            if require {
-                println!("FAIL {name}: kernel not ready: {reason}");
-                failed += 1;
-            } else {
-                println!("skip {name}: {reason}");
-            }
-            continue;
-        }
-        match case(&Dir::new()) {
-            Ok(()) => {
-                println!("ok   {name}");
-                passed += 1;
-            }
-            Err(e) => {
-                println!("FAIL {name}: {e}");
-                failed += 1;
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    common::run_cases(cases, ready, Dir::new);
 }

@@ -1,5 +1,7 @@
 //! The wire format: round trips, every malformed variant, and no panics.
 
+mod common;
+
 use fdbroker::metadata::FileStat;
 use fdbroker::protocol::{
     Call, MAX_PATH_LEN, MAX_REPLY, MAX_REPLY_DATA, MAX_REQUEST, Op, ProtocolError, Rejected, Reply,
@@ -10,29 +12,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-/// A request header with the given fields, followed by `path`.
-#[allow(clippy::too_many_arguments)] // one argument per header field, in wire order
-fn raw_request(
-    version: u16,
-    op: u16,
-    id: u32,
-    flags: i32,
-    mode: u32,
-    path_len: u32,
-    reserved: u32,
-    path: &[u8],
-) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&version.to_ne_bytes());
-    v.extend_from_slice(&op.to_ne_bytes());
-    v.extend_from_slice(&id.to_ne_bytes());
-    v.extend_from_slice(&flags.to_ne_bytes());
-    v.extend_from_slice(&mode.to_ne_bytes());
-    v.extend_from_slice(&path_len.to_ne_bytes());
-    v.extend_from_slice(&reserved.to_ne_bytes());
-    v.extend_from_slice(path);
-    v
-}
+use common::raw_request;
 
 fn good(op: u16, flags: i32, mode: u32, path: &[u8]) -> Vec<u8> {
     raw_request(1, op, 42, flags, mode, path.len() as u32, 0, path)

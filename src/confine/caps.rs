@@ -82,7 +82,11 @@ impl CapSets {
     /// let last = cap_last_cap().unwrap();
     /// assert_eq!(CapSets::current(last).unwrap(), ProcStatus::read().unwrap().caps);
     /// ```
+    ///
+    /// A `last` that is not the kernel's is an error: a smaller one would
+    /// leave the capabilities above it unchecked.
     pub fn current(last: u32) -> Result<CapSets, ConfineError> {
+        check_last(last)?;
         let masks = sys::prctl::capget().map_err(|e| caps_io("capget", e))?;
         let mut sets = CapSets {
             inheritable: masks.inheritable,
@@ -255,7 +259,10 @@ pub fn drop_capabilities() -> Result<CapabilityReport, ConfineError> {
 /// [`drop_capabilities`] with the kernel's `cap_last_cap` already known
 /// (e.g. from [`kernel_support`](super::kernel_support), read before a fork),
 /// so that it opens no file.
+///
+/// A `last` that is not the kernel's is an error, before anything changes.
 pub fn drop_capabilities_through(last: u32) -> Result<CapabilityReport, ConfineError> {
+    check_last(last)?;
     let before = sys::prctl::capget().map_err(|e| caps_io("capget", e))?;
     let setpcap = 1u64 << caps::Capability::CAP_SETPCAP.index();
     // PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set. A process that
@@ -302,6 +309,25 @@ pub(crate) fn verify_dropped(sets: &CapSets, bounding_cleared: bool) -> Result<(
     match left.first() {
         None => Ok(()),
         Some(&(set, mask)) => Err(ConfineError::CapabilitiesRemain { set, mask }),
+    }
+}
+
+/// Checks that `last` is the kernel's `cap_last_cap`: the bounding set knows
+/// `last` and not `last + 1` (`PR_CAPBSET_READ` fails with `EINVAL` for a
+/// number the kernel does not know).
+fn check_last(last: u32) -> Result<(), ConfineError> {
+    let known = |cap: u32| match sys::prctl::capbset_read(cap) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(false),
+        Err(e) => Err(caps_io("PR_CAPBSET_READ", e)),
+    };
+    if last < 63 && known(last)? && !known(last + 1)? {
+        Ok(())
+    } else {
+        Err(ConfineError::Capabilities {
+            step: "cap_last_cap",
+            message: format!("{last} is not the kernel's highest capability number"),
+        })
     }
 }
 
@@ -371,6 +397,30 @@ mod tests {
         assert!(verify_dropped(&sets, false).is_ok());
         sets.ambient = 1;
         assert!(verify_dropped(&sets, false).is_err());
+    }
+
+    #[test]
+    fn a_wrong_cap_last_cap_is_refused() {
+        let last = cap_last_cap().unwrap();
+        assert!(CapSets::current(last).is_ok());
+        for wrong in [0, last - 1, last + 1, 63, u32::MAX] {
+            assert!(
+                matches!(
+                    CapSets::current(wrong),
+                    Err(ConfineError::Capabilities {
+                        step: "cap_last_cap",
+                        ..
+                    })
+                ),
+                "{wrong}"
+            );
+            // Refused before anything is dropped.
+            assert!(drop_capabilities_through(wrong).is_err(), "{wrong}");
+        }
+        assert_eq!(
+            CapSets::current(last).unwrap(),
+            ProcStatus::read().unwrap().caps
+        );
     }
 
     #[test]

@@ -109,6 +109,16 @@ impl<T> Outcome<T> {
         }
     }
 
+    /// Denied by the policy: `decision` refused `access` on `path`.
+    fn denied(path: PathBuf, access: Access, decision: Decision) -> Outcome<T> {
+        Outcome {
+            result: Err(Errno::EACCES),
+            access,
+            resolved: Some(path),
+            decision: Some(decision),
+        }
+    }
+
     /// Refused by a hard rule no policy can lift, after resolution reached `path`.
     fn refused_at(path: PathBuf, access: Access) -> Outcome<T> {
         Outcome {
@@ -172,12 +182,7 @@ impl Ops {
         let judged = to_self(obj.path, ctx.pid);
         let decision = judge.decide(&judged, access);
         if !decision.allowed {
-            return Err(Outcome {
-                result: Err(Errno::EACCES),
-                access,
-                resolved: Some(judged),
-                decision: Some(decision),
-            });
+            return Err(Outcome::denied(judged, access, decision));
         }
         Ok(Reached {
             fd: obj.fd,

@@ -172,12 +172,7 @@ impl Ops {
                 let access = f.rights(true);
                 let decision = judge.decide(&judged, access);
                 if !decision.allowed {
-                    return Attempt::Done(Outcome {
-                        result: Err(Errno::EACCES),
-                        access,
-                        resolved: Some(judged),
-                        decision: Some(decision),
-                    });
+                    return Attempt::Done(Outcome::denied(judged, access, decision));
                 }
                 let fd = obj.fd.as_fd();
                 let r = self.refuse_symlink(fd, f).and_then(|()| {
@@ -278,12 +273,7 @@ impl Ops {
         let access = f.rights(false);
         let decision = judge.decide(&judged, access);
         if !decision.allowed {
-            return Attempt::Done(Outcome {
-                result: Err(Errno::EACCES),
-                access,
-                resolved: Some(judged),
-                decision: Some(decision),
-            });
+            return Attempt::Done(Outcome::denied(judged, access, decision));
         }
         match openat(&dir.fd, name, f.create_flags(), create_mode(mode)) {
             Ok(fd) => Attempt::Done(Outcome {

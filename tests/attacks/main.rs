@@ -697,6 +697,21 @@ access = ["stat"]
         Other,
     }
 
+    /// Records the lines that are a verdict in themselves (`error`, `ok`,
+    /// `fail`, `control`, `bystander`), the same for every program.
+    fn record_verdict(t: &mut Tally, name: &str, line: &str, verdict: Line<'_>) {
+        match verdict {
+            Line::Error(a, d) => t.fail(&format!("{name} / {a}"), &format!("error: {d}")),
+            Line::Ok(a, d) => t.pass(&format!("{name} / {a}: {d}")),
+            Line::Fail(a, d) => t.fail(&format!("{name} / {a}"), d),
+            Line::Control(what, true) => t.pass(&format!("{name} / control {what}")),
+            Line::Control(what, false) => t.fail(&format!("{name} / control"), what),
+            Line::Bystander(true) => t.pass(&format!("{name} / {line}")),
+            Line::Bystander(false) => t.fail(&format!("{name} / bystander"), line),
+            _ => {}
+        }
+    }
+
     fn parse(line: &str) -> Line<'_> {
         let split = |rest: &'static str| {
             line.strip_prefix(rest)
@@ -981,23 +996,11 @@ access = ["stat"]
                 Line::Skip(a, d) => {
                     skipped.insert(a, d.to_string());
                 }
-                Line::Error(a, d) => t.fail(&format!("{name} / {a}"), &format!("error: {d}")),
-                Line::Ok(a, d) => t.pass(&format!("{name} / {a}: {d}")),
-                Line::Fail(a, d) => t.fail(&format!("{name} / {a}"), d),
-                Line::Control(what, ok) => {
-                    if ok {
-                        t.pass(&format!("{name} / control {what}"));
-                    } else {
-                        t.fail(&format!("{name} / control"), what);
-                    }
-                }
-                Line::Bystander(ok) => {
-                    if ok {
-                        t.pass(&format!("{name} / {line}"));
-                    } else {
-                        t.fail(&format!("{name} / bystander"), line);
-                    }
-                }
+                verdict @ (Line::Error(..)
+                | Line::Ok(..)
+                | Line::Fail(..)
+                | Line::Control(..)
+                | Line::Bystander(_)) => record_verdict(t, name, line, verdict),
                 Line::Info(i) => {
                     if i.contains("does not have the ABI") {
                         no_abi.extend(i.split(':').next());
@@ -1206,23 +1209,11 @@ access = ["stat"]
                 Line::Succeeded(a, d) => {
                     t.fail(&format!("{name} / {a}"), &format!("ATTACK SUCCEEDED: {d}"))
                 }
-                Line::Error(a, d) => t.fail(&format!("{name} / {a}"), &format!("error: {d}")),
-                Line::Ok(a, d) => t.pass(&format!("{name} / {a}: {d}")),
-                Line::Fail(a, d) => t.fail(&format!("{name} / {a}"), d),
-                Line::Control(what, ok) => {
-                    if ok {
-                        t.pass(&format!("{name} / control {what}"));
-                    } else {
-                        t.fail(&format!("{name} / control"), what);
-                    }
-                }
-                Line::Bystander(ok) => {
-                    if ok {
-                        t.pass(&format!("{name} / {line}"));
-                    } else {
-                        t.fail(&format!("{name} / bystander"), line);
-                    }
-                }
+                verdict @ (Line::Error(..)
+                | Line::Ok(..)
+                | Line::Fail(..)
+                | Line::Control(..)
+                | Line::Bystander(_)) => record_verdict(t, name, line, verdict),
                 Line::Done => done = true,
                 _ => {}
             }

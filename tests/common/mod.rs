@@ -109,3 +109,30 @@ pub fn run_cases<T>(cases: &[Case<T>], ready: Result<(), String>, fixture: impl 
         std::process::exit(1);
     }
 }
+
+/// A request as the socketpair protocol puts it on the wire: the header
+/// fields in wire order, then `path`. Written out here, not taken from
+/// `fdbroker::protocol`, so that the tests check the broker against the
+/// documented format (docs/protocol.md) rather than against itself.
+#[allow(clippy::too_many_arguments)] // one argument per header field, in wire order
+pub fn raw_request(
+    version: u16,
+    op: u16,
+    id: u32,
+    flags: i32,
+    mode: u32,
+    path_len: u32,
+    reserved: u32,
+    path: &[u8],
+) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&version.to_ne_bytes());
+    v.extend_from_slice(&op.to_ne_bytes());
+    v.extend_from_slice(&id.to_ne_bytes());
+    v.extend_from_slice(&flags.to_ne_bytes());
+    v.extend_from_slice(&mode.to_ne_bytes());
+    v.extend_from_slice(&path_len.to_ne_bytes());
+    v.extend_from_slice(&reserved.to_ne_bytes());
+    v.extend_from_slice(path);
+    v
+}
