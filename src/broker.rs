@@ -305,7 +305,7 @@ impl Broker {
                 }),
             ),
             Call::Stat { follow } => (
-                if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW },
+                follow.at_flags(),
                 0,
                 finish(ops.stat(judge, ctx, path, follow), |st| {
                     Ok((ReplyBody::Stat(st), None))

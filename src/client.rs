@@ -36,6 +36,7 @@ use thiserror::Error;
 use crate::launch::{self, InheritError};
 use crate::metadata::FileStat;
 use crate::protocol::{Call, MAX_REPLY, ProtocolError, Reply, ReplyBody, Request};
+use crate::resolve::FollowSymlinks;
 use crate::sys;
 
 /// Why a client call failed.
@@ -161,8 +162,13 @@ impl Client {
         )))
     }
 
-    /// `stat(2)` (`follow = true`) or `lstat(2)` of `path`.
-    pub fn stat(&self, path: impl AsRef<Path>, follow: bool) -> Result<FileStat, ClientError> {
+    /// `stat(2)` ([`FollowSymlinks::Yes`]) or `lstat(2)`
+    /// ([`FollowSymlinks::No`]) of `path`.
+    pub fn stat(
+        &self,
+        path: impl AsRef<Path>,
+        follow: FollowSymlinks,
+    ) -> Result<FileStat, ClientError> {
         match self.exchange(Call::Stat { follow }, path.as_ref())? {
             (ReplyBody::Stat(st), _) => Ok(st),
             _ => Err(ClientError::Protocol(ProtocolError::BadReply(

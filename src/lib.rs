@@ -12,7 +12,7 @@
 //! | module | what it is |
 //! |---|---|
 //! | [`policy`] | the TOML policy: rights, globs, includes, profiles; [`policy::Policy::decide`] |
-//! | [`resolve`] | path to `O_PATH` descriptor + canonical path, with `openat2(2)` or a held-descriptor walk |
+//! | [`resolve`] | path to `O_PATH` descriptor + canonical path, with `openat2(2)` or a held-descriptor walk; [`FollowSymlinks`] |
 //! | [`ops`] | open, stat, access, readlink: validate, resolve, judge, act on exactly the object judged |
 //! | [`protocol`] | the wire format, pure encode/decode (`docs/protocol.md`) |
 //! | [`broker`] / [`client`] | the two ends of the socketpair protocol |
@@ -78,6 +78,8 @@ pub mod policy;
 pub mod protocol;
 pub mod resolve;
 pub mod sandbox;
+
+pub use resolve::FollowSymlinks;
 
 #[allow(unsafe_code)]
 mod sys;

@@ -743,7 +743,7 @@ impl NotifyServer {
             } => {
                 let ctx = self.context(n, &absolute)?;
                 self.valid(n)?;
-                let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+                let follow = crate::FollowSymlinks::from_at_flags(flags);
                 let out = self.ops.stat(&*self.judge, &ctx, &absolute, follow);
                 self.observe(n, name, "stat", &requested, None, &out);
                 out.result?

@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::metadata::FileStat;
+use crate::resolve::FollowSymlinks;
 
 /// The protocol version this crate speaks, the first field of every message.
 pub const VERSION: u16 = 1;
@@ -124,10 +125,11 @@ pub enum Call {
         /// Permission bits for a created file.
         mode: u32,
     },
-    /// Stat; `follow = false` is `lstat(2)` (`AT_SYMLINK_NOFOLLOW` on the wire).
+    /// Stat; [`FollowSymlinks::No`] is `lstat(2)` (`AT_SYMLINK_NOFOLLOW` on
+    /// the wire).
     Stat {
-        /// Follow a final symlink.
-        follow: bool,
+        /// Whether a final symlink is followed.
+        follow: FollowSymlinks,
     },
     /// Check `amode`: `F_OK` (0) or any of `R_OK | W_OK | X_OK`.
     Access {
@@ -153,7 +155,7 @@ impl Call {
     fn wire_args(&self) -> (i32, u32) {
         match *self {
             Call::Open { flags, mode } => (flags, mode),
-            Call::Stat { follow } => (if follow { 0 } else { STAT_NOFOLLOW }, 0),
+            Call::Stat { follow } => (follow.at_flags(), 0),
             // Validated non-negative before it is sent; a negative value
             // becomes a large u32 that decode rejects.
             Call::Access { amode } => (0, amode as u32),
@@ -375,8 +377,12 @@ fn make_call(op: Op, flags: i32, mode: u32) -> Result<Call, ProtocolError> {
                 return Err(bad("mode", mode));
             }
             match flags {
-                0 => Ok(Call::Stat { follow: true }),
-                STAT_NOFOLLOW => Ok(Call::Stat { follow: false }),
+                0 => Ok(Call::Stat {
+                    follow: FollowSymlinks::Yes,
+                }),
+                STAT_NOFOLLOW => Ok(Call::Stat {
+                    follow: FollowSymlinks::No,
+                }),
                 _ => Err(bad("flags", flags as u32)),
             }
         }

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use fdbroker::FollowSymlinks;
 use fdbroker::broker::{Broker, Event, ServeSummary};
 use fdbroker::client::{Client, ClientError};
 use fdbroker::launch;
@@ -1120,7 +1121,7 @@ mod child {
         // Metadata.
         report(
             "stat of an allowed file",
-            match c.stat(&hello, true) {
+            match c.stat(&hello, FollowSymlinks::Yes) {
                 Ok(st)
                     if st.size == HELLO.len() as i64
                         && st.mode & libc::S_IFMT as u64 == libc::S_IFREG as u64 =>
@@ -1132,30 +1133,36 @@ mod child {
         );
         report(
             "lstat of a link to outside shows the link",
-            match c.stat(p("pub/link_file"), false) {
+            match c.stat(p("pub/link_file"), FollowSymlinks::No) {
                 Ok(st) if st.mode & libc::S_IFMT as u64 == libc::S_IFLNK as u64 => Ok(()),
                 other => Err(format!("{other:?}")),
             },
         );
         report(
             "stat through a link to outside is EACCES",
-            expect_err(c.stat(p("pub/link_file"), true), Errno::EACCES),
+            expect_err(
+                c.stat(p("pub/link_file"), FollowSymlinks::Yes),
+                Errno::EACCES,
+            ),
         );
         report(
             "stat of a missing allowed path is ENOENT",
-            expect_err(c.stat(p("pub/missing"), true), Errno::ENOENT),
+            expect_err(c.stat(p("pub/missing"), FollowSymlinks::Yes), Errno::ENOENT),
         );
         report(
             "stat of a denied existing file is EACCES",
-            expect_err(c.stat(&secret, true), Errno::EACCES),
+            expect_err(c.stat(&secret, FollowSymlinks::Yes), Errno::EACCES),
         );
         report(
             "stat of a denied missing file is EACCES, not ENOENT",
-            expect_err(c.stat(p("secret/missing"), true), Errno::EACCES),
+            expect_err(
+                c.stat(p("secret/missing"), FollowSymlinks::Yes),
+                Errno::EACCES,
+            ),
         );
         report(
             "stat under a missing denied dir is EACCES",
-            expect_err(c.stat(p("nodir/x"), true), Errno::EACCES),
+            expect_err(c.stat(p("nodir/x"), FollowSymlinks::Yes), Errno::EACCES),
         );
         report(
             "open of a denied missing file is EACCES, not ENOENT",
@@ -1202,7 +1209,7 @@ mod child {
         );
         report(
             "created file has no setuid bit",
-            match c.stat(&new, true) {
+            match c.stat(&new, FollowSymlinks::Yes) {
                 Ok(st) if st.mode & 0o7000 == 0 => Ok(()),
                 other => Err(format!("{other:?}")),
             },
@@ -1238,7 +1245,7 @@ mod child {
                 },
                 Err(_) => refused_n += 1,
             }
-            if let Ok(st) = c.stat(&target, true)
+            if let Ok(st) = c.stat(&target, FollowSymlinks::Yes)
                 && st.ino == secret_ino
             {
                 leaks.push("stat reached the secret file".to_string());
@@ -1269,7 +1276,7 @@ mod child {
                     for _ in 0..100 {
                         read_eq(c.open(&hello, libc::O_RDONLY, 0), HELLO)?;
                         expect_err(c.open(&secret, libc::O_RDONLY, 0), Errno::EACCES)?;
-                        match c.stat(&hello, true) {
+                        match c.stat(&hello, FollowSymlinks::Yes) {
                             Ok(st) if st.size == HELLO.len() as i64 => {}
                             other => return Err(format!("stat {other:?}")),
                         }

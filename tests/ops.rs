@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use fdbroker::ops::{Context, Ops, Outcome};
 use fdbroker::policy::{Access, Decision, Judge};
-use fdbroker::resolve::Resolver;
+use fdbroker::resolve::{FollowSymlinks, Resolver};
 
 use common::tree::{Tree, fd_count, resolvers, serial, swapper};
 use nix::errno::Errno;
@@ -174,7 +174,7 @@ fn tricks_never_reach_the_secret() {
                         "{st:?} {req:?} {ctx:?} {flags:#o}: {e:?}"
                     );
                 }
-                let s = ops.stat(&j, &ctx, &req, true);
+                let s = ops.stat(&j, &ctx, &req, FollowSymlinks::Yes);
                 assert_eq!(errno(&s), Some(Errno::EACCES), "{st:?} {req:?}");
             }
         }
@@ -268,11 +268,11 @@ fn broker_proc_is_never_handed_out() {
             let o = ops.open(&j, &other, Path::new(req), libc::O_RDONLY, 0);
             assert_eq!(errno(&o), Some(Errno::EACCES), "{req}");
             assert!(o.decision.is_none(), "{req}: refused by the hard rule");
-            let o = ops.stat(&j, &other, Path::new(req), true);
+            let o = ops.stat(&j, &other, Path::new(req), FollowSymlinks::Yes);
             assert_eq!(errno(&o), Some(Errno::EACCES), "{req}");
             // Nor does a missing name there reveal ENOENT.
             let missing = format!("{req}/no-such-entry");
-            let o = ops.stat(&j, &other, Path::new(&missing), true);
+            let o = ops.stat(&j, &other, Path::new(&missing), FollowSymlinks::Yes);
             assert_eq!(errno(&o), Some(Errno::EACCES), "{missing}");
         }
         // O_CREAT takes another road to a decision; it is guarded too.
@@ -308,7 +308,7 @@ fn existence_does_not_leak() {
             ("allowed/loop1", Errno::ELOOP),
         ];
         for (req, e) in inside {
-            let o = ops.stat(&j, &ME, &t.p(req), true);
+            let o = ops.stat(&j, &ME, &t.p(req), FollowSymlinks::Yes);
             assert_eq!(errno(&o), Some(e), "{st:?} {req}");
             let o = ops.open(&j, &ME, &t.p(req), libc::O_RDONLY, 0);
             assert_eq!(errno(&o), Some(e), "{st:?} {req}");
@@ -327,7 +327,7 @@ fn existence_does_not_leak() {
             "allowed/missing/../../secret/missing",
             "nowhere/at/all",
         ] {
-            let o = ops.stat(&j, &ME, &t.p(req), true);
+            let o = ops.stat(&j, &ME, &t.p(req), FollowSymlinks::Yes);
             assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?} {req}");
             let o = ops.open(&j, &ME, &t.p(req), libc::O_RDONLY, 0);
             assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?} {req}");
@@ -335,7 +335,12 @@ fn existence_does_not_leak() {
             assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?} {req}");
         }
         // The stat check was made on the canonical guess, not the string.
-        let o = ops.stat(&j, &ME, &t.p("allowed/link_dir/missing"), true);
+        let o = ops.stat(
+            &j,
+            &ME,
+            &t.p("allowed/link_dir/missing"),
+            FollowSymlinks::Yes,
+        );
         assert_eq!(
             o.resolved.as_deref(),
             Some(t.p("secret/dir/missing").as_path())
@@ -371,12 +376,12 @@ fn request_validation() {
             Some(Errno::EINVAL)
         );
         assert_eq!(
-            errno(&ops.stat(&j, &ME, Path::new("a\0b"), true)),
+            errno(&ops.stat(&j, &ME, Path::new("a\0b"), FollowSymlinks::Yes)),
             Some(Errno::EINVAL)
         );
         let long = PathBuf::from(format!("/{}", "x".repeat(5000)));
         assert_eq!(
-            errno(&ops.stat(&j, &ME, &long, true)),
+            errno(&ops.stat(&j, &ME, &long, FollowSymlinks::Yes)),
             Some(Errno::ENAMETOOLONG)
         );
         assert_eq!(errno(&ops.access(&j, &ME, &f, 8)), Some(Errno::EINVAL));
@@ -664,7 +669,7 @@ fn swapped_directory_never_yields_the_secret() {
                     refused += 1;
                 }
             }
-            let s = ops.stat(&j, &ME, &a.join("d/f"), true);
+            let s = ops.stat(&j, &ME, &a.join("d/f"), FollowSymlinks::Yes);
             if let Ok(st) = s.result {
                 assert_ne!(st.ino, fs::metadata(t.p("secret/dir/f")).unwrap().ino());
             }
@@ -686,25 +691,44 @@ fn stat_access_readlink() {
     for ops in engines() {
         let f = t.p("allowed/file");
         let meta = fs::metadata(&f).unwrap();
-        let s = ops.stat(&stat_only, &ME, &f, true).result.unwrap();
+        let s = ops
+            .stat(&stat_only, &ME, &f, FollowSymlinks::Yes)
+            .result
+            .unwrap();
         assert_eq!(
             (s.ino, s.dev, s.size),
             (meta.ino(), meta.dev(), meta.len() as i64)
         );
         // Follow vs not.
         let l = t.p("allowed/chain1");
-        let s = ops.stat(&stat_only, &ME, &l, true).result.unwrap();
+        let s = ops
+            .stat(&stat_only, &ME, &l, FollowSymlinks::Yes)
+            .result
+            .unwrap();
         assert_eq!(s.ino, meta.ino());
-        let s = ops.stat(&stat_only, &ME, &l, false).result.unwrap();
+        let s = ops
+            .stat(&stat_only, &ME, &l, FollowSymlinks::No)
+            .result
+            .unwrap();
         assert_eq!(s.mode as u32 & libc::S_IFMT, libc::S_IFLNK);
         assert_eq!(s.ino, fs::symlink_metadata(&l).unwrap().ino());
         // stat of a link to the secret is judged on the secret.
-        let o = ops.stat(&stat_only, &ME, &t.p("allowed/link_file"), true);
+        let o = ops.stat(
+            &stat_only,
+            &ME,
+            &t.p("allowed/link_file"),
+            FollowSymlinks::Yes,
+        );
         assert_eq!(errno(&o), Some(Errno::EACCES));
         assert!(
-            ops.stat(&stat_only, &ME, &t.p("allowed/link_file"), false)
-                .result
-                .is_ok()
+            ops.stat(
+                &stat_only,
+                &ME,
+                &t.p("allowed/link_file"),
+                FollowSymlinks::No
+            )
+            .result
+            .is_ok()
         );
         // access: policy and real permission bits, both.
         assert_eq!(ops.access(&j, &ME, &f, libc::R_OK).result, Ok(()));

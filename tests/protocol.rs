@@ -2,6 +2,7 @@
 
 mod common;
 
+use fdbroker::FollowSymlinks;
 use fdbroker::metadata::FileStat;
 use fdbroker::protocol::{
     Call, MAX_PATH_LEN, MAX_REPLY, MAX_REPLY_DATA, MAX_REQUEST, Op, ProtocolError, Rejected, Reply,
@@ -86,8 +87,12 @@ fn every_op_round_trips() {
             flags: libc::O_WRONLY | libc::O_CREAT,
             mode: 0o644,
         },
-        Call::Stat { follow: true },
-        Call::Stat { follow: false },
+        Call::Stat {
+            follow: FollowSymlinks::Yes,
+        },
+        Call::Stat {
+            follow: FollowSymlinks::No,
+        },
         Call::Access { amode: libc::F_OK },
         Call::Access {
             amode: libc::R_OK | libc::W_OK | libc::X_OK,
@@ -102,13 +107,14 @@ fn every_op_round_trips() {
 
 #[test]
 fn stat_flag_on_the_wire_is_at_symlink_nofollow() {
-    let b = Request::new(1, Call::Stat { follow: false }, "/x")
-        .encode()
-        .unwrap();
-    assert_eq!(
-        i32::from_ne_bytes(b[8..12].try_into().unwrap()),
-        libc::AT_SYMLINK_NOFOLLOW
-    );
+    let flags = |follow| {
+        let b = Request::new(1, Call::Stat { follow }, "/x")
+            .encode()
+            .unwrap();
+        i32::from_ne_bytes(b[8..12].try_into().unwrap())
+    };
+    assert_eq!(flags(FollowSymlinks::No), libc::AT_SYMLINK_NOFOLLOW);
+    assert_eq!(flags(FollowSymlinks::Yes), 0);
 }
 
 #[test]
@@ -362,7 +368,9 @@ fn arb_path() -> impl Strategy<Value = Vec<u8>> {
 fn arb_call() -> impl Strategy<Value = Call> {
     prop_oneof![
         (any::<i32>(), 0u32..=0o7777).prop_map(|(flags, mode)| Call::Open { flags, mode }),
-        any::<bool>().prop_map(|follow| Call::Stat { follow }),
+        any::<bool>().prop_map(|follow| Call::Stat {
+            follow: follow.into()
+        }),
         (0i32..=7).prop_map(|amode| Call::Access { amode }),
         Just(Call::Readlink),
     ]

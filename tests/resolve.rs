@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fdbroker::resolve::{MAX_SYMLINKS, Resolver};
+use fdbroker::resolve::{FollowSymlinks, MAX_SYMLINKS, Resolver};
 
 use common::tree::{Tree, fd_count, resolvers, serial, swapper};
 use nix::errno::Errno;
@@ -47,7 +47,7 @@ fn symlinks_resolve_to_their_real_target() {
             ("allowed/./dir//f", "allowed/dir/f", "allowed f"),
         ] {
             let obj = r
-                .resolve(&t.p(req), true)
+                .resolve(&t.p(req), FollowSymlinks::Yes)
                 .unwrap_or_else(|e| panic!("{st:?} {req}: {e}"));
             assert_eq!(obj.path, t.p(canon), "{st:?} {req}");
             assert_eq!(read_all(&r, &obj.fd), data, "{st:?} {req}");
@@ -55,17 +55,21 @@ fn symlinks_resolve_to_their_real_target() {
         // `..` never goes above `/`.
         let deep = format!("/../../..{}", t.p("allowed/file").display());
         assert_eq!(
-            r.resolve(Path::new(&deep), true).unwrap().path,
+            r.resolve(Path::new(&deep), FollowSymlinks::Yes)
+                .unwrap()
+                .path,
             t.p("allowed/file")
         );
         assert_eq!(
-            r.resolve(Path::new("/.."), true).unwrap().path,
+            r.resolve(Path::new("/.."), FollowSymlinks::Yes)
+                .unwrap()
+                .path,
             Path::new("/")
         );
         // A trailing slash follows a final symlink to a directory.
         let d = r.resolve(
             Path::new(&format!("{}/", t.p("allowed/link_dir").display())),
-            false,
+            FollowSymlinks::No,
         );
         assert_eq!(d.unwrap().path, t.p("secret/dir"), "{st:?}");
         assert_eq!(before, fd_count(), "{st:?}: descriptor leak");
@@ -77,7 +81,9 @@ fn nofollow_returns_the_symlink_itself() {
     let _g = serial();
     let t = Tree::new();
     for r in resolvers() {
-        let obj = r.resolve(&t.p("allowed/link_file"), false).unwrap();
+        let obj = r
+            .resolve(&t.p("allowed/link_file"), FollowSymlinks::No)
+            .unwrap();
         assert_eq!(obj.path, t.p("allowed/link_file"));
         let st = nix::sys::stat::fstat(obj.fd.as_fd()).unwrap();
         assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFLNK);
@@ -87,7 +93,7 @@ fn nofollow_returns_the_symlink_itself() {
             r.reopen(obj.fd.as_fd(), OFlag::O_RDONLY).err(),
             Some(Errno::ELOOP)
         );
-        let file = r.resolve(&t.p("allowed/file"), false).unwrap();
+        let file = r.resolve(&t.p("allowed/file"), FollowSymlinks::No).unwrap();
         assert_eq!(r.read_link(file.fd.as_fd()).err(), Some(Errno::EINVAL));
     }
 }
@@ -115,12 +121,12 @@ fn magic_links_are_refused() {
             format!("{}", t.p("allowed/to_magic").display()),
             format!("{}/etc/hostname", t.p("allowed/to_root_magic").display()),
         ] {
-            let got = r.resolve(Path::new(&req), true);
+            let got = r.resolve(Path::new(&req), FollowSymlinks::Yes);
             assert_eq!(got.err(), Some(Errno::ELOOP), "{st:?} {req}");
         }
         // Without following, the final magic link is held as the link itself.
         let fdpath = format!("/proc/self/fd/{}", held.as_raw_fd());
-        let link = r.resolve(Path::new(&fdpath), false).unwrap();
+        let link = r.resolve(Path::new(&fdpath), FollowSymlinks::No).unwrap();
         assert_eq!(
             link.path,
             PathBuf::from(format!("/proc/{pid}/fd/{}", held.as_raw_fd()))
@@ -137,11 +143,13 @@ fn magic_links_are_refused() {
         drop(link);
         // Plain procfs symlinks still work.
         assert_eq!(
-            r.resolve(Path::new("/proc/self"), true).unwrap().path,
+            r.resolve(Path::new("/proc/self"), FollowSymlinks::Yes)
+                .unwrap()
+                .path,
             PathBuf::from(format!("/proc/{pid}"))
         );
         let ts = r
-            .resolve(Path::new("/proc/thread-self/status"), true)
+            .resolve(Path::new("/proc/thread-self/status"), FollowSymlinks::Yes)
             .unwrap()
             .path;
         assert!(
@@ -149,7 +157,9 @@ fn magic_links_are_refused() {
             "{st:?} {ts:?}"
         );
         assert_eq!(
-            r.resolve(Path::new("/proc/mounts"), true).unwrap().path,
+            r.resolve(Path::new("/proc/mounts"), FollowSymlinks::Yes)
+                .unwrap()
+                .path,
             PathBuf::from(format!("/proc/{pid}/mounts"))
         );
         assert_eq!(before, fd_count(), "{st:?}: descriptor leak");
@@ -178,61 +188,90 @@ fn errors_match_the_kernel() {
     for r in resolvers() {
         let st = r.strategy();
         let e = |p: &Path, follow| r.resolve(p, follow).err();
-        assert_eq!(e(&t.p("allowed/loop1"), true), Some(Errno::ELOOP), "{st:?}");
         assert_eq!(
-            e(&t.p("allowed/loop1/x"), false),
+            e(&t.p("allowed/loop1"), FollowSymlinks::Yes),
             Some(Errno::ELOOP),
             "{st:?}"
         );
-        assert!(r.resolve(&t.p("allowed/loop1"), false).is_ok(), "{st:?}");
-        assert!(r.resolve(&chain.join("l1"), true).is_ok(), "{st:?}");
-        assert_eq!(e(&chain.join("l0"), true), Some(Errno::ELOOP), "{st:?}");
         assert_eq!(
-            e(&t.p("allowed/missing"), true),
+            e(&t.p("allowed/loop1/x"), FollowSymlinks::No),
+            Some(Errno::ELOOP),
+            "{st:?}"
+        );
+        assert!(
+            r.resolve(&t.p("allowed/loop1"), FollowSymlinks::No).is_ok(),
+            "{st:?}"
+        );
+        assert!(
+            r.resolve(&chain.join("l1"), FollowSymlinks::Yes).is_ok(),
+            "{st:?}"
+        );
+        assert_eq!(
+            e(&chain.join("l0"), FollowSymlinks::Yes),
+            Some(Errno::ELOOP),
+            "{st:?}"
+        );
+        assert_eq!(
+            e(&t.p("allowed/missing"), FollowSymlinks::Yes),
             Some(Errno::ENOENT),
             "{st:?}"
         );
         assert_eq!(
-            e(&t.p("allowed/dangling"), true),
+            e(&t.p("allowed/dangling"), FollowSymlinks::Yes),
             Some(Errno::ENOENT),
             "{st:?}"
         );
-        assert!(r.resolve(&t.p("allowed/dangling"), false).is_ok(), "{st:?}");
+        assert!(
+            r.resolve(&t.p("allowed/dangling"), FollowSymlinks::No)
+                .is_ok(),
+            "{st:?}"
+        );
         assert_eq!(
-            e(&t.p("allowed/file/x"), true),
+            e(&t.p("allowed/file/x"), FollowSymlinks::Yes),
             Some(Errno::ENOTDIR),
             "{st:?}"
         );
         assert_eq!(
             e(
                 Path::new(&format!("{}/", t.p("allowed/file").display())),
-                true
+                FollowSymlinks::Yes
             ),
             Some(Errno::ENOTDIR)
         );
         assert_eq!(
-            e(&t.p("allowed/file/."), true),
+            e(&t.p("allowed/file/."), FollowSymlinks::Yes),
             Some(Errno::ENOTDIR),
             "{st:?}"
         );
         assert_eq!(
-            e(Path::new("relative"), true),
+            e(Path::new("relative"), FollowSymlinks::Yes),
             Some(Errno::EINVAL),
             "{st:?}"
         );
-        assert_eq!(e(Path::new(""), true), Some(Errno::EINVAL), "{st:?}");
         assert_eq!(
-            e(Path::new(OsStr::from_bytes(b"/etc\0/passwd")), true),
+            e(Path::new(""), FollowSymlinks::Yes),
+            Some(Errno::EINVAL),
+            "{st:?}"
+        );
+        assert_eq!(
+            e(
+                Path::new(OsStr::from_bytes(b"/etc\0/passwd")),
+                FollowSymlinks::Yes
+            ),
             Some(Errno::EINVAL)
         );
         let long = format!("/{}", "a/".repeat(2100));
         assert_eq!(
-            e(Path::new(&long), true),
+            e(Path::new(&long), FollowSymlinks::Yes),
             Some(Errno::ENAMETOOLONG),
             "{st:?}"
         );
         let long_name = t.p(&"n".repeat(300));
-        assert_eq!(e(&long_name, true), Some(Errno::ENAMETOOLONG), "{st:?}");
+        assert_eq!(
+            e(&long_name, FollowSymlinks::Yes),
+            Some(Errno::ENAMETOOLONG),
+            "{st:?}"
+        );
     }
 }
 
@@ -246,16 +285,16 @@ fn odd_names_and_deleted_objects() {
     fs::write(&literal, "literal").unwrap();
     for r in resolvers() {
         let st = r.strategy();
-        let obj = r.resolve(&odd, true).unwrap();
+        let obj = r.resolve(&odd, FollowSymlinks::Yes).unwrap();
         assert_eq!(obj.path, odd, "{st:?}");
         assert_eq!(read_all(&r, &obj.fd), "odd");
         // A file really named "... (deleted)" keeps its name.
-        let obj = r.resolve(&literal, true).unwrap();
+        let obj = r.resolve(&literal, FollowSymlinks::Yes).unwrap();
         assert_eq!(obj.path, literal, "{st:?}");
         // An object unlinked after being reached has no name any more.
         let gone = t.p("allowed/gone");
         fs::write(&gone, "gone").unwrap();
-        let obj = r.resolve(&gone, true).unwrap();
+        let obj = r.resolve(&gone, FollowSymlinks::Yes).unwrap();
         fs::remove_file(&gone).unwrap();
         assert_eq!(
             r.fd_path(obj.fd.as_fd()).err(),
@@ -279,7 +318,7 @@ fn best_guess_follows_what_exists() {
     let t = Tree::new();
     for r in resolvers() {
         let st = r.strategy();
-        let g = |p: &str| r.best_guess(&t.p(p), true);
+        let g = |p: &str| r.best_guess(&t.p(p), FollowSymlinks::Yes);
         assert_eq!(g("allowed/missing/x"), t.p("allowed/missing/x"), "{st:?}");
         assert_eq!(
             g("allowed/link_dir/missing"),
@@ -296,12 +335,12 @@ fn best_guess_follows_what_exists() {
         assert_eq!(g("allowed/file"), t.p("allowed/file"), "{st:?}");
         assert_eq!(g("allowed/file/x"), t.p("allowed/file/x"), "{st:?}");
         assert_eq!(
-            r.best_guess(&t.p("allowed/dangling"), false),
+            r.best_guess(&t.p("allowed/dangling"), FollowSymlinks::No),
             t.p("allowed/dangling")
         );
         let pid = std::process::id();
         assert_eq!(
-            r.best_guess(Path::new("/proc/self/root/etc/passwd"), true),
+            r.best_guess(Path::new("/proc/self/root/etc/passwd"), FollowSymlinks::Yes),
             PathBuf::from(format!("/proc/{pid}/root/etc/passwd"))
         );
     }
@@ -312,7 +351,9 @@ fn reopen_and_access_act_on_the_held_object() {
     let _g = serial();
     let t = Tree::new();
     for r in resolvers() {
-        let obj = r.resolve(&t.p("allowed/file"), true).unwrap();
+        let obj = r
+            .resolve(&t.p("allowed/file"), FollowSymlinks::Yes)
+            .unwrap();
         for bad in [
             OFlag::O_CREAT,
             OFlag::O_EXCL,
@@ -358,7 +399,7 @@ fn swapped_directory_never_yields_the_secret_under_an_allowed_name() {
     let mut seen = (0, 0, 0);
     for r in resolvers() {
         for _ in 0..3000 {
-            match r.resolve(&req, true) {
+            match r.resolve(&req, FollowSymlinks::Yes) {
                 Ok(obj) => {
                     let data = read_all(&r, &obj.fd);
                     if obj.path == secret {

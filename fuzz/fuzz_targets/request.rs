@@ -6,7 +6,7 @@
 //! flags go through `OpenFlags::parse` without panicking.
 #![no_main]
 
-use fdbroker::ops::flags::OpenFlags;
+use fdbroker::ops::flags::{Object, OpenFlags};
 use fdbroker::protocol::{Call, Reply, Request};
 use libfuzzer_sys::fuzz_target;
 
@@ -19,8 +19,8 @@ fuzz_target!(|data: &[u8]| {
                 && let Ok(f) = OpenFlags::parse(flags)
             {
                 let _ = (
-                    f.rights(true),
-                    f.rights(false),
+                    f.rights(Object::Existing),
+                    f.rights(Object::New),
                     f.reopen_flags(),
                     f.create_flags(),
                 );

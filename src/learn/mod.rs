@@ -34,9 +34,9 @@ pub use writer::{
 };
 
 use crate::audit::Event;
-use crate::ops::flags::OpenFlags;
+use crate::ops::flags::{Object, OpenFlags};
 use crate::policy::{Access, Decision, Judge, Policy, PolicyError, RuleKind, RuleRef};
-use crate::resolve::Resolver;
+use crate::resolve::{FollowSymlinks, Resolver};
 
 /// The file name of the pseudo-rule behind learn-mode decisions: the audit
 /// log shows `<learn>:0` for a request allowed only because of learn mode,
@@ -323,7 +323,7 @@ impl Learner {
     /// The canonical path and first `limit` bytes of the regular file
     /// `path`, reached race-free (never opening a device or a FIFO).
     fn read_head(&self, path: &Path, limit: u64) -> Option<(PathBuf, Vec<u8>)> {
-        let obj = self.resolver.resolve(path, true).ok()?;
+        let obj = self.resolver.resolve(path, FollowSymlinks::Yes).ok()?;
         let st = nix::sys::stat::fstat(&obj.fd).ok()?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return None;
@@ -424,7 +424,7 @@ fn rights_needed(e: &Event<'_>) -> Access {
         && let Ok(f) = OpenFlags::parse(flags)
         && f.create()
     {
-        return f.rights(true) | f.rights(false);
+        return f.rights(Object::Existing) | f.rights(Object::New);
     }
     e.access
 }

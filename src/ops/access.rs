@@ -8,6 +8,7 @@ use nix::unistd::AccessFlags;
 
 use super::{Context, Ops, Outcome, prepare};
 use crate::policy::{Access, Judge};
+use crate::resolve::FollowSymlinks;
 
 /// The rights an access(2) `amode` needs: `R_OK` → read, `W_OK` → write,
 /// `X_OK` → exec, `F_OK` (0) → stat. Any other bit is `EINVAL`.
@@ -54,7 +55,7 @@ impl Ops {
             Ok(t) => t,
             Err(errno) => return Outcome::refused(errno, access),
         };
-        let reached = match self.reach(judge, ctx, &target, true, access) {
+        let reached = match self.reach(judge, ctx, &target, FollowSymlinks::Yes, access) {
             Ok(r) => r,
             Err(out) => return out,
         };

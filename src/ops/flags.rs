@@ -5,6 +5,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use crate::policy::Access;
+use crate::resolve::FollowSymlinks;
 
 /// The kernel's own `O_LARGEFILE` bit. glibc defines `O_LARGEFILE` as 0 on
 /// 64-bit targets, but a flags word taken from a raw syscall (seccomp user
@@ -51,6 +52,16 @@ const PASSED_ON: i32 = libc::O_ACCMODE
     | libc::O_SYNC
     | libc::O_DSYNC;
 
+/// The object an open acts on, which decides the rights it needs
+/// ([`OpenFlags::rights`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Object {
+    /// An object that exists already, opened as it is.
+    Existing,
+    /// The file `O_CREAT` is about to create.
+    New,
+}
+
 /// A validated open(2) flags word.
 ///
 /// Accepted: the access mode, `O_CREAT`, `O_EXCL`, `O_TRUNC`, `O_APPEND`,
@@ -60,12 +71,12 @@ const PASSED_ON: i32 = libc::O_ACCMODE
 /// and `O_CREAT|O_DIRECTORY` (which Linux 6.4+ refuses too, open(2)).
 ///
 /// ```
-/// use fdbroker::ops::flags::OpenFlags;
+/// use fdbroker::ops::flags::{Object, OpenFlags};
 /// use fdbroker::policy::Access;
 /// let f = OpenFlags::parse(libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC).unwrap();
 /// assert!(f.cloexec());
-/// assert_eq!(f.rights(false), Access::CREATE);
-/// assert_eq!(f.rights(true), Access::CREATE | Access::WRITE);
+/// assert_eq!(f.rights(Object::New), Access::CREATE);
+/// assert_eq!(f.rights(Object::Existing), Access::CREATE | Access::WRITE);
 /// assert!(OpenFlags::parse(libc::O_PATH).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,19 +132,29 @@ impl OpenFlags {
         self.has(libc::O_NOFOLLOW)
     }
 
+    /// Whether resolution follows a final symlink: [`FollowSymlinks::No`]
+    /// with `O_NOFOLLOW`.
+    pub fn follow(self) -> FollowSymlinks {
+        if self.nofollow() {
+            FollowSymlinks::No
+        } else {
+            FollowSymlinks::Yes
+        }
+    }
+
     /// The rights the open needs from the policy.
     ///
-    /// On an existing object (`exists`): `O_RDONLY` needs `read`;
+    /// On an [`Object::Existing`]: `O_RDONLY` needs `read`;
     /// `O_WRONLY`, `O_TRUNC` and `O_APPEND` need `write`; `O_RDWR` needs
     /// `read` and `write`; `O_CREAT` adds `create` and `write`.
     ///
-    /// On an object `O_CREAT` is about to create (`!exists`): `create` only.
+    /// On an [`Object::New`] (which `O_CREAT` is about to create): `create` only.
     /// A new file holds nothing to read or overwrite, and this keeps `create`
     /// and `write` apart: `create` alone lets a child add files without
     /// touching existing ones, `write` alone lets it change existing files
     /// without adding any.
-    pub fn rights(self, exists: bool) -> Access {
-        if self.create() && !exists {
+    pub fn rights(self, object: Object) -> Access {
+        if self.create() && object == Object::New {
             return Access::CREATE;
         }
         let mut a = match self.0 & libc::O_ACCMODE {
@@ -226,22 +247,23 @@ mod tests {
 
     #[test]
     fn rights() {
-        let r = |f: i32, exists| OpenFlags::parse(f).unwrap().rights(exists);
-        assert_eq!(r(libc::O_RDONLY, true), Access::READ);
-        assert_eq!(r(libc::O_WRONLY, true), Access::WRITE);
-        assert_eq!(r(libc::O_RDWR, true), Access::READ | Access::WRITE);
-        assert_eq!(r(libc::O_WRONLY | libc::O_TRUNC, true), Access::WRITE);
+        use Object::{Existing, New};
+        let r = |f: i32, object| OpenFlags::parse(f).unwrap().rights(object);
+        assert_eq!(r(libc::O_RDONLY, Existing), Access::READ);
+        assert_eq!(r(libc::O_WRONLY, Existing), Access::WRITE);
+        assert_eq!(r(libc::O_RDWR, Existing), Access::READ | Access::WRITE);
+        assert_eq!(r(libc::O_WRONLY | libc::O_TRUNC, Existing), Access::WRITE);
         assert_eq!(
-            r(libc::O_RDWR | libc::O_APPEND, true),
+            r(libc::O_RDWR | libc::O_APPEND, Existing),
             Access::READ | Access::WRITE
         );
         assert_eq!(
-            r(libc::O_RDONLY | libc::O_CREAT, true),
+            r(libc::O_RDONLY | libc::O_CREAT, Existing),
             Access::READ | Access::WRITE | Access::CREATE
         );
-        assert_eq!(r(libc::O_RDWR | libc::O_CREAT, false), Access::CREATE);
+        assert_eq!(r(libc::O_RDWR | libc::O_CREAT, New), Access::CREATE);
         assert_eq!(
-            r(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, false),
+            r(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, New),
             Access::CREATE
         );
     }
@@ -259,6 +281,7 @@ mod tests {
         )
         .unwrap();
         assert!(f.cloexec() && f.create() && f.exclusive() && f.nofollow());
+        assert_eq!(f.follow(), FollowSymlinks::No);
         assert_eq!(f.reopen_flags(), OFlag::O_WRONLY | OFlag::O_APPEND);
         assert_eq!(
             f.create_flags(),
@@ -272,6 +295,7 @@ mod tests {
         );
         let plain = OpenFlags::parse(libc::O_RDONLY).unwrap();
         assert!(!plain.cloexec());
+        assert_eq!(plain.follow(), FollowSymlinks::Yes);
         assert_eq!(plain.reopen_flags(), OFlag::O_RDONLY);
     }
 

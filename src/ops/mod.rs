@@ -37,13 +37,14 @@ use std::path::{Component, Path, PathBuf};
 use nix::errno::Errno;
 
 use crate::policy::{Access, Decision, Judge};
-use crate::resolve::{ResolveError, Resolver, check_path};
+use crate::resolve::{FollowSymlinks, ResolveError, Resolver, check_path};
 
 /// The engine the broker calls: `open`, `stat`, `access` and `readlink` on
 /// behalf of a child. `Send + Sync`; share one across threads.
 ///
 /// ```
 /// use std::path::Path;
+/// use fdbroker::FollowSymlinks;
 /// use fdbroker::ops::{Context, Ops};
 /// use fdbroker::policy::{Access, Decision, Judge};
 /// use nix::errno::Errno;
@@ -64,7 +65,7 @@ use crate::resolve::{ResolveError, Resolver, check_path};
 /// assert_eq!(dir.resolved.as_deref(), Some(Path::new("/etc")));
 /// let out = ops.open(&EtcReader, &ctx, Path::new("/etc/../root"), libc::O_RDONLY, 0);
 /// assert_eq!(out.result.err(), Some(Errno::EACCES));
-/// let out = ops.stat(&EtcReader, &ctx, Path::new("/no/such/file"), true);
+/// let out = ops.stat(&EtcReader, &ctx, Path::new("/no/such/file"), FollowSymlinks::Yes);
 /// assert_eq!(out.result.err(), Some(Errno::EACCES), "existence does not leak");
 /// # Ok::<(), fdbroker::resolve::ResolveError>(())
 /// ```
@@ -167,7 +168,7 @@ impl Ops {
         judge: &dyn Judge,
         ctx: &Context,
         target: &Path,
-        follow: bool,
+        follow: FollowSymlinks,
         access: Access,
     ) -> Result<Reached, Outcome<T>> {
         let obj = match self.resolver.resolve(target, follow) {
@@ -199,7 +200,7 @@ impl Ops {
         ctx: &Context,
         errno: Errno,
         target: &Path,
-        follow: bool,
+        follow: FollowSymlinks,
         access: Access,
     ) -> Outcome<T> {
         let guess = self.resolver.best_guess(target, follow);

@@ -28,10 +28,10 @@ use nix::errno::Errno;
 use nix::fcntl::openat;
 use nix::sys::stat::fstat;
 
-use super::flags::{OpenFlags, create_mode};
+use super::flags::{Object, OpenFlags, create_mode};
 use super::{CREATE_TRIES, Context, Ops, Outcome, prepare, to_self};
 use crate::policy::Judge;
-use crate::resolve::is_plain;
+use crate::resolve::{FollowSymlinks, is_plain};
 
 /// One attempt at an `O_CREAT` open: finished, or lost a race and must restart.
 enum Attempt {
@@ -62,7 +62,7 @@ impl Ops {
         };
         let target = match prepare(path, ctx.pid) {
             Ok(t) => t,
-            Err(errno) => return Outcome::refused(errno, f.rights(true)),
+            Err(errno) => return Outcome::refused(errno, f.rights(Object::Existing)),
         };
         if !f.create() {
             return self.open_existing(judge, ctx, &target, f);
@@ -73,7 +73,14 @@ impl Ops {
             }
         }
         // The name kept appearing and disappearing under us.
-        self.fail_unresolved(judge, ctx, Errno::EAGAIN, &target, false, f.rights(true))
+        self.fail_unresolved(
+            judge,
+            ctx,
+            Errno::EAGAIN,
+            &target,
+            FollowSymlinks::No,
+            f.rights(Object::Existing),
+        )
     }
 
     /// Opens an object that must already exist.
@@ -84,11 +91,11 @@ impl Ops {
         target: &Path,
         f: OpenFlags,
     ) -> Outcome<OwnedFd> {
-        let access = f.rights(true);
+        let access = f.rights(Object::Existing);
         if let Some(out) = self.open_plain(judge, target, f, access) {
             return out;
         }
-        let reached = match self.reach(judge, ctx, target, !f.nofollow(), access) {
+        let reached = match self.reach(judge, ctx, target, f.follow(), access) {
             Ok(r) => r,
             Err(out) => return out,
         };
@@ -156,7 +163,11 @@ impl Ops {
         mode: u32,
     ) -> Attempt {
         // With O_EXCL a final symlink counts as existing (open(2)).
-        let follow = !(f.nofollow() || f.exclusive());
+        let follow = if f.exclusive() {
+            FollowSymlinks::No
+        } else {
+            f.follow()
+        };
         match self.resolver.resolve(target, follow) {
             Ok(obj) => {
                 let judged = to_self(obj.path, ctx.pid);
@@ -165,11 +176,11 @@ impl Ops {
                         judge,
                         Errno::EEXIST,
                         judged,
-                        f.rights(true),
+                        f.rights(Object::Existing),
                         None,
                     ));
                 }
-                let access = f.rights(true);
+                let access = f.rights(Object::Existing);
                 let decision = judge.decide(&judged, access);
                 if !decision.allowed {
                     return Attempt::Done(Outcome::denied(judged, access, decision));
@@ -196,7 +207,7 @@ impl Ops {
                 errno,
                 target,
                 follow,
-                f.rights(true),
+                f.rights(Object::Existing),
             )),
         }
     }
@@ -209,7 +220,7 @@ impl Ops {
         target: &Path,
         f: OpenFlags,
         mode: u32,
-        follow: bool,
+        follow: FollowSymlinks,
     ) -> Attempt {
         let enoent = |ops: &Ops| {
             Attempt::Done(ops.fail_unresolved(
@@ -218,22 +229,22 @@ impl Ops {
                 Errno::ENOENT,
                 target,
                 follow,
-                f.rights(false),
+                f.rights(Object::New),
             ))
         };
-        if follow {
+        if follow == FollowSymlinks::Yes {
             // A dangling final symlink: never create through it.
-            if let Ok(link) = self.resolver.resolve(target, false) {
+            if let Ok(link) = self.resolver.resolve(target, FollowSymlinks::No) {
                 let is_link =
                     fstat(link.fd.as_fd()).is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFLNK);
-                match self.resolver.resolve(target, true) {
+                match self.resolver.resolve(target, FollowSymlinks::Yes) {
                     Err(Errno::ENOENT) if is_link => {
                         let judged = to_self(link.path, ctx.pid);
                         return Attempt::Done(self.fail_at(
                             judge,
                             Errno::ELOOP,
                             judged,
-                            f.rights(false),
+                            f.rights(Object::New),
                             None,
                         ));
                     }
@@ -256,7 +267,7 @@ impl Ops {
         } else {
             &bytes[..slash]
         }));
-        let dir = match self.resolver.resolve(parent, true) {
+        let dir = match self.resolver.resolve(parent, FollowSymlinks::Yes) {
             Ok(d) => d,
             Err(errno) => {
                 return Attempt::Done(self.fail_unresolved(
@@ -265,12 +276,12 @@ impl Ops {
                     errno,
                     target,
                     follow,
-                    f.rights(false),
+                    f.rights(Object::New),
                 ));
             }
         };
         let judged = to_self(dir.path.join(OsStr::from_bytes(name)), ctx.pid);
-        let access = f.rights(false);
+        let access = f.rights(Object::New);
         let decision = judge.decide(&judged, access);
         if !decision.allowed {
             return Attempt::Done(Outcome::denied(judged, access, decision));

@@ -8,6 +8,7 @@ use nix::sys::stat::fstat;
 
 use super::{Context, Ops, Outcome, prepare};
 use crate::policy::{Access, Judge};
+use crate::resolve::FollowSymlinks;
 
 impl Ops {
     /// readlink(2) of `path` for the requester `ctx`: the final component is
@@ -46,7 +47,7 @@ impl Ops {
                 decision: Some(decision),
             };
         }
-        let reached = match self.reach(judge, ctx, &target, false, access) {
+        let reached = match self.reach(judge, ctx, &target, FollowSymlinks::No, access) {
             Ok(r) => r,
             Err(out) => return out,
         };

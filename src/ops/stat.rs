@@ -8,11 +8,12 @@ use nix::sys::stat::fstat;
 use super::{Context, Ops, Outcome, prepare};
 use crate::metadata::FileStat;
 use crate::policy::{Access, Judge};
+use crate::resolve::FollowSymlinks;
 
 impl Ops {
-    /// stat(2) (`follow`) or lstat(2) (`!follow`) of `path` for the requester
-    /// `ctx`; needs the `stat` right. The answer is fstat(2) of the `O_PATH`
-    /// descriptor that was judged.
+    /// stat(2) ([`FollowSymlinks::Yes`]) or lstat(2) ([`FollowSymlinks::No`])
+    /// of `path` for the requester `ctx`; needs the `stat` right. The answer
+    /// is fstat(2) of the `O_PATH` descriptor that was judged.
     ///
     /// One difference from lstat(2): `/proc/self` itself is the requester's
     /// `/proc/<pid>` directory, not the symlink.
@@ -21,7 +22,7 @@ impl Ops {
         judge: &dyn Judge,
         ctx: &Context,
         path: &Path,
-        follow: bool,
+        follow: FollowSymlinks,
     ) -> Outcome<FileStat> {
         let judge = &super::Hard(judge);
         let access = Access::STAT;

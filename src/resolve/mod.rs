@@ -77,6 +77,60 @@ pub enum Strategy {
     Walk,
 }
 
+/// Whether a symlink in the final component of a path is followed.
+///
+/// Symlinks in the other components are always followed (and procfs magic
+/// links never, see [`Resolver::resolve`]). [`FollowSymlinks::No`] is what
+/// `O_NOFOLLOW` asks of open(2) and `AT_SYMLINK_NOFOLLOW` of fstatat(2):
+/// the symlink itself is reached.
+///
+/// ```
+/// use fdbroker::FollowSymlinks;
+/// assert_eq!(FollowSymlinks::from(true), FollowSymlinks::Yes);
+/// let flags = libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH;
+/// assert_eq!(FollowSymlinks::from_at_flags(flags), FollowSymlinks::No);
+/// assert_eq!(FollowSymlinks::No.at_flags(), libc::AT_SYMLINK_NOFOLLOW);
+/// assert_eq!(FollowSymlinks::Yes.at_flags(), 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FollowSymlinks {
+    /// A final symlink is followed to what it points at, as stat(2) does.
+    Yes,
+    /// A final symlink is reached itself, as lstat(2) does.
+    No,
+}
+
+impl FollowSymlinks {
+    /// [`FollowSymlinks::No`] when a `*at(2)` flags word has
+    /// `AT_SYMLINK_NOFOLLOW`; its other bits do not matter here.
+    pub fn from_at_flags(flags: i32) -> FollowSymlinks {
+        if flags & libc::AT_SYMLINK_NOFOLLOW == 0 {
+            FollowSymlinks::Yes
+        } else {
+            FollowSymlinks::No
+        }
+    }
+
+    /// The `*at(2)` flag that says so: `AT_SYMLINK_NOFOLLOW`, or 0.
+    pub fn at_flags(self) -> i32 {
+        match self {
+            FollowSymlinks::Yes => 0,
+            FollowSymlinks::No => libc::AT_SYMLINK_NOFOLLOW,
+        }
+    }
+}
+
+impl From<bool> for FollowSymlinks {
+    /// `true` is [`FollowSymlinks::Yes`].
+    fn from(follow: bool) -> FollowSymlinks {
+        if follow {
+            FollowSymlinks::Yes
+        } else {
+            FollowSymlinks::No
+        }
+    }
+}
+
 /// An object reached by [`Resolver::resolve`].
 #[derive(Debug)]
 pub struct Resolved {
@@ -122,17 +176,17 @@ pub enum ResolveError {
 /// ```
 /// use std::os::fd::AsFd;
 /// use std::path::Path;
-/// use fdbroker::resolve::Resolver;
+/// use fdbroker::resolve::{FollowSymlinks, Resolver};
 /// use nix::fcntl::OFlag;
 ///
 /// let r = Resolver::new()?;
-/// let obj = r.resolve(Path::new("/etc/../etc/./"), true).expect("resolve");
+/// let obj = r.resolve(Path::new("/etc/../etc/./"), FollowSymlinks::Yes).expect("resolve");
 /// assert_eq!(obj.path, Path::new("/etc"));
 /// // Act on exactly the object reached, not on the string again.
 /// let dir = r.reopen(obj.fd.as_fd(), OFlag::O_RDONLY | OFlag::O_DIRECTORY).expect("reopen");
 /// # drop(dir);
 /// // Magic links are never followed.
-/// let e = r.resolve(Path::new("/proc/self/root/etc"), true).unwrap_err();
+/// let e = r.resolve(Path::new("/proc/self/root/etc"), FollowSymlinks::Yes).unwrap_err();
 /// assert_eq!(e, nix::errno::Errno::ELOOP);
 /// # Ok::<(), fdbroker::resolve::ResolveError>(())
 /// ```
@@ -160,7 +214,7 @@ impl Resolver {
     /// or [`Strategy::Walk`] when openat2(2) answers `ENOSYS`.
     pub fn new() -> Result<Resolver, ResolveError> {
         let mut r = Self::with_strategy(Strategy::Walk)?;
-        match openat2::open_path(r.root.as_fd(), Path::new("/"), true) {
+        match openat2::open_path(r.root.as_fd(), Path::new("/"), FollowSymlinks::Yes) {
             Ok(_) => r.strategy = Strategy::Openat2,
             Err(Errno::ENOSYS) => {}
             Err(errno) => {
@@ -218,7 +272,7 @@ impl Resolver {
             return Err(ResolveError::ProcFdUnusable);
         }
         if strategy == Strategy::Openat2 {
-            openat2::open_path(r.root.as_fd(), Path::new("/"), true)
+            openat2::open_path(r.root.as_fd(), Path::new("/"), FollowSymlinks::Yes)
                 .map_err(ResolveError::Openat2Unavailable)?;
         }
         Ok(r)
@@ -232,22 +286,23 @@ impl Resolver {
     /// Reaches the object `path` names and returns it with its canonical path.
     ///
     /// `follow` says whether a symlink in the final component is followed
-    /// (`false` is `O_NOFOLLOW`: the symlink itself is returned). Symlinks in
-    /// other components are always followed; magic links never (`ELOOP`).
+    /// ([`FollowSymlinks::No`] is `O_NOFOLLOW`: the symlink itself is
+    /// returned). Symlinks in other components are always followed; magic
+    /// links never (`ELOOP`).
     ///
     /// Errors: `EINVAL` for a relative path or one containing NUL,
     /// `ENAMETOOLONG` for one of `PATH_MAX` bytes or more, else what
     /// path_resolution(7) gives (`ENOENT`, `ENOTDIR`, `ELOOP`, `EACCES`...),
     /// and `EACCES` when the kernel's name of the object is not a plain
     /// absolute path (e.g. `(unreachable)`: outside this process's root).
-    pub fn resolve(&self, path: &Path, follow: bool) -> Result<Resolved, Errno> {
+    pub fn resolve(&self, path: &Path, follow: FollowSymlinks) -> Result<Resolved, Errno> {
         let fd = self.open_path(path, follow)?;
         let path = self.fd_path(fd.as_fd())?;
         Ok(Resolved { fd, path })
     }
 
     /// Reaches the object `path` names, without naming it.
-    fn open_path(&self, path: &Path, follow: bool) -> Result<OwnedFd, Errno> {
+    fn open_path(&self, path: &Path, follow: FollowSymlinks) -> Result<OwnedFd, Errno> {
         check_path(path)?;
         if self.strategy == Strategy::Openat2 {
             match openat2::open_path(self.root.as_fd(), path, follow) {
@@ -310,7 +365,9 @@ impl Resolver {
         let maybe_deleted = check_fd_link(link)?;
         let path = PathBuf::from(OsStr::from_bytes(link));
         if maybe_deleted {
-            let again = self.open_path(&path, false).map_err(|_| Errno::ENOENT)?;
+            let again = self
+                .open_path(&path, FollowSymlinks::No)
+                .map_err(|_| Errno::ENOENT)?;
             let (a, b) = (fstat(fd)?, fstat(&again)?);
             if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
                 return Err(Errno::ENOENT);
@@ -376,7 +433,7 @@ impl Resolver {
     ///
     /// Never fails: when even that cannot be named, the lexical normalisation
     /// of `path` itself is returned.
-    pub fn best_guess(&self, path: &Path, follow: bool) -> PathBuf {
+    pub fn best_guess(&self, path: &Path, follow: FollowSymlinks) -> PathBuf {
         let bytes = path.as_os_str().as_bytes();
         let lexical = || normalize(b"/", bytes.split(|&b| b == b'/'));
         if check_path(path).is_err() {

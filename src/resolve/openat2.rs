@@ -6,18 +6,25 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 
+use super::FollowSymlinks;
+
 /// How often an `EAGAIN` from openat2(2) is retried before it is returned.
 const EAGAIN_TRIES: usize = 8;
 
 /// Reaches `path` (absolute) as an `O_PATH|O_CLOEXEC` descriptor.
 ///
 /// `RESOLVE_NO_MAGICLINKS` makes every procfs magic link on the way `ELOOP`
-/// (openat2(2)); with `follow == false` the final component gets `O_NOFOLLOW`,
-/// so a final symlink, magic or not, is returned itself. `ENOSYS` means the
-/// kernel has no openat2(2): the caller falls back to the walk.
-pub(super) fn open_path(root: BorrowedFd<'_>, path: &Path, follow: bool) -> Result<OwnedFd, Errno> {
+/// (openat2(2)); with [`FollowSymlinks::No`] the final component gets
+/// `O_NOFOLLOW`, so a final symlink, magic or not, is returned itself.
+/// `ENOSYS` means the kernel has no openat2(2): the caller falls back to the
+/// walk.
+pub(super) fn open_path(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    follow: FollowSymlinks,
+) -> Result<OwnedFd, Errno> {
     let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
-    if !follow {
+    if follow == FollowSymlinks::No {
         flags |= OFlag::O_NOFOLLOW;
     }
     let how = OpenHow::new()

@@ -15,7 +15,7 @@ use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{Mode, fstat};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 
-use super::{MAX_SYMLINKS, PATH_MAX, PROC_ROOT_INO, Resolver};
+use super::{FollowSymlinks, MAX_SYMLINKS, PATH_MAX, PROC_ROOT_INO, Resolver};
 use crate::sys::readlink::readlinkat_into;
 
 /// Where a walk stopped, for [`Resolver::best_guess`].
@@ -54,9 +54,9 @@ fn push_components<'a>(pending: &mut Vec<Cow<'a, [u8]>>, path: Cow<'a, [u8]>) {
 }
 
 /// Walks `path` (absolute) from the resolver's root and returns an
-/// `O_PATH|O_CLOEXEC` descriptor for the object reached. With `follow ==
-/// false` a final symlink is returned itself.
-pub(super) fn walk(r: &Resolver, path: &[u8], follow: bool) -> Result<OwnedFd, Stuck> {
+/// `O_PATH|O_CLOEXEC` descriptor for the object reached. With
+/// [`FollowSymlinks::No`] a final symlink is returned itself.
+pub(super) fn walk(r: &Resolver, path: &[u8], follow: FollowSymlinks) -> Result<OwnedFd, Stuck> {
     let mut pending: Vec<Cow<'_, [u8]>> = Vec::new();
     push_components(&mut pending, Cow::Borrowed(path));
     // Directories held below the root, deepest last.
@@ -91,7 +91,7 @@ pub(super) fn walk(r: &Resolver, path: &[u8], follow: bool) -> Result<OwnedFd, S
             Err(errno) => return Err(stuck(errno, chain, comp, pending)),
         };
         let last = pending.is_empty();
-        if kind == libc::S_IFLNK && (follow || !last) {
+        if kind == libc::S_IFLNK && (follow == FollowSymlinks::Yes || !last) {
             let read = (|| {
                 if links >= MAX_SYMLINKS {
                     return Err(Errno::ELOOP);
