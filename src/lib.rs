@@ -13,6 +13,7 @@
 //! |---|---|
 //! | [`policy`] | the TOML policy: rights, globs, includes, profiles; [`policy::Policy::decide`] |
 //! | [`resolve`] | path to `O_PATH` descriptor + canonical path, with `openat2(2)` or a held-descriptor walk; [`FollowSymlinks`] |
+//! | [`procfs`] | the `/proc` vocabulary: `/proc/self` and `/proc/thread-self` and back, pids in paths, ` (deleted)`, `PATH_MAX`, status fields |
 //! | [`ops`] | open, stat, access, readlink: validate, resolve, judge, act on exactly the object judged |
 //! | [`protocol`] | the wire format, pure encode/decode (`docs/protocol.md`) |
 //! | [`broker`] / [`client`] | the two ends of the socketpair protocol |
@@ -75,6 +76,7 @@ pub mod metadata;
 pub mod notify;
 pub mod ops;
 pub mod policy;
+pub mod procfs;
 pub mod protocol;
 pub mod resolve;
 pub mod sandbox;

@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::metadata::FileStat;
+use crate::procfs::PATH_MAX;
 use crate::resolve::FollowSymlinks;
 
 /// The protocol version this crate speaks, the first field of every message.
@@ -43,7 +44,7 @@ pub const REQUEST_HEADER_LEN: usize = 24;
 /// Size of the fixed reply header in bytes.
 pub const REPLY_HEADER_LEN: usize = 16;
 /// Longest path a request may carry, in bytes (`PATH_MAX` minus the NUL).
-pub const MAX_PATH_LEN: usize = 4095;
+pub const MAX_PATH_LEN: usize = PATH_MAX - 1;
 /// Longest reply payload, in bytes.
 pub const MAX_REPLY_DATA: usize = 4096;
 /// Largest valid request record.

@@ -2,8 +2,12 @@
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use fdbroker::FollowSymlinks;
+use fdbroker::ops::{Context, Ops};
+use fdbroker::policy::{Access, Decision, Judge};
 
 fn fdbroker(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fdbroker"))
@@ -237,6 +241,58 @@ fn explain_maps_its_own_proc_entry_to_proc_self() {
     // Another process's entry is not /proc/self.
     let o = fdbroker(&["explain", "-p", &p, "/proc/1/status"]);
     assert_eq!(code(&o), 1);
+}
+
+/// `explain` and the broker judge a path through the requester's own
+/// `/proc` entry alike: `/proc/<pid>/...` and `/proc/<pid>/task/<tid>/...`
+/// are both `/proc/self/...` (`fdbroker::procfs::to_self`).
+#[test]
+fn explain_judges_own_proc_paths_as_the_broker_does() {
+    struct AllowAll;
+    impl Judge for AllowAll {
+        fn decide(&self, _: &Path, _: Access) -> Decision {
+            Decision {
+                allowed: true,
+                rule: None,
+            }
+        }
+    }
+    let f = fixture();
+    let p = f.policy.display().to_string();
+    let ops = Ops::new().unwrap();
+    let me = Context {
+        pid: Some(std::process::id()),
+    };
+    for req in [
+        "/proc/self",
+        "/proc/self/status",
+        "/proc/self/task",
+        "/proc/thread-self",
+        "/proc/thread-self/status",
+    ] {
+        let o = fdbroker(&["explain", "-p", &p, req]);
+        let out = stdout(&o);
+        assert_eq!(code(&o), 0, "{req}: {out}{}", stderr(&o));
+        let explained = match out.split_once(" (resolves to ") {
+            Some((_, rest)) => rest.split_once(')').map(|(judged, _)| judged),
+            None => Some(req),
+        };
+        let brokered = ops.stat(&AllowAll, &me, Path::new(req), FollowSymlinks::Yes);
+        assert_eq!(
+            explained.map(Path::new),
+            brokered.resolved.as_deref(),
+            "{req}: {out}"
+        );
+    }
+    // The calling thread's entry is the process's own, not a task below it.
+    let o = fdbroker(&["explain", "-p", &p, "/proc/thread-self/status"]);
+    assert!(
+        stdout(&o).starts_with(
+            "allow /proc/thread-self/status (resolves to /proc/self/status) [read]: allowed by <profile:runtime>:"
+        ),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

@@ -33,6 +33,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fdbroker::policy::{Access, Policy};
+use fdbroker::procfs;
 use nix::sched::{CpuSet, sched_setaffinity};
 use nix::unistd::Pid;
 
@@ -245,11 +246,8 @@ pub(crate) fn pin(cpu: i32) {
 
 /// `VmHWM` (peak resident set) of `/proc/<pid>`, in KiB.
 pub(crate) fn vm_hwm_kib(pid: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
+    let status = std::fs::read(format!("/proc/{pid}/status")).ok()?;
+    procfs::status_value(&status, "VmHWM")?
         .trim_end_matches("kB")
         .trim()
         .parse()
@@ -259,10 +257,10 @@ pub(crate) fn vm_hwm_kib(pid: &str) -> Option<u64> {
 /// User + system CPU time of all threads of `pid` so far, in microseconds
 /// (proc(5): `utime` and `stime` of /proc/<pid>/stat, in clock ticks).
 fn proc_cpu_us(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split(' ').collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = procfs::stat_fields(&stat)?;
+    // utime and stime: fields 14 and 15, the 12th and 13th after (comm).
+    let ticks: u64 = fields.nth(11)?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
     let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use fdbroker::learn::{AuditSummary, PolicyWriter};
 use fdbroker::policy::{Access, Policy};
+use fdbroker::procfs;
 
 /// Show whether a policy allows access to paths, and the rule that decides.
 #[derive(clap::Args)]
@@ -144,15 +145,10 @@ fn judged_path(path: &Path) -> io::Result<Judged> {
     })
 }
 
-/// Writes our own `/proc/<pid>` as `/proc/self`, as the broker does for the
-/// requesting process.
+/// Writes our own `/proc/<pid>` and `/proc/<pid>/task/<tid>` as
+/// `/proc/self`, as the broker does for the requesting process.
 fn proc_self(path: PathBuf) -> PathBuf {
-    let own = Path::new("/proc").join(std::process::id().to_string());
-    match path.strip_prefix(&own) {
-        Ok(rest) if rest.as_os_str().is_empty() => PathBuf::from("/proc/self"),
-        Ok(rest) => Path::new("/proc/self").join(rest),
-        Err(_) => path,
-    }
+    procfs::to_self(path, Some(std::process::id()))
 }
 
 /// `explain --audit-log FILE`: the summary on stdout, malformed lines on

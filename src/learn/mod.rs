@@ -36,6 +36,7 @@ pub use writer::{
 use crate::audit::Event;
 use crate::ops::flags::{Object, OpenFlags};
 use crate::policy::{Access, Decision, Judge, Policy, PolicyError, RuleKind, RuleRef};
+use crate::procfs;
 use crate::resolve::{FollowSymlinks, Resolver};
 
 /// The file name of the pseudo-rule behind learn-mode decisions: the audit
@@ -432,11 +433,7 @@ fn rights_needed(e: &Event<'_>) -> Access {
 /// `/proc/<digits>...`: another process's entry (the requester's own is
 /// judged as `/proc/self`).
 fn other_process(path: &Path) -> bool {
-    let b = path.as_os_str().as_bytes();
-    b.strip_prefix(b"/proc/").is_some_and(|rest| {
-        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
-        digits > 0 && (rest.len() == digits || rest[digits] == b'/')
-    })
+    procfs::split_pid(path).is_some()
 }
 
 /// Raw memory and ports, kernel memory, and block devices.
@@ -459,7 +456,7 @@ fn dangerous_device(path: &Path) -> bool {
 /// exited or its program was deleted.
 fn exe_of(pid: u32) -> Option<PathBuf> {
     let p = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-    if p.as_os_str().as_bytes().ends_with(b" (deleted)") {
+    if procfs::maybe_deleted(p.as_os_str().as_bytes()) {
         return None;
     }
     Some(p)

@@ -12,7 +12,7 @@
 //!   `/proc/<pid>/task/<pid>/...` before resolution; without a
 //!   [`Context::pid`] such a request is `EACCES`. A canonical
 //!   `/proc/<pid>/...` or `/proc/<pid>/task/<tid>/...` of the requester is
-//!   judged as `/proc/self/...` (proc(5)).
+//!   judged as `/proc/self/...` (proc(5); the mapping is [`crate::procfs`]'s).
 //! - A policy denial is `EACCES`. Any other error (`ENOENT`, `ENOTDIR`,
 //!   `ELOOP`, `EEXIST`, `EISDIR`...) is revealed only when the requester may
 //!   `stat` the best canonical guess of the path it asked for
@@ -29,14 +29,15 @@ mod readlink;
 mod stat;
 
 use std::borrow::Cow;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
 use crate::policy::{Access, Decision, Judge};
+use crate::procfs::{self, ViaSelf, to_self};
 use crate::resolve::{FollowSymlinks, ResolveError, Resolver, check_path};
 
 /// The engine the broker calls: `open`, `stat`, `access` and `readlink` on
@@ -262,39 +263,20 @@ impl Ops {
 }
 
 /// Checks a request path and writes the requester's `/proc/self` and
-/// `/proc/thread-self` as `/proc/<pid>` and `/proc/<pid>/task/<pid>`.
+/// `/proc/thread-self` as `/proc/<pid>` and `/proc/<pid>/task/<pid>`
+/// ([`ViaSelf::for_pid`]).
 ///
 /// Errors: `EINVAL`/`ENAMETOOLONG` as [`check_path`]; `EACCES` for a
 /// `/proc/self` request without a pid.
 fn prepare(path: &Path, pid: Option<u32>) -> Result<Cow<'_, Path>, Errno> {
     check_path(path)?;
-    let mut comps = path.components();
-    if comps.next() != Some(Component::RootDir)
-        || comps.next() != Some(Component::Normal(OsStr::new("proc")))
-    {
+    let Some(via_self) = ViaSelf::parse(path) else {
         return Ok(Cow::Borrowed(path));
-    }
-    let thread = match comps.next() {
-        Some(Component::Normal(c)) if c == "self" => false,
-        Some(Component::Normal(c)) if c == "thread-self" => true,
-        _ => return Ok(Cow::Borrowed(path)),
     };
     let Some(pid) = pid else {
         return Err(Errno::EACCES);
     };
-    let mut out = if thread {
-        format!("/proc/{pid}/task/{pid}").into_bytes()
-    } else {
-        format!("/proc/{pid}").into_bytes()
-    };
-    for c in comps {
-        out.push(b'/');
-        out.extend_from_slice(c.as_os_str().as_bytes());
-    }
-    if path.as_os_str().as_bytes().ends_with(b"/") {
-        out.push(b'/');
-    }
-    let out = PathBuf::from(OsStr::from_bytes(&out));
+    let out = via_self.for_pid(pid);
     check_path(&out)?;
     Ok(Cow::Owned(out))
 }
@@ -323,21 +305,16 @@ impl Judge for Hard<'_> {
 /// hand the child the privileged broker's environment, memory maps or
 /// descriptors. Exempt only when the requester is the broker process itself.
 fn is_broker_proc(path: &Path, requester: Option<u32>) -> bool {
-    // Only a path under /proc can be; getpid(2) is a system call, asked
-    // only then (this runs on every request).
-    let Some(in_proc) = path.as_os_str().as_bytes().strip_prefix(b"/proc/") else {
+    // Only a path under /proc/<digits> can be; getpid(2) is a system call,
+    // asked only then (this runs on every request).
+    let Some((first, _)) = procfs::split_pid(path) else {
         return false;
     };
     let own = std::process::id();
     if requester == Some(own) {
         return false;
     }
-    let first = in_proc.split(|&c| c == b'/').next().unwrap_or_default();
-    if first.is_empty() || !first.iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let mut buf = [0u8; 10];
-    if first == decimal(own, &mut buf) {
+    if procfs::names_pid(first, own) {
         return true;
     }
     // Each of our threads also has a /proc/<tid> of its own: not listed in
@@ -349,50 +326,6 @@ fn is_broker_proc(path: &Path, requester: Option<u32>) -> bool {
         .join(OsStr::from_bytes(first))
         .symlink_metadata()
         .is_ok()
-}
-
-/// Writes the requester's canonical `/proc/<pid>` and
-/// `/proc/<pid>/task/<tid>` as `/proc/self`, as policies name them.
-fn to_self(path: PathBuf, pid: Option<u32>) -> PathBuf {
-    let Some(pid) = pid else {
-        return path;
-    };
-    let mut pid_buf = [0u8; 10];
-    let pid_name = decimal(pid, &mut pid_buf);
-    let b = path.as_os_str().as_bytes();
-    let Some(after_pid) = b
-        .strip_prefix(b"/proc/")
-        .and_then(|p| p.strip_prefix(pid_name))
-    else {
-        return path;
-    };
-    if !(after_pid.is_empty() || after_pid.starts_with(b"/")) {
-        return path;
-    }
-    let mut rest = after_pid;
-    if let Some(t) = rest.strip_prefix(b"/task/") {
-        let digits = t.iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits > 0 && (t.len() == digits || t[digits] == b'/') {
-            rest = &t[digits..];
-        }
-    }
-    let mut out = Vec::with_capacity(10 + rest.len());
-    out.extend_from_slice(b"/proc/self");
-    out.extend_from_slice(rest);
-    PathBuf::from(OsString::from_vec(out))
-}
-
-/// `n` in decimal, in `buf` (a `u32` has at most 10 digits).
-fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[start..];
-        }
-    }
 }
 
 #[cfg(test)]
@@ -431,14 +364,6 @@ mod tests {
         assert_eq!(p(&long, Some(1)), Err(Errno::ENAMETOOLONG));
     }
 
-    #[test]
-    fn decimals() {
-        let mut b = [0u8; 10];
-        for n in [0, 7, 10, 42, 4_000_000, u32::MAX] {
-            assert_eq!(decimal(n, &mut b), n.to_string().as_bytes());
-        }
-    }
-
     /// Regression (tests/attacks, path_tricks broker_proc): the broker's
     /// threads' /proc/<tid> entries are the broker too.
     #[test]
@@ -467,26 +392,5 @@ mod tests {
         assert!(!is_broker_proc(Path::new("/proc/self/environ"), None));
         assert!(!is_broker_proc(Path::new("/proc/sys/kernel"), None));
         assert!(!is_broker_proc(Path::new("/etc/passwd"), None));
-    }
-
-    #[test]
-    fn to_self_rewrites_own_pid_only() {
-        let t = |s: &str, pid| to_self(PathBuf::from(s), pid);
-        assert_eq!(t("/proc/42/fd/3", Some(42)), Path::new("/proc/self/fd/3"));
-        assert_eq!(t("/proc/42", Some(42)), Path::new("/proc/self"));
-        assert_eq!(
-            t("/proc/42/task/43/fd", Some(42)),
-            Path::new("/proc/self/fd")
-        );
-        assert_eq!(t("/proc/42/task/43", Some(42)), Path::new("/proc/self"));
-        assert_eq!(t("/proc/42/task", Some(42)), Path::new("/proc/self/task"));
-        assert_eq!(
-            t("/proc/42/task/x", Some(42)),
-            Path::new("/proc/self/task/x")
-        );
-        assert_eq!(t("/proc/421/fd", Some(42)), Path::new("/proc/421/fd"));
-        assert_eq!(t("/proc/4/fd", Some(42)), Path::new("/proc/4/fd"));
-        assert_eq!(t("/proc/42/fd", None), Path::new("/proc/42/fd"));
-        assert_eq!(t("/tmp/proc/42", Some(42)), Path::new("/tmp/proc/42"));
     }
 }

@@ -29,8 +29,9 @@ use nix::fcntl::openat;
 use nix::sys::stat::fstat;
 
 use super::flags::{Object, OpenFlags, create_mode};
-use super::{CREATE_TRIES, Context, Ops, Outcome, prepare, to_self};
+use super::{CREATE_TRIES, Context, Ops, Outcome, prepare};
 use crate::policy::Judge;
+use crate::procfs::{in_proc, to_self};
 use crate::resolve::{FollowSymlinks, is_plain};
 
 /// One attempt at an `O_CREAT` open: finished, or lost a race and must restart.
@@ -120,8 +121,7 @@ impl Ops {
         f: OpenFlags,
         access: crate::policy::Access,
     ) -> Option<Outcome<OwnedFd>> {
-        let b = target.as_os_str().as_bytes();
-        if b == b"/proc" || b.starts_with(b"/proc/") || !is_plain(target) {
+        if in_proc(target) || !is_plain(target) {
             return None;
         }
         let decision = judge.decide(target, access);

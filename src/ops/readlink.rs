@@ -8,6 +8,7 @@ use nix::sys::stat::fstat;
 
 use super::{Context, Ops, Outcome, prepare};
 use crate::policy::{Access, Judge};
+use crate::procfs::ViaSelf;
 use crate::resolve::FollowSymlinks;
 
 impl Ops {
@@ -24,18 +25,12 @@ impl Ops {
             Ok(t) => t,
             Err(errno) => return Outcome::refused(errno, access),
         };
-        if let (Some(pid), Some(thread)) = (ctx.pid, proc_self_link(path)) {
-            let judged = Path::new(if thread {
-                "/proc/thread-self"
-            } else {
-                "/proc/self"
-            });
+        let link_itself = ViaSelf::parse(path).filter(ViaSelf::is_link_itself);
+        if let (Some(pid), Some(via_self)) = (ctx.pid, link_itself) {
+            let link = via_self.link();
+            let judged = link.path();
             let decision = judge.decide(judged, access);
-            let value = if thread {
-                format!("{pid}/task/{pid}")
-            } else {
-                pid.to_string()
-            };
+            let value = link.target(pid);
             return Outcome {
                 result: if decision.allowed {
                     Ok(value.into_bytes())
@@ -59,25 +54,5 @@ impl Ops {
             self.resolver.read_link(fd)
         });
         self.finish(judge, reached, access, r)
-    }
-}
-
-/// `Some(false)` for exactly `/proc/self`, `Some(true)` for exactly
-/// `/proc/thread-self` (no trailing `/`, which would follow the link).
-fn proc_self_link(path: &Path) -> Option<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    if path.as_os_str().as_bytes().ends_with(b"/") {
-        return None;
-    }
-    let mut c = path.components().skip(1);
-    let proc = c.next()?;
-    let name = c.next()?;
-    if proc.as_os_str() != "proc" || c.next().is_some() {
-        return None;
-    }
-    match name.as_os_str().to_str()? {
-        "self" => Some(false),
-        "thread-self" => Some(true),
-        _ => None,
     }
 }

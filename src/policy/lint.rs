@@ -17,6 +17,7 @@ use globset::{GlobSet, GlobSetBuilder};
 
 use super::glob::{Pattern, literal_prefix};
 use super::{Access, Policy, Rule, RuleKind, RuleRef};
+use crate::procfs::ViaSelf;
 
 /// What a [`Warning`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -195,7 +196,7 @@ fn other_process_match(pattern: &str) -> bool {
 /// Why `pattern` matches nothing on this machine, if it does not.
 fn matches_nothing(pattern: &str, prefix: &Path, exact: bool, access: Access) -> Option<String> {
     // The requester's own /proc entry exists whenever there is a requester.
-    if prefix.starts_with("/proc/self") || prefix.starts_with("/proc/thread-self") {
+    if ViaSelf::parse(prefix).is_some() {
         return None;
     }
     match std::fs::symlink_metadata(prefix) {

@@ -47,10 +47,8 @@ use nix::sys::stat::{Mode, fstat};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use nix::unistd::{AccessFlags, faccessat};
 
+use crate::procfs::{PATH_MAX, maybe_deleted, names_pid};
 use crate::sys::readlink::readlinkat_into;
-
-/// Longest path the kernel accepts, terminating NUL included (`PATH_MAX`).
-pub const PATH_MAX: usize = 4096;
 
 /// Symlinks followed in one resolution before `ELOOP`, as the kernel does
 /// (`MAXSYMLINKS`, path_resolution(7)).
@@ -58,9 +56,6 @@ pub const MAX_SYMLINKS: u32 = 40;
 
 /// Inode number of the root directory of every procfs mount (`PROC_ROOT_INO`).
 const PROC_ROOT_INO: u64 = 1;
-
-/// Suffix the kernel appends to the `/proc/self/fd/N` link of an unlinked file.
-const DELETED_SUFFIX: &[u8] = b" (deleted)";
 
 /// How a [`Resolver`] reaches an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -244,7 +239,7 @@ impl Resolver {
         let pid = std::process::id();
         let mut buf = [0u8; 32];
         let n = readlinkat_into(&proc_root, c"self", &mut buf).map_err(setup("/proc/self"))?;
-        if buf[..n] != *pid.to_string().as_bytes() {
+        if !names_pid(&buf[..n], pid) {
             return Err(ResolveError::ForeignProc);
         }
         let pid_dir = openat(
@@ -558,7 +553,7 @@ fn check_fd_link(link: &[u8]) -> Result<bool, Errno> {
     {
         return Err(Errno::EACCES);
     }
-    Ok(link.ends_with(DELETED_SUFFIX))
+    Ok(maybe_deleted(link))
 }
 
 /// `base` (a canonical absolute path) followed by `rest`, with empty and `.`

@@ -15,7 +15,8 @@ use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{Mode, fstat};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 
-use super::{FollowSymlinks, MAX_SYMLINKS, PATH_MAX, PROC_ROOT_INO, Resolver};
+use super::{FollowSymlinks, MAX_SYMLINKS, PROC_ROOT_INO, Resolver};
+use crate::procfs::PATH_MAX;
 use crate::sys::readlink::readlinkat_into;
 
 /// Where a walk stopped, for [`Resolver::best_guess`].
