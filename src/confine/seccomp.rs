@@ -125,8 +125,7 @@ impl DenyRule {
         op: SeccompCmpOp,
         value: u32,
     ) -> Result<DenyRule, ConfineError> {
-        let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, u64::from(value))
-            .map_err(|e| ConfineError::SeccompCompile(e.to_string()))?;
+        let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, u64::from(value))?;
         self.when.push(cond);
         Ok(self)
     }
@@ -380,10 +379,6 @@ pub fn deny_filter(opts: &DenyOptions) -> Result<BpfProgram, ConfineError> {
     dispatch(&deny_blocks(opts)?)
 }
 
-fn compile_err(e: impl std::fmt::Display) -> ConfineError {
-    ConfineError::SeccompCompile(e.to_string())
-}
-
 /// `SECCOMP_RET_ERRNO` with `errno`, as seccompiler's `SeccompAction::Errno`.
 fn ret_errno(errno: i32) -> u32 {
     0x0005_0000 | (errno as u32 & 0xffff)
@@ -399,7 +394,10 @@ fn group(opts: &DenyOptions) -> Result<Grouped, ConfineError> {
         let nr = u32::try_from(rule.nr)
             .ok()
             .filter(|nr| nr & X32_SYSCALL_BIT == 0)
-            .ok_or_else(|| compile_err(format!("bad system call number {}", rule.nr)))?;
+            .ok_or(ConfineError::SyscallNumber {
+                syscall: rule.syscall,
+                nr: rule.nr,
+            })?;
         let slot = groups
             .entry(nr)
             .or_default()
@@ -408,7 +406,7 @@ fn group(opts: &DenyOptions) -> Result<Grouped, ConfineError> {
         if rule.when.is_empty() {
             *slot = None;
         } else if let Some(rules) = slot {
-            rules.push(SeccompRule::new(rule.when).map_err(compile_err)?);
+            rules.push(SeccompRule::new(rule.when)?);
         }
     }
     Ok(groups)
@@ -418,9 +416,7 @@ fn group(opts: &DenyOptions) -> Result<Grouped, ConfineError> {
 /// once [`dispatch`] has found it (errnos in ascending order, as a chain of
 /// one program per errno would; a `ret` with no conditions ends it).
 fn deny_blocks(opts: &DenyOptions) -> Result<BTreeMap<u32, BpfProgram>, ConfineError> {
-    let arch = std::env::consts::ARCH
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| compile_err(e))?;
+    let arch = std::env::consts::ARCH.try_into()?;
     let mut blocks = BTreeMap::new();
     for (nr, by_errno) in group(opts)? {
         let mut parts = Vec::new();
@@ -434,13 +430,8 @@ fn deny_blocks(opts: &DenyOptions) -> Result<BTreeMap<u32, BpfProgram>, ConfineE
                 SeccompAction::Allow,
                 SeccompAction::Errno(errno as u32),
                 arch,
-            )
-            .map_err(compile_err)?;
-            parts.push(
-                filter
-                    .try_into()
-                    .map_err(|e: seccompiler::BackendError| compile_err(e))?,
-            );
+            )?;
+            parts.push(filter.try_into()?);
         }
         blocks.insert(nr, chain(&parts)?);
     }
@@ -482,9 +473,7 @@ fn dispatch(blocks: &BTreeMap<u32, BpfProgram>) -> Result<BpfProgram, ConfineErr
         }
     }
     for (at, nr) in to_block {
-        let start = *starts
-            .get(&nr)
-            .ok_or_else(|| compile_err(format!("no code for system call {nr}")))?;
+        let start = *starts.get(&nr).ok_or(ConfineError::SeccompNoBlock { nr })?;
         out[at].k =
             u32::try_from(start - at - 1).map_err(|_| ConfineError::FilterTooLong(start))?;
     }
