@@ -26,6 +26,7 @@
 //! process is partly confined: treat any error as fatal and exit.
 
 mod caps;
+mod deny;
 mod landlock;
 mod seccomp;
 
@@ -39,12 +40,12 @@ pub use self::caps::{
     CapSets, CapabilityReport, ProcStatus, cap_last_cap, drop_capabilities,
     drop_capabilities_through, no_new_privs, set_no_new_privs,
 };
+pub use self::deny::{DenyOptions, DenyRule, SeccompCmpOp, SeccompCondition, Sockets, deny_rules};
 pub use self::landlock::{LandlockBuilder, LandlockReport, PreparedLandlock, SCOPES_ABI};
-pub use self::seccomp::{
+pub use self::seccomp::{chain, deny_filter, foreign_abi_filter, install, install_with_listener};
+pub use crate::bpf::{
     AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_RISCV64, AUDIT_ARCH_X86_64, BpfProgram,
-    DenyOptions, DenyRule, SeccompCmpOp, SeccompCondition, Sockets, X32_SYSCALL_BIT, chain,
-    deny_filter, deny_rules, foreign_abi_filter, install, install_with_listener, native_audit_arch,
-    sock_filter,
+    X32_SYSCALL_BIT, native_audit_arch, sock_filter,
 };
 
 use crate::sys;

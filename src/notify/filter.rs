@@ -1,23 +1,15 @@
 //! The user-notification filter: which system calls stop in the kernel and
 //! wait for the broker.
 
-use seccompiler::sock_filter;
+use crate::bpf::{
+    AUDIT_ARCH_X86_64, DATA_NR, JMP_JEQ_K, JMP_JSET_K, LD_W_ABS, RET_ALLOW, RET_K, RET_USER_NOTIF,
+    X32_SYSCALL_BIT, arch_check, jump, ret_errno, sock_filter, stmt,
+};
 
 use super::BROKERED_SYSCALLS;
 
-/// `AUDIT_ARCH_X86_64`.
-pub(super) const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
-/// x32 system calls carry this bit in their number.
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-
-// Classic BPF opcodes (linux/bpf_common.h) and seccomp return values.
-const LD_W_ABS: u16 = 0x20;
-const JEQ_K: u16 = 0x15;
-const JSET_K: u16 = 0x45;
-const RET_K: u16 = 0x06;
-const RET_ALLOW: u32 = 0x7fff_0000;
-const RET_USER_NOTIF: u32 = 0x7fc0_0000;
-const RET_ERRNO_ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
+/// What a call of a foreign ABI gets from the notification filter.
+const RET_ERRNO_ENOSYS: u32 = ret_errno(libc::ENOSYS);
 
 /// The user-notification filter: every call in [`BROKERED_SYSCALLS`] returns
 /// `SECCOMP_RET_USER_NOTIF`, everything else `SECCOMP_RET_ALLOW`. Foreign
@@ -44,24 +36,15 @@ const RET_ERRNO_ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
 /// ([`crate::confine::install_with_listener`]).
 pub fn notify_filter() -> Vec<sock_filter> {
     let n = BROKERED_SYSCALLS.len();
-    let stmt = |code, k| sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jump = |code, k, jt, jf| sock_filter { code, jt, jf, k };
-    let mut prog = vec![
-        stmt(LD_W_ABS, 4),
-        jump(JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
-        stmt(RET_K, RET_ERRNO_ENOSYS),
-        stmt(LD_W_ABS, 0),
+    let mut prog = arch_check(AUDIT_ARCH_X86_64, RET_ERRNO_ENOSYS).to_vec();
+    prog.extend([
+        stmt(LD_W_ABS, DATA_NR),
         // From index 4, skip the n compares, ALLOW and USER_NOTIF.
-        jump(JSET_K, X32_SYSCALL_BIT, (n + 2) as u8, 0),
-    ];
+        jump(JMP_JSET_K, X32_SYSCALL_BIT, (n + 2) as u8, 0),
+    ]);
     for (i, (_, nr)) in BROKERED_SYSCALLS.iter().enumerate() {
         // From compare i, skip the remaining compares and ALLOW.
-        prog.push(jump(JEQ_K, *nr as u32, (n - i) as u8, 0));
+        prog.push(jump(JMP_JEQ_K, *nr as u32, (n - i) as u8, 0));
     }
     prog.push(stmt(RET_K, RET_ALLOW));
     prog.push(stmt(RET_K, RET_USER_NOTIF));
@@ -72,24 +55,8 @@ pub fn notify_filter() -> Vec<sock_filter> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Runs a seccomp program on (arch, nr) the way the kernel would, for
-    /// the opcodes notify_filter emits.
-    fn run(prog: &[sock_filter], arch: u32, nr: u32) -> u32 {
-        let (mut acc, mut pc) = (0u32, 0usize);
-        loop {
-            let i = &prog[pc];
-            pc += 1;
-            let pick = |t: bool| usize::from(if t { i.jt } else { i.jf });
-            match i.code {
-                LD_W_ABS => acc = if i.k == 4 { arch } else { nr },
-                JEQ_K => pc += pick(acc == i.k),
-                JSET_K => pc += pick(acc & i.k != 0),
-                RET_K => return i.k,
-                c => panic!("opcode {c:#x}"),
-            }
-        }
-    }
+    use crate::bpf::AUDIT_ARCH_I386;
+    use crate::bpf::vm::run;
 
     #[test]
     fn filter_is_pinned() {
@@ -127,15 +94,16 @@ mod tests {
     fn filter_behaviour() {
         let f = notify_filter();
         const X86: u32 = AUDIT_ARCH_X86_64;
+        let x32 = i64::from(X32_SYSCALL_BIT);
         for (name, nr) in BROKERED_SYSCALLS {
-            assert_eq!(run(&f, X86, nr as u32), RET_USER_NOTIF, "{name}");
+            assert_eq!(run(&f, X86, nr, [0; 6]), RET_USER_NOTIF, "{name}");
             // The same number through x32 or i386 never reaches a compare.
+            assert_eq!(run(&f, X86, nr | x32, [0; 6]), RET_ERRNO_ENOSYS, "{name}");
             assert_eq!(
-                run(&f, X86, nr as u32 | X32_SYSCALL_BIT),
+                run(&f, AUDIT_ARCH_I386, nr, [0; 6]),
                 RET_ERRNO_ENOSYS,
                 "{name}"
             );
-            assert_eq!(run(&f, 0x4000_0003, nr as u32), RET_ERRNO_ENOSYS, "{name}");
         }
         for nr in [
             libc::SYS_read,
@@ -144,9 +112,9 @@ mod tests {
             libc::SYS_execve,
             libc::SYS_close,
         ] {
-            assert_eq!(run(&f, X86, nr as u32), RET_ALLOW);
+            assert_eq!(run(&f, X86, nr, [0; 6]), RET_ALLOW);
         }
         // i386 open is 5 (x86-64 fstat): refused, not allowed.
-        assert_eq!(run(&f, 0x4000_0003, 5), RET_ERRNO_ENOSYS);
+        assert_eq!(run(&f, AUDIT_ARCH_I386, 5, [0; 6]), RET_ERRNO_ENOSYS);
     }
 }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use nix::errno::Errno;
 
 use super::caller::{self, Target};
-use super::filter::AUDIT_ARCH_X86_64;
 use super::pool::Pool;
 use super::{
     AccessCall, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall,
     decode, encode_kernel_stat, encode_statx,
 };
 use crate::audit::{Event, Source};
+use crate::bpf::AUDIT_ARCH_X86_64;
 use crate::ops::{Ops, Outcome};
 use crate::policy::Judge;
 use crate::sys;
