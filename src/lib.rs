@@ -66,6 +66,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+mod bpf;
 pub mod broker;
 pub mod client;
 pub mod confine;

@@ -345,7 +345,7 @@ fn field<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
 }
 
 /// Checks a path for the wire: absolute, 1..=[`MAX_PATH_LEN`] bytes, no NUL.
-fn check_path(path: &[u8]) -> Result<(), ProtocolError> {
+fn check_wire_path(path: &[u8]) -> Result<(), ProtocolError> {
     if path.is_empty() {
         return Err(ProtocolError::EmptyPath);
     }
@@ -430,7 +430,7 @@ impl Request {
     /// ```
     pub fn encode(&self) -> Result<Vec<u8>, ProtocolError> {
         let path = self.path.as_os_str().as_bytes();
-        check_path(path)?;
+        check_wire_path(path)?;
         let op = self.call.op();
         let (flags, mode) = self.call.wire_args();
         // Refuse here exactly what the broker would refuse.
@@ -489,7 +489,7 @@ impl Request {
         let Some(op) = Op::from_wire(h.op) else {
             return Err(reject(ProtocolError::UnknownOp(h.op)));
         };
-        check_path(path).map_err(reject)?;
+        check_wire_path(path).map_err(reject)?;
         let call = make_call(op, h.flags, h.mode).map_err(reject)?;
         Ok(Request {
             id: h.id,
@@ -602,7 +602,7 @@ impl Reply {
         let mut stat_buf = [0u8; STAT_DATA_LEN];
         let data: &[u8] = match &self.body {
             ReplyBody::Stat(st) => {
-                encode_stat(st, &mut stat_buf);
+                encode_wire_stat(st, &mut stat_buf);
                 &stat_buf
             }
             ReplyBody::Readlink(t) => t,
@@ -693,7 +693,7 @@ impl Reply {
 }
 
 /// Writes the sixteen 64-bit fields of `st`, in declaration order.
-fn encode_stat(st: &FileStat, out: &mut [u8; STAT_DATA_LEN]) {
+fn encode_wire_stat(st: &FileStat, out: &mut [u8; STAT_DATA_LEN]) {
     let fields: [[u8; 8]; 16] = [
         st.dev.to_ne_bytes(),
         st.ino.to_ne_bytes(),

@@ -7,7 +7,10 @@
 //! them the same way, or a `dirfd` of `AT_FDCWD | junk` would name another
 //! starting point for the broker than for the kernel (see SECURITY.md).
 
-use fdbroker::notify::{BROKERED_SYSCALLS, Call, Dirfd, decode};
+use fdbroker::notify::{
+    AccessCall, BROKERED_SYSCALLS, Dirfd, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall,
+    Syscall, decode,
+};
 use proptest::prelude::*;
 
 /// The argument positions each call reads as a C `int`.
@@ -28,14 +31,14 @@ fn int_args(nr: i64) -> &'static [usize] {
     }
 }
 
-fn dirfd_of(c: &Call) -> Option<Dirfd> {
+fn dirfd_of(c: &Syscall) -> Option<Dirfd> {
     match *c {
-        Call::Open { dirfd, .. }
-        | Call::Openat2 { dirfd, .. }
-        | Call::Stat { dirfd, .. }
-        | Call::Statx { dirfd, .. }
-        | Call::Access { dirfd, .. }
-        | Call::Readlink { dirfd, .. } => Some(dirfd),
+        Syscall::Open(OpenCall { dirfd, .. })
+        | Syscall::Openat2(Openat2Call { dirfd, .. })
+        | Syscall::Stat(StatCall { dirfd, .. })
+        | Syscall::Statx(StatxCall { dirfd, .. })
+        | Syscall::Access(AccessCall { dirfd, .. })
+        | Syscall::Readlink(ReadlinkCall { dirfd, .. }) => Some(dirfd),
         _ => None,
     }
 }

@@ -1,4 +1,4 @@
-//! The threads answering `fdbroker run`'s notifications (`src/notify.rs`,
+//! The threads answering `fdbroker run`'s notifications (`src/notify/pool.rs`,
 //! `Pool`): normally a single receiver answers every call itself, so these
 //! cases check what that design must still guarantee:
 //!

@@ -7,7 +7,7 @@
 #![no_main]
 
 use fdbroker::metadata::FileStat;
-use fdbroker::notify::{BROKERED_SYSCALLS, decode, encode_stat, encode_statx};
+use fdbroker::notify::{BROKERED_SYSCALLS, decode, encode_kernel_stat, encode_statx};
 use libfuzzer_sys::fuzz_target;
 
 fn word(data: &[u8], i: usize) -> u64 {
@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         ctime: word(data, 21) as i64,
         ctime_nsec: word(data, 22) as i64,
     };
-    let a = encode_stat(&st);
+    let a = encode_kernel_stat(&st);
     let b = encode_statx(&st);
     assert_eq!(&a[8..16], &st.ino.to_ne_bytes());
     assert_eq!(&b[32..40], &st.ino.to_ne_bytes());

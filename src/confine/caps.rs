@@ -4,7 +4,9 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::num::ParseIntError;
 use std::os::unix::fs::FileExt;
+use std::str::FromStr;
 
 use caps::CapSet;
 
@@ -153,7 +155,6 @@ impl ProcStatus {
     /// assert_eq!(st.no_new_privs, Some(true));
     /// ```
     pub fn parse(text: &str) -> Result<ProcStatus, ConfineError> {
-        let bad = |what: &str| ConfineError::ProcStatus(format!("bad or missing {what} line"));
         let mut st = ProcStatus::default();
         let mut seen = 0u8;
         for line in text.lines() {
@@ -161,27 +162,25 @@ impl ProcStatus {
                 continue;
             };
             let value = value.trim();
-            let cap = |bit: u8, seen: &mut u8| -> Result<u64, ConfineError> {
-                *seen |= bit;
-                u64::from_str_radix(value, 16).map_err(|_| bad(key))
+            let mut cap = |field: &'static str, bit: u8| {
+                seen |= bit;
+                u64::from_str_radix(value, 16).map_err(|e| bad_line(field, Some(e)))
             };
             match key {
-                "Threads" => st.threads = Some(value.parse().map_err(|_| bad(key))?),
+                "Threads" => st.threads = Some(number("Threads", value)?),
                 "NoNewPrivs" => st.no_new_privs = Some(value != "0"),
-                "Seccomp" => st.seccomp_mode = Some(value.parse().map_err(|_| bad(key))?),
-                "Seccomp_filters" => {
-                    st.seccomp_filters = Some(value.parse().map_err(|_| bad(key))?)
-                }
-                "CapInh" => st.caps.inheritable = cap(1, &mut seen)?,
-                "CapPrm" => st.caps.permitted = cap(2, &mut seen)?,
-                "CapEff" => st.caps.effective = cap(4, &mut seen)?,
-                "CapBnd" => st.caps.bounding = cap(8, &mut seen)?,
-                "CapAmb" => st.caps.ambient = cap(16, &mut seen)?,
+                "Seccomp" => st.seccomp_mode = Some(number("Seccomp", value)?),
+                "Seccomp_filters" => st.seccomp_filters = Some(number("Seccomp_filters", value)?),
+                "CapInh" => st.caps.inheritable = cap("CapInh", 1)?,
+                "CapPrm" => st.caps.permitted = cap("CapPrm", 2)?,
+                "CapEff" => st.caps.effective = cap("CapEff", 4)?,
+                "CapBnd" => st.caps.bounding = cap("CapBnd", 8)?,
+                "CapAmb" => st.caps.ambient = cap("CapAmb", 16)?,
                 _ => {}
             }
         }
         if seen != 31 {
-            return Err(bad("Cap*"));
+            return Err(bad_line("Cap*", None));
         }
         Ok(st)
     }
@@ -238,9 +237,10 @@ pub fn cap_last_cap() -> Result<u32, ConfineError> {
         what: CAP_LAST_CAP,
         source: e,
     })?;
-    text.trim()
-        .parse()
-        .map_err(|_| ConfineError::ProcStatus(format!("{CAP_LAST_CAP}: not a number: {text:?}")))
+    match text.trim().parse() {
+        Ok(last) => Ok(last),
+        Err(source) => Err(ConfineError::CapLastCap { text, source }),
+    }
 }
 
 /// Drops every capability of the calling thread, in the order the kernel
@@ -324,25 +324,29 @@ fn check_last(last: u32) -> Result<(), ConfineError> {
     if last < 63 && known(last)? && !known(last + 1)? {
         Ok(())
     } else {
-        Err(ConfineError::Capabilities {
-            step: "cap_last_cap",
-            message: format!("{last} is not the kernel's highest capability number"),
-        })
+        Err(ConfineError::NotCapLastCap { last })
     }
 }
 
-fn caps_io(step: &'static str, e: std::io::Error) -> ConfineError {
-    ConfineError::Capabilities {
-        step,
-        message: e.to_string(),
-    }
+/// A status line `field` that is missing or does not parse.
+fn bad_line(field: &'static str, source: Option<ParseIntError>) -> ConfineError {
+    ConfineError::ProcStatus { field, source }
 }
 
-fn caps_err(step: &'static str, e: caps::errors::CapsError) -> ConfineError {
-    ConfineError::Capabilities {
-        step,
-        message: e.to_string(),
-    }
+/// The decimal value of status line `field`.
+fn number<T: FromStr<Err = ParseIntError>>(
+    field: &'static str,
+    value: &str,
+) -> Result<T, ConfineError> {
+    value.parse().map_err(|e| bad_line(field, Some(e)))
+}
+
+fn caps_io(step: &'static str, source: std::io::Error) -> ConfineError {
+    ConfineError::CapabilityRead { step, source }
+}
+
+fn caps_err(step: &'static str, source: caps::errors::CapsError) -> ConfineError {
+    ConfineError::Capabilities { step, source }
 }
 
 #[cfg(test)]
@@ -407,10 +411,7 @@ mod tests {
             assert!(
                 matches!(
                     CapSets::current(wrong),
-                    Err(ConfineError::Capabilities {
-                        step: "cap_last_cap",
-                        ..
-                    })
+                    Err(ConfineError::NotCapLastCap { last }) if last == wrong
                 ),
                 "{wrong}"
             );

@@ -184,9 +184,7 @@ impl PreparedLandlock {
             RulesetStatus::FullyEnforced => report.fully_enforced = true,
             RulesetStatus::PartiallyEnforced if self.allow_partial => {}
             other => {
-                return Err(ConfineError::LandlockNotEnforced {
-                    status: format!("{other:?}"),
-                });
+                return Err(ConfineError::LandlockNotEnforced { status: other });
             }
         }
         Ok(report)

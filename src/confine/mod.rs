@@ -26,6 +26,7 @@
 //! process is partly confined: treat any error as fatal and exit.
 
 mod caps;
+mod deny;
 mod landlock;
 mod seccomp;
 
@@ -39,12 +40,12 @@ pub use self::caps::{
     CapSets, CapabilityReport, ProcStatus, cap_last_cap, drop_capabilities,
     drop_capabilities_through, no_new_privs, set_no_new_privs,
 };
+pub use self::deny::{DenyOptions, DenyRule, SeccompCmpOp, SeccompCondition, Sockets, deny_rules};
 pub use self::landlock::{LandlockBuilder, LandlockReport, PreparedLandlock, SCOPES_ABI};
-pub use self::seccomp::{
+pub use self::seccomp::{chain, deny_filter, foreign_abi_filter, install, install_with_listener};
+pub use crate::bpf::{
     AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_RISCV64, AUDIT_ARCH_X86_64, BpfProgram,
-    DenyOptions, DenyRule, SeccompCmpOp, SeccompCondition, Sockets, X32_SYSCALL_BIT, chain,
-    deny_filter, deny_rules, foreign_abi_filter, install, install_with_listener, native_audit_arch,
-    sock_filter,
+    X32_SYSCALL_BIT, native_audit_arch, sock_filter,
 };
 
 use crate::sys;
@@ -126,12 +127,31 @@ pub enum ConfineError {
     #[error("no_new_privs is not set after confinement")]
     NoNewPrivsNotSet,
     /// A `caps` call failed.
-    #[error("dropping capabilities ({step}): {message}")]
+    #[error("dropping capabilities ({step}): {source}")]
     Capabilities {
         /// Which step.
         step: &'static str,
         /// The `caps` error.
-        message: String,
+        #[source]
+        source: ::caps::errors::CapsError,
+    },
+    /// Reading the capability sets (`capget`, `PR_CAPBSET_READ`,
+    /// `PR_CAP_AMBIENT_IS_SET`) failed.
+    #[error("reading capabilities ({step}): {source}")]
+    CapabilityRead {
+        /// Which call.
+        step: &'static str,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// The number given as `cap_last_cap` is not the kernel's.
+    #[error(
+        "dropping capabilities (cap_last_cap): {last} is not the kernel's highest capability number"
+    )]
+    NotCapLastCap {
+        /// The number given.
+        last: u32,
     },
     /// `PR_CAPBSET_READ`/`PR_CAPBSET_DROP` failed for a capability number.
     #[error("dropping capability {cap} from the bounding set: {source}")]
@@ -149,9 +169,24 @@ pub enum ConfineError {
         /// What is left.
         mask: u64,
     },
-    /// `/proc/.../status` or `cap_last_cap` could not be parsed.
-    #[error("proc status: {0}")]
-    ProcStatus(String),
+    /// A line of `/proc/.../status` is missing or could not be parsed.
+    #[error("proc status: bad or missing {field} line")]
+    ProcStatus {
+        /// The field (`Cap*` for any of the capability lines).
+        field: &'static str,
+        /// Why its value did not parse, when it is there.
+        #[source]
+        source: Option<std::num::ParseIntError>,
+    },
+    /// `/proc/sys/kernel/cap_last_cap` is not a number.
+    #[error("proc status: /proc/sys/kernel/cap_last_cap: not a number: {text:?}")]
+    CapLastCap {
+        /// What the file holds.
+        text: String,
+        /// The parse error.
+        #[source]
+        source: std::num::ParseIntError,
+    },
     /// Reading a `/proc` file failed.
     #[error("{what}: {source}")]
     Io {
@@ -172,14 +207,28 @@ pub enum ConfineError {
         source: ::landlock::PathFdError,
     },
     /// `restrict_self` did not report full enforcement.
-    #[error("Landlock ruleset is {status}, not fully enforced")]
+    #[error("Landlock ruleset is {status:?}, not fully enforced")]
     LandlockNotEnforced {
         /// The status reported.
-        status: String,
+        status: ::landlock::RulesetStatus,
     },
-    /// A seccomp filter could not be compiled.
+    /// seccompiler could not compile a rule or filter.
     #[error("compiling seccomp filter: {0}")]
-    SeccompCompile(String),
+    SeccompCompile(#[from] seccompiler::BackendError),
+    /// A deny rule's system call number is not a native one.
+    #[error("compiling seccomp filter: {syscall}: bad system call number {nr}")]
+    SyscallNumber {
+        /// The rule's system call name.
+        syscall: &'static str,
+        /// Its number.
+        nr: i64,
+    },
+    /// The deny filter's dispatch has no code to jump to for a system call.
+    #[error("compiling seccomp filter: no code for system call {nr}")]
+    SeccompNoBlock {
+        /// The system call number.
+        nr: u32,
+    },
     /// A seccomp program is longer than the kernel accepts.
     #[error("seccomp program has {0} instructions (at most 4096)")]
     FilterTooLong(usize),

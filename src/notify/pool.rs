@@ -1,0 +1,267 @@
+//! The threads that receive and answer one listener's notifications: one
+//! receiver normally, more while calls block, and the monitor that decides.
+
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use super::{NotifyError, NotifyServer};
+use crate::sys;
+
+/// How often the pool's monitor looks at the receivers while the sandbox is
+/// active: a slow call holds up the others for two to three ticks at most.
+/// Each tick is a timer wake-up; at 1 ms they cost a brokered open about 3%
+/// on a shared CPU (`docs/performance.md`).
+const TICK: Duration = Duration::from_millis(2);
+/// Ticks without a notification after which the monitor sleeps until the
+/// next one arrives.
+const IDLE_TICKS: u32 = 100;
+/// Consecutive ticks a condition must hold before the monitor acts on it.
+const PATIENCE: u32 = 2;
+/// Consecutive ticks with several receivers waiting before surplus ones retire.
+const SURPLUS_TICKS: u32 = 5;
+
+/// The threads answering one listener.
+///
+/// The kernel wakes *every* thread blocked in `SECCOMP_IOCTL_NOTIF_RECV` for
+/// each notification (its wait is not exclusive, seccomp_unotify(2)), so a
+/// pool of idle threads all waiting there pays one needless context switch per
+/// idle thread per call: with two it made a brokered open 60% slower, and with
+/// a sandbox of many processes the wake-ups dominated. So normally exactly one
+/// thread, the *receiver*, waits in RECV and answers what it receives itself,
+/// with no hand-off between threads. A monitor thread, ticking every [`TICK`]
+/// while the sandbox is active and asleep while it is idle, adds a receiver
+/// (waking a parked one or starting a thread, up to `max_workers`) when for
+/// [`PATIENCE`] ticks no receiver waited in RECV and none received anything:
+/// they are all stuck in slow calls (a FIFO without a writer, a hung network
+/// filesystem, a caller stopped before it took its descriptor), and the
+/// other calls of the sandbox then wait no more than a few milliseconds. It
+/// retires surplus receivers when several wait for [`SURPLUS_TICKS`].
+///
+/// Receivers are not added merely because calls queue up: on this design's
+/// test machine (2 CPUs) a second receiver waiting in RECV cost more in
+/// wake-ups than it gained in parallelism (`docs/performance.md`).
+pub(super) struct Pool {
+    server: NotifyServer,
+    /// Threads in the receiver role (promotions included).
+    receivers: AtomicUsize,
+    /// Receivers blocked in RECV right now.
+    waiting: AtomicUsize,
+    /// Notifications received so far.
+    received: AtomicU64,
+    /// Receivers asked to step down after their current notification.
+    retire: AtomicUsize,
+    /// Set by the monitor before it sleeps; the next receiver to get a
+    /// notification wakes it.
+    monitor_asleep: AtomicBool,
+    /// The listener is gone or broken: every thread returns.
+    closed: AtomicBool,
+    state: Mutex<PoolState>,
+    /// Parked workers wait here for a promotion.
+    parked: Condvar,
+    /// The sleeping monitor waits here.
+    monitor: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    /// Worker threads started.
+    threads: usize,
+    /// Workers parked, waiting for a promotion.
+    parked: usize,
+    /// Promotions not yet taken by a parked worker.
+    promotions: usize,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn start(server: NotifyServer) -> Result<(), NotifyError> {
+        let pool = Arc::new(Pool {
+            server,
+            receivers: AtomicUsize::new(1),
+            waiting: AtomicUsize::new(0),
+            received: AtomicU64::new(0),
+            retire: AtomicUsize::new(0),
+            monitor_asleep: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            state: Mutex::new(PoolState {
+                threads: 1,
+                ..PoolState::default()
+            }),
+            parked: Condvar::new(),
+            monitor: Condvar::new(),
+        });
+        pool.spawn_worker(0).map_err(NotifyError::Thread)?;
+        let p = Arc::clone(&pool);
+        std::thread::Builder::new()
+            .name("fdbroker-notify-monitor".into())
+            .spawn(move || p.monitor())
+            .map(drop)
+            .map_err(|e| {
+                // Without a monitor a slow call would stall the others forever.
+                pool.close();
+                NotifyError::Thread(e)
+            })
+    }
+
+    fn spawn_worker(self: &Arc<Pool>, id: usize) -> std::io::Result<()> {
+        let pool = Arc::clone(self);
+        std::thread::Builder::new()
+            .name(format!("fdbroker-notify-{id}"))
+            .spawn(move || pool.worker())
+            .map(drop)
+    }
+
+    /// Stops every thread; the last one to go closes the listener, which
+    /// fails the sandbox's pending and future calls with `ENOSYS`.
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let _state = self.lock();
+        self.parked.notify_all();
+        self.monitor.notify_all();
+    }
+
+    fn worker(self: Arc<Pool>) {
+        while self.receive() && self.park() {}
+    }
+
+    /// The receiver role: returns true when asked to step down, false when
+    /// the pool closes.
+    fn receive(&self) -> bool {
+        let listener = self.server.listener.as_fd();
+        loop {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let got = sys::notify::recv(listener);
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            let n = match got {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                // The caller went away first, or no process uses the filter
+                // any more (then RECV fails at once, forever).
+                Err(Errno::ENOENT) => match sys::notify::poll_listener(listener) {
+                    Ok(state) if !state.hung_up => continue,
+                    _ => {
+                        self.close();
+                        return false;
+                    }
+                },
+                Err(e) => {
+                    tracing::error!("seccomp listener: {e}; no more notifications are answered");
+                    self.close();
+                    return false;
+                }
+            };
+            self.received.fetch_add(1, Ordering::SeqCst);
+            // Pairs with park_monitor: it sets the flag, then re-reads `received`.
+            if self.monitor_asleep.load(Ordering::SeqCst) {
+                self.wake_monitor();
+            }
+            self.server.answer(&n);
+            if self.closed.load(Ordering::Relaxed) {
+                return false;
+            }
+            let retiring = self
+                .retire
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(1))
+                .is_ok();
+            if retiring {
+                self.receivers.fetch_sub(1, Ordering::SeqCst);
+                return true;
+            }
+        }
+    }
+
+    /// A worker without a role waits for a promotion; false when the pool closes.
+    fn park(&self) -> bool {
+        let mut state = self.lock();
+        state.parked += 1;
+        while state.promotions == 0 && !self.closed.load(Ordering::SeqCst) {
+            state = self.parked.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state.parked -= 1;
+        if self.closed.load(Ordering::SeqCst) {
+            return false;
+        }
+        state.promotions -= 1;
+        true
+    }
+
+    /// Adds a receiver: a parked worker if there is one, else a new thread.
+    fn promote(self: &Arc<Pool>) {
+        // Growing and shrinking at once would only churn.
+        self.retire.store(0, Ordering::SeqCst);
+        let mut state = self.lock();
+        if state.parked > state.promotions {
+            state.promotions += 1;
+            self.receivers.fetch_add(1, Ordering::SeqCst);
+            self.parked.notify_one();
+        } else if state.threads < self.server.max_workers {
+            let id = state.threads;
+            state.threads += 1;
+            self.receivers.fetch_add(1, Ordering::SeqCst);
+            if self.spawn_worker(id).is_err() {
+                state.threads -= 1;
+                self.receivers.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn monitor(self: Arc<Pool>) {
+        let mut last = self.received.load(Ordering::SeqCst);
+        let (mut stuck, mut surplus, mut quiet) = (0u32, 0u32, 0u32);
+        while !self.closed.load(Ordering::SeqCst) {
+            std::thread::sleep(TICK);
+            let received = self.received.load(Ordering::SeqCst);
+            let waiting = self.waiting.load(Ordering::SeqCst);
+            let progressed = received != last;
+            last = received;
+            if waiting == 0 {
+                surplus = 0;
+                stuck = if progressed { 0 } else { stuck + 1 };
+                if stuck >= PATIENCE {
+                    self.promote();
+                    stuck = 0;
+                }
+            } else {
+                stuck = 0;
+                surplus = if waiting > 1 { surplus + 1 } else { 0 };
+                if surplus >= SURPLUS_TICKS {
+                    self.retire.store(waiting - 1, Ordering::SeqCst);
+                    surplus = 0;
+                }
+            }
+            quiet = if progressed { 0 } else { quiet + 1 };
+            if quiet >= IDLE_TICKS && waiting > 0 {
+                self.sleep_monitor(last);
+                quiet = 0;
+                last = self.received.load(Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// The monitor sleeps until a notification arrives after `seen` were
+    /// received (or the pool closes).
+    fn sleep_monitor(&self, seen: u64) {
+        self.monitor_asleep.store(true, Ordering::SeqCst);
+        let mut state = self.lock();
+        while self.monitor_asleep.load(Ordering::SeqCst)
+            && self.received.load(Ordering::SeqCst) == seen
+            && !self.closed.load(Ordering::SeqCst)
+        {
+            state = self.monitor.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        self.monitor_asleep.store(false, Ordering::SeqCst);
+    }
+
+    fn wake_monitor(&self) {
+        let _state = self.lock();
+        self.monitor_asleep.store(false, Ordering::SeqCst);
+        self.monitor.notify_one();
+    }
+}

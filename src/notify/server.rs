@@ -1,0 +1,311 @@
+//! [`NotifyServer`]: what each brokered call is answered with, from the
+//! notification received to the answer sent.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::errno::Errno;
+
+use super::caller::{self, Target};
+use super::pool::Pool;
+use super::{
+    AccessCall, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall,
+    decode, encode_kernel_stat, encode_statx,
+};
+use crate::audit::{Event, Source};
+use crate::bpf::AUDIT_ARCH_X86_64;
+use crate::ops::{Ops, Outcome};
+use crate::policy::Judge;
+use crate::sys;
+use crate::sys::notify::Notif;
+
+/// Receives [`Event`]s for the audit log.
+pub type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// Answers the notifications of one seccomp listener.
+///
+/// ```no_run
+/// # fn get_listener() -> std::os::fd::OwnedFd { unimplemented!() }
+/// use std::sync::Arc;
+/// use fdbroker::notify::NotifyServer;
+/// use fdbroker::ops::Ops;
+/// use fdbroker::policy::Policy;
+///
+/// let policy = Arc::new(Policy::from_file("policy.toml".as_ref())?);
+/// let server = NotifyServer::new(get_listener(), policy, Arc::new(Ops::new()?))?;
+/// server.spawn()?; // threads answer until the last filtered process exits
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct NotifyServer {
+    pub(super) listener: OwnedFd,
+    judge: Arc<dyn Judge>,
+    ops: Arc<Ops>,
+    observer: Option<Observer>,
+    pub(super) max_workers: usize,
+}
+
+impl std::fmt::Debug for NotifyServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyServer")
+            .field("listener", &self.listener)
+            .field("max_workers", &self.max_workers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to answer a notification with.
+enum Answer {
+    /// The call returns this value.
+    Value(i64),
+    /// The call fails with this errno.
+    Error(Errno),
+    /// Install the descriptor in the caller and return its number.
+    Fd(OwnedFd, bool),
+}
+
+/// Which struct a stat call fills in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StatLayout {
+    /// `struct stat`.
+    Stat,
+    /// `struct statx`.
+    Statx,
+}
+
+impl NotifyServer {
+    /// A server for `listener` judging with `judge` and acting with `ops`.
+    /// Fails when the kernel's notification structures are larger than the
+    /// ones this build passes to it.
+    pub fn new(
+        listener: OwnedFd,
+        judge: Arc<dyn Judge>,
+        ops: Arc<Ops>,
+    ) -> Result<NotifyServer, NotifyError> {
+        if !sys::notify::struct_sizes_ok().map_err(NotifyError::Sizes)? {
+            return Err(NotifyError::StructSize);
+        }
+        Ok(NotifyServer {
+            listener,
+            judge,
+            ops,
+            observer: None,
+            max_workers: 64,
+        })
+    }
+
+    /// Reports every judged request to `observer` (the audit log).
+    pub fn with_observer(mut self, observer: Observer) -> NotifyServer {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// At most `n` (at least 1) threads answer at the same time (default 64).
+    pub fn max_workers(mut self, n: usize) -> NotifyServer {
+        self.max_workers = n.max(1);
+        self
+    }
+
+    /// Starts answering on background threads, which run until no process
+    /// uses the filter any more. One thread receives and answers
+    /// notifications itself; when calls block (a FIFO, a hung network
+    /// filesystem), more are added within a few milliseconds, up to the
+    /// maximum, so one slow call never stalls the others for longer.
+    pub fn spawn(self) -> Result<(), NotifyError> {
+        Pool::start(self)
+    }
+
+    /// Handles notification `n` and sends the answer.
+    pub(super) fn answer(&self, n: &Notif) {
+        let listener = self.listener.as_fd();
+        // A bug must fail safe: the caller gets EIO rather than waiting
+        // forever on a notification nobody will answer.
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(n)))
+            .unwrap_or_else(|_| {
+                tracing::error!(id = n.id, pid = n.pid, "notification handler panicked");
+                Answer::Error(Errno::EIO)
+            });
+        let sent = match answer {
+            Answer::Value(v) => sys::notify::respond(listener, n.id, v, 0),
+            Answer::Error(e) => sys::notify::respond(listener, n.id, 0, e as i32),
+            Answer::Fd(fd, cloexec) => {
+                match sys::notify::add_fd_and_send(listener, n.id, fd.as_fd(), cloexec) {
+                    Ok(_) => Ok(()),
+                    // E.g. EMFILE in the caller: the call is still waiting.
+                    Err(e) if e != Errno::ENOENT => {
+                        sys::notify::respond(listener, n.id, 0, e as i32)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = sent
+            && e != Errno::ENOENT
+        {
+            tracing::warn!(
+                id = n.id,
+                pid = n.pid,
+                "answering a notification failed: {e}"
+            );
+        }
+    }
+
+    /// Decides what to answer notification `n`.
+    fn handle(&self, n: &Notif) -> Answer {
+        if n.arch != AUDIT_ARCH_X86_64 {
+            return Answer::Error(Errno::ENOSYS);
+        }
+        let Some((name, call)) = decode(i64::from(n.nr), n.args) else {
+            // Not a call the filter sends us: refuse rather than run it.
+            return Answer::Error(Errno::ENOSYS);
+        };
+        let r = match call {
+            Syscall::Open(call) => self.open(n, name, call),
+            Syscall::Openat2(call) => self.openat2(n, name, call),
+            Syscall::Stat(call) => self.stat(n, name, call),
+            Syscall::Statx(call) => self.statx(n, name, call),
+            Syscall::Access(call) => self.access(n, name, call),
+            Syscall::Readlink(call) => self.readlink(n, name, call),
+        };
+        r.unwrap_or_else(Answer::Error)
+    }
+
+    fn open(&self, n: &Notif, name: &'static str, call: OpenCall) -> Result<Answer, Errno> {
+        let (requested, absolute) = caller::path(n.pid, call.dirfd, call.path_addr)?;
+        let ctx = caller::context(n.pid, &absolute)?;
+        self.valid(n)?;
+        let out = self
+            .ops
+            .open(&*self.judge, &ctx, &absolute, call.flags, call.mode);
+        let flags = Some(i64::from(call.flags));
+        self.observe(n, name, "open", &requested, flags, &out);
+        Ok(match out.result {
+            Ok(fd) => Answer::Fd(fd, call.flags & libc::O_CLOEXEC != 0),
+            Err(e) => Answer::Error(e),
+        })
+    }
+
+    fn openat2(&self, n: &Notif, name: &'static str, call: Openat2Call) -> Result<Answer, Errno> {
+        let mut raw = [0u8; super::OPEN_HOW_SIZE_MAX];
+        let raw = &mut raw[..call.how_len()?];
+        sys::notify::read_exact(n.pid, call.how_addr, raw)?;
+        self.open(n, name, call.open_call(raw)?)
+    }
+
+    fn stat(&self, n: &Notif, name: &'static str, call: StatCall) -> Result<Answer, Errno> {
+        call.check()?;
+        self.write_stat(n, name, call, StatLayout::Stat)
+    }
+
+    fn statx(&self, n: &Notif, name: &'static str, call: StatxCall) -> Result<Answer, Errno> {
+        call.check()?;
+        self.write_stat(n, name, call.stat_call(), StatLayout::Statx)
+    }
+
+    /// Writes the metadata `call` asks for into its buffer, in `layout`.
+    fn write_stat(
+        &self,
+        n: &Notif,
+        name: &'static str,
+        call: StatCall,
+        layout: StatLayout,
+    ) -> Result<Answer, Errno> {
+        let empty_ok = call.empty_path();
+        // statx(2) accepts a NULL path with AT_EMPTY_PATH (Linux 6.11).
+        let target = if layout == StatLayout::Statx && empty_ok && call.path_addr == 0 {
+            Target::Fd(call.dirfd)
+        } else {
+            caller::path_arg(n.pid, call.dirfd, call.path_addr, empty_ok)?
+        };
+        let mem = caller::open_mem(n.pid)?;
+        let st = match target {
+            Target::Fd(fd) => {
+                let st = caller::stat_of_fd(n.pid, fd)?;
+                self.valid(n)?;
+                st
+            }
+            Target::Path {
+                requested,
+                absolute,
+            } => {
+                let ctx = caller::context(n.pid, &absolute)?;
+                self.valid(n)?;
+                let out = self.ops.stat(&*self.judge, &ctx, &absolute, call.follow());
+                self.observe(n, name, "stat", &requested, None, &out);
+                out.result?
+            }
+        };
+        let written = match layout {
+            StatLayout::Statx => caller::write_mem(&mem, call.buf_addr, &encode_statx(&st)),
+            StatLayout::Stat => caller::write_mem(&mem, call.buf_addr, &encode_kernel_stat(&st)),
+        };
+        written.map(|()| Answer::Value(0))
+    }
+
+    fn access(&self, n: &Notif, name: &'static str, call: AccessCall) -> Result<Answer, Errno> {
+        call.check()?;
+        let target = caller::path_arg(n.pid, call.dirfd, call.path_addr, call.empty_path())?;
+        let (requested, absolute) = match target {
+            Target::Path {
+                requested,
+                absolute,
+            } => (requested, absolute),
+            // access(2) on a descriptor: judge the path it was opened at.
+            Target::Fd(fd) => {
+                let p = caller::fd_path(n.pid, fd)?;
+                (PathBuf::new(), p)
+            }
+        };
+        let ctx = caller::context(n.pid, &absolute)?;
+        self.valid(n)?;
+        let out = self.ops.access(&*self.judge, &ctx, &absolute, call.mode);
+        let mode = Some(i64::from(call.mode));
+        self.observe(n, name, "access", &requested, mode, &out);
+        out.result.map(|()| Answer::Value(0))
+    }
+
+    fn readlink(&self, n: &Notif, name: &'static str, call: ReadlinkCall) -> Result<Answer, Errno> {
+        call.check()?;
+        let (requested, absolute) = caller::path(n.pid, call.dirfd, call.path_addr)?;
+        let ctx = caller::context(n.pid, &absolute)?;
+        let mem = caller::open_mem(n.pid)?;
+        self.valid(n)?;
+        let out = self.ops.readlink(&*self.judge, &ctx, &absolute);
+        self.observe(n, name, "readlink", &requested, None, &out);
+        let target = out.result?;
+        let len = target.len().min(call.buf_size as usize);
+        caller::write_mem(&mem, call.buf_addr, &target[..len])?;
+        Ok(Answer::Value(len as i64))
+    }
+
+    /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: is the caller still the one waiting?
+    fn valid(&self, n: &Notif) -> Result<(), Errno> {
+        sys::notify::id_valid(self.listener.as_fd(), n.id).map_err(|_| Errno::ESRCH)
+    }
+
+    fn observe<T>(
+        &self,
+        n: &Notif,
+        syscall: &'static str,
+        op: &'static str,
+        requested: &Path,
+        flags: Option<i64>,
+        out: &Outcome<T>,
+    ) {
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        observer(&Event {
+            pid: n.pid,
+            source: Source::Seccomp,
+            syscall: Some(syscall),
+            op,
+            path: requested,
+            resolved: out.resolved.as_deref(),
+            flags,
+            access: out.access,
+            decision: out.decision.as_ref(),
+            errno: out.result.as_ref().err().copied(),
+        });
+    }
+}
