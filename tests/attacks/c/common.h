@@ -535,7 +535,16 @@ static void bystander_start(void) {
         return;
     }
     fflush(stdout);
+    /* Blocked across the fork, so that an attack's signal cannot reach the
+       bystander before it has ignored it. */
+    sigset_t usr, old;
+    sigemptyset(&usr);
+    sigaddset(&usr, SIGUSR1);
+    sigaddset(&usr, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &usr, &old);
     pid_t p = fork();
+    if (p != 0)
+        sigprocmask(SIG_SETMASK, &old, NULL);
     if (p < 0) {
         ERROR("bystander", "fork: %s", ename(errno));
         return;
@@ -543,6 +552,7 @@ static void bystander_start(void) {
     if (p == 0) {
         signal(SIGUSR1, SIG_IGN);
         signal(SIGUSR2, SIG_IGN);
+        sigprocmask(SIG_SETMASK, &old, NULL);
         close(stop[1]);
         close(res[0]);
         fcntl(stop[0], F_SETFL, O_NONBLOCK);
