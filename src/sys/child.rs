@@ -46,7 +46,11 @@ pub(crate) fn run_forked(body: impl FnOnce(Forked) -> Infallible) -> Result<Pid,
             let token = Forked {
                 _single_thread: PhantomData,
             };
-            let _ = std::panic::catch_unwind(AssertUnwindSafe(move || body(token)));
+            match std::panic::catch_unwind(AssertUnwindSafe(move || body(token))) {
+                Ok(never) => match never {},
+                // Leaked, not dropped: a payload's drop could panic again.
+                Err(payload) => std::mem::forget(payload),
+            }
             exit_now(PANIC_EXIT)
         }
     }
