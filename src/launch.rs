@@ -8,19 +8,15 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use thiserror::Error;
 
 use crate::sys;
+use crate::sys::msg::AdoptError;
 
 /// The environment variable that tells a child its socket's descriptor number.
 pub const FD_ENV: &str = "FDBROKER_FD";
-
-/// Set once [`take_inherited`] has adopted the inherited descriptor, so that a
-/// second call cannot give the same number two owners.
-static ENV_FD_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Why the child's side could not take its inherited socket.
 #[derive(Debug, Error)]
@@ -61,22 +57,13 @@ pub fn take_inherited() -> Result<OwnedFd, InheritError> {
     let raw: i32 = text
         .parse()
         .map_err(|_| InheritError::BadEnv(text.clone().into_owned()))?;
-    if ENV_FD_TAKEN
-        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-    {
-        return Err(InheritError::AlreadyTaken);
-    }
-    let fd = sys::msg::adopt_inherited_seqpacket(raw).map_err(|e| {
-        // Not adopted: let a later call try again.
-        ENV_FD_TAKEN.store(false, Ordering::SeqCst);
-        match e {
-            Errno::EBADF => InheritError::BadEnv(text.into_owned()),
-            e => InheritError::NotSeqpacket(e),
-        }
+    let fd = sys::msg::adopt_inherited_seqpacket(raw).map_err(|e| match e {
+        AdoptError::AlreadyAdopted => InheritError::AlreadyTaken,
+        AdoptError::Check(Errno::EBADF) => InheritError::BadEnv(text.into_owned()),
+        AdoptError::Check(e) => InheritError::NotSeqpacket(e),
     })?;
     // F_SETFD on a descriptor just checked to be open cannot fail; if it did,
-    // `fd` (now ours) is closed and the flag stays set.
+    // `fd` (now ours) is closed and stays adopted.
     nix::fcntl::fcntl(
         fd.as_fd(),
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),

@@ -21,6 +21,7 @@
 //! | [`confine`] | [`confine::confine_self`]: no_new_privs, no capabilities, Landlock, seccomp |
 //! | [`notify`] / [`sandbox`] / [`audit`] | `fdbroker run`: user-notification brokering, the confined launch, the audit log |
 //! | [`fdpass`] | careful descriptor passing, for programs that hand descriptors around themselves |
+//! | [`binfmt`] | a program's interpreter as the kernel finds it: `#!` lines, ELF `PT_INTERP` |
 //! | [`learn`] | learn mode, helpful denials, audit summaries (`docs/learn.md`) |
 //! | [`metadata`] | the stat payload |
 //!
@@ -66,6 +67,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod binfmt;
 mod bpf;
 pub mod broker;
 pub mod client;

@@ -20,17 +20,21 @@
 //! lists exactly what is applied, why, and what is left open.
 //!
 //! The pieces are public so `fdbroker run` can compose its own confinement
-//! (exec rules, a user-notification filter stacked before the deny filter).
+//! (exec rules, a user-notification filter stacked before the deny filter,
+//! the extra deny list of [`run_deny`]). [`kernel_support`] probes what the
+//! kernel offers; [`Missing`] names what it lacks, for `confine_self` and for
+//! `fdbroker run` alike.
 //! Everything here acts on the calling thread only: call it while the process
 //! is single-threaded ([`confine_self`] checks). If it fails part-way the
 //! process is partly confined: treat any error as fatal and exit.
 
 mod caps;
 mod deny;
+mod kernel;
 mod landlock;
+pub mod run_deny;
 mod seccomp;
 
-use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
@@ -41,69 +45,15 @@ pub use self::caps::{
     drop_capabilities_through, no_new_privs, set_no_new_privs,
 };
 pub use self::deny::{DenyOptions, DenyRule, SeccompCmpOp, SeccompCondition, Sockets, deny_rules};
+pub(crate) use self::kernel::check_for_run;
+use self::kernel::landlock_probe;
+pub use self::kernel::{KernelSupport, Missing, kernel_support};
 pub use self::landlock::{LandlockBuilder, LandlockReport, PreparedLandlock, SCOPES_ABI};
 pub use self::seccomp::{chain, deny_filter, foreign_abi_filter, install, install_with_listener};
 pub use crate::bpf::{
     AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_RISCV64, AUDIT_ARCH_X86_64, BpfProgram,
     X32_SYSCALL_BIT, native_audit_arch, sock_filter,
 };
-
-use crate::sys;
-
-/// A kernel feature confinement needs and the running kernel lacks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Missing {
-    /// Landlock is not built into the kernel (`ENOSYS`).
-    Landlock,
-    /// Landlock is built in but not enabled (`EOPNOTSUPP`).
-    LandlockDisabled,
-    /// The Landlock ABI is too old for `feature`.
-    LandlockAbi {
-        /// The kernel's ABI.
-        have: u8,
-        /// The ABI `feature` needs.
-        need: u8,
-        /// What needs it.
-        feature: &'static str,
-    },
-    /// No seccomp filter mode (`CONFIG_SECCOMP_FILTER`).
-    SeccompFilter,
-    /// No `SECCOMP_RET_KILL_PROCESS` (Linux < 4.14).
-    SeccompKillProcess,
-    /// No `SECCOMP_RET_USER_NOTIF` (Linux < 5.0), needed by `fdbroker run`.
-    UserNotif,
-}
-
-impl fmt::Display for Missing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Missing::Landlock => {
-                f.write_str("Landlock (not built into this kernel: CONFIG_SECURITY_LANDLOCK)")
-            }
-            Missing::LandlockDisabled => f.write_str(
-                "Landlock (built in but disabled: add \"landlock\" to the lsm= boot parameter)",
-            ),
-            Missing::LandlockAbi {
-                have,
-                need,
-                feature,
-            } => {
-                write!(
-                    f,
-                    "Landlock ABI {need} for {feature} (kernel has ABI {have})"
-                )
-            }
-            Missing::SeccompFilter => f.write_str("seccomp filters (CONFIG_SECCOMP_FILTER)"),
-            Missing::SeccompKillProcess => {
-                f.write_str("SECCOMP_RET_KILL_PROCESS (Linux 4.14 or later)")
-            }
-            Missing::UserNotif => f.write_str(
-                "seccomp user notification, SECCOMP_RET_USER_NOTIF (Linux 5.0 or later)",
-            ),
-        }
-    }
-}
 
 /// Errors from confinement.
 #[derive(Debug, thiserror::Error)]
@@ -250,95 +200,6 @@ pub enum ConfineError {
     },
 }
 
-/// What the running kernel offers. Probing changes nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct KernelSupport {
-    /// Landlock ABI version, `None` without Landlock.
-    pub landlock_abi: Option<u8>,
-    /// Landlock is built in but disabled at boot.
-    pub landlock_disabled: bool,
-    /// seccomp filter mode is available.
-    pub seccomp_filter: bool,
-    /// `SECCOMP_RET_KILL_PROCESS` is available.
-    pub seccomp_kill_process: bool,
-    /// `SECCOMP_RET_USER_NOTIF` is available.
-    pub user_notif: bool,
-    /// `/proc/sys/kernel/cap_last_cap`, if readable.
-    pub cap_last_cap: Option<u32>,
-}
-
-/// Probes the running kernel.
-///
-/// ```
-/// let k = fdbroker::confine::kernel_support();
-/// for missing in k.missing_for_confine_self(false) {
-///     println!("confine_self() would fail: the kernel lacks {missing}");
-/// }
-/// ```
-pub fn kernel_support() -> KernelSupport {
-    let (landlock_abi, landlock_disabled) = landlock_probe();
-    let avail = |action| sys::seccomp::action_available(action).unwrap_or(false);
-    KernelSupport {
-        landlock_abi,
-        landlock_disabled,
-        seccomp_filter: avail(libc::SECCOMP_RET_ALLOW),
-        seccomp_kill_process: avail(libc::SECCOMP_RET_KILL_PROCESS),
-        user_notif: avail(libc::SECCOMP_RET_USER_NOTIF),
-        cap_last_cap: cap_last_cap().ok(),
-    }
-}
-
-/// Landlock ABI (if any) and whether it is built in but disabled.
-fn landlock_probe() -> (Option<u8>, bool) {
-    match sys::landlock::abi_version() {
-        Ok(v) => (u8::try_from(v).ok().filter(|&v| v > 0), false),
-        Err(e) => (None, e.raw_os_error() == Some(libc::EOPNOTSUPP)),
-    }
-}
-
-impl KernelSupport {
-    /// Whether the Landlock scopes (abstract UNIX sockets, signals) exist.
-    pub fn landlock_scopes(&self) -> bool {
-        self.landlock_abi.is_some_and(|abi| abi >= SCOPES_ABI)
-    }
-
-    /// What [`confine_self`] needs and the kernel lacks; with
-    /// `allow_partial_landlock`, an ABI without scopes is accepted.
-    pub fn missing_for_confine_self(&self, allow_partial_landlock: bool) -> Vec<Missing> {
-        let mut missing = Vec::new();
-        match self.landlock_abi {
-            None if self.landlock_disabled => missing.push(Missing::LandlockDisabled),
-            None => missing.push(Missing::Landlock),
-            Some(have) if have < SCOPES_ABI && !allow_partial_landlock => {
-                missing.push(Missing::LandlockAbi {
-                    have,
-                    need: SCOPES_ABI,
-                    feature: "abstract-unix-socket and signal scopes",
-                })
-            }
-            Some(_) => {}
-        }
-        if !self.seccomp_filter {
-            missing.push(Missing::SeccompFilter);
-        }
-        if !self.seccomp_kill_process {
-            missing.push(Missing::SeccompKillProcess);
-        }
-        missing
-    }
-
-    /// Like [`missing_for_confine_self`](Self::missing_for_confine_self),
-    /// plus user notification, which `fdbroker run` brokers through.
-    pub fn missing_for_run(&self) -> Vec<Missing> {
-        let mut missing = self.missing_for_confine_self(false);
-        if !self.user_notif {
-            missing.push(Missing::UserNotif);
-        }
-        missing
-    }
-}
-
 /// Options for [`confine_with`]. The default is what [`confine_self`] does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -460,52 +321,4 @@ pub fn confine_with(opts: &ConfineOptions) -> Result<Confinement, ConfineError> 
         filters,
         status,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_features_are_named() {
-        let mut k = KernelSupport {
-            landlock_abi: Some(7),
-            landlock_disabled: false,
-            seccomp_filter: true,
-            seccomp_kill_process: true,
-            user_notif: true,
-            cap_last_cap: Some(40),
-        };
-        assert!(k.missing_for_confine_self(false).is_empty());
-        assert!(k.missing_for_run().is_empty());
-        k.landlock_abi = Some(5);
-        assert_eq!(
-            k.missing_for_confine_self(false),
-            vec![Missing::LandlockAbi {
-                have: 5,
-                need: 6,
-                feature: "abstract-unix-socket and signal scopes"
-            }]
-        );
-        assert!(k.missing_for_confine_self(true).is_empty());
-        k.landlock_abi = None;
-        k.landlock_disabled = true;
-        k.user_notif = false;
-        assert_eq!(
-            k.missing_for_run(),
-            vec![Missing::LandlockDisabled, Missing::UserNotif]
-        );
-        let msg = ConfineError::Unsupported(Missing::LandlockDisabled).to_string();
-        assert!(msg.contains("lsm="), "{msg}");
-    }
-
-    #[test]
-    fn probe_is_consistent() {
-        let k = kernel_support();
-        assert_eq!(k.landlock_scopes(), k.landlock_abi.is_some_and(|a| a >= 6));
-        assert!(!(k.landlock_abi.is_some() && k.landlock_disabled));
-        if std::env::var_os("FDBROKER_REQUIRE_KERNEL").is_some_and(|v| v == "1") {
-            assert!(k.missing_for_run().is_empty(), "{:?}", k.missing_for_run());
-        }
-    }
 }

@@ -34,6 +34,7 @@ pub use writer::{
 };
 
 use crate::audit::Event;
+use crate::binfmt::{BINPRM_BUF_SIZE, elf_interpreter, shebang};
 use crate::ops::flags::{Object, OpenFlags};
 use crate::policy::{Access, Decision, Judge, Policy, PolicyError, RuleKind, RuleRef};
 use crate::procfs;
@@ -267,7 +268,7 @@ impl Learner {
         let mut executed = vec![exe.to_path_buf()];
         // The ELF interpreter the kernel loaded with it.
         if let Some((_, head)) = self.read_head(exe, 64 * 1024)
-            && let Some(interp) = crate::sandbox::elf_interpreter(&head)
+            && let Some(interp) = elf_interpreter(&head)
             && let Some((canonical, _)) = self.read_head(Path::new(OsStr::from_bytes(interp)), 0)
         {
             executed.push(canonical);
@@ -303,14 +304,14 @@ impl Learner {
                 let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
                 path = cwd.join(path);
             }
-            let Some((canonical, head)) = self.read_head(&path, 256) else {
+            let Some((canonical, head)) = self.read_head(&path, BINPRM_BUF_SIZE as u64) else {
                 continue;
             };
-            let Some((interp, opt)) = shebang(&head) else {
+            let Some(line) = shebang(&head) else {
                 continue;
             };
-            let matches = argv.first() == Some(&interp)
-                && match opt {
+            let matches = argv.first() == Some(&line.interpreter)
+                && match line.argument {
                     None => index == 1,
                     Some(o) => index == 2 && argv.get(1) == Some(&o),
                 };
@@ -462,31 +463,6 @@ fn exe_of(pid: u32) -> Option<PathBuf> {
     Some(p)
 }
 
-/// A `#!` line's interpreter and optional argument (the rest of the line,
-/// trimmed, as Linux passes it).
-fn shebang(head: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
-    let line = head.strip_prefix(b"#!")?;
-    let line = line.split(|&c| c == b'\n').next()?;
-    let trim =
-        |s: &'_ [u8]| -> usize { s.iter().take_while(|c| **c == b' ' || **c == b'\t').count() };
-    let line = &line[trim(line)..];
-    let end = line
-        .iter()
-        .position(|&c| c == b' ' || c == b'\t')
-        .unwrap_or(line.len());
-    let (interp, rest) = line.split_at(end);
-    if interp.is_empty() {
-        return None;
-    }
-    let rest = &rest[trim(rest)..];
-    let rest_end = rest
-        .iter()
-        .rposition(|&c| c != b' ' && c != b'\t' && c != b'\r')
-        .map_or(0, |i| i + 1);
-    let arg = &rest[..rest_end];
-    Some((interp, (!arg.is_empty()).then_some(arg)))
-}
-
 /// How a learned policy names its base policy: the file name when both are
 /// in the same directory, else the base's absolute path.
 ///
@@ -520,18 +496,6 @@ pub fn include_entry(base: &Path, out: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shebang_lines() {
-        assert_eq!(shebang(b"#!/bin/sh\necho"), Some((&b"/bin/sh"[..], None)));
-        assert_eq!(
-            shebang(b"#! /usr/bin/env  python3 -u \nx"),
-            Some((&b"/usr/bin/env"[..], Some(&b"python3 -u"[..])))
-        );
-        assert_eq!(shebang(b"#!\n"), None);
-        assert_eq!(shebang(b"echo"), None);
-        assert_eq!(shebang(b"#!/bin/sh\r\n"), Some((&b"/bin/sh\r"[..], None)));
-    }
 
     #[test]
     fn other_processes() {

@@ -6,6 +6,7 @@
 
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
@@ -247,14 +248,49 @@ pub(crate) fn socket_domain_and_type(fd: BorrowedFd<'_>) -> Result<(i32, i32), E
     Ok((get(libc::SO_DOMAIN)?, get(libc::SO_TYPE)?))
 }
 
+/// Why [`adopt_inherited_seqpacket`] adopted nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AdoptError {
+    /// An inherited socket was already adopted in this process.
+    AlreadyAdopted,
+    /// The number is not an open `AF_UNIX` `SOCK_SEQPACKET` socket (`EBADF`,
+    /// `ENOTSOCK`, `EPROTOTYPE`), or checking it failed.
+    Check(Errno),
+}
+
+/// Set once [`adopt_inherited_seqpacket`] has adopted a descriptor, so that
+/// no number can be given two owners.
+static ADOPTED: AtomicBool = AtomicBool::new(false);
+
 /// Takes ownership of the inherited descriptor numbered `raw` if, and only
-/// if, it is an open `AF_UNIX` `SOCK_SEQPACKET` socket: `EBADF` when it is not
-/// open, `ENOTSOCK` when it is no socket, `EPROTOTYPE` when it is another kind
-/// of socket. On error nothing is closed: the number may be someone else's
-/// (stdout, say), so it is only borrowed for the checks.
+/// if, it is an open `AF_UNIX` `SOCK_SEQPACKET` socket and no inherited
+/// socket was adopted before in this process: at most one ever is. On error
+/// nothing is closed: the number may be someone else's (stdout, say), so it
+/// is only borrowed for the checks, and a later call may try again.
 ///
 /// This is how a child adopts the number it inherited in `FDBROKER_FD`.
-pub(crate) fn adopt_inherited_seqpacket(raw: RawFd) -> Result<OwnedFd, Errno> {
+pub(crate) fn adopt_inherited_seqpacket(raw: RawFd) -> Result<OwnedFd, AdoptError> {
+    // Claimed before the checks, so that two threads cannot both pass them.
+    if ADOPTED
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return Err(AdoptError::AlreadyAdopted);
+    }
+    if let Err(e) = check_seqpacket(raw) {
+        ADOPTED.store(false, Ordering::SeqCst);
+        return Err(AdoptError::Check(e));
+    }
+    // SAFETY: `raw` is an open socket (checked above), the one this process
+    // inherited. The flag above makes this the only adoption in the process,
+    // and nothing else in this crate holds that number: this OwnedFd is its
+    // only owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// `Ok` when `raw` is an open `AF_UNIX` `SOCK_SEQPACKET` socket; borrows it
+/// only for the checks.
+fn check_seqpacket(raw: RawFd) -> Result<(), Errno> {
     if raw < 0 {
         return Err(Errno::EBADF);
     }
@@ -266,14 +302,9 @@ pub(crate) fn adopt_inherited_seqpacket(raw: RawFd) -> Result<OwnedFd, Errno> {
     // this function, during which nothing in this thread closes it.
     let borrowed = unsafe { BorrowedFd::borrow_raw(raw) };
     match socket_domain_and_type(borrowed)? {
-        (libc::AF_UNIX, libc::SOCK_SEQPACKET) => {}
-        _ => return Err(Errno::EPROTOTYPE),
+        (libc::AF_UNIX, libc::SOCK_SEQPACKET) => Ok(()),
+        _ => Err(Errno::EPROTOTYPE),
     }
-    // SAFETY: `raw` is open and is the broker socket this process inherited.
-    // Ownership is the caller's promise: launch::take_inherited adopts the
-    // inherited number at most once per process, and nothing else in this
-    // crate holds that number.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 /// Whether the peer of a connected socket has closed its end or shut it down
@@ -299,5 +330,47 @@ pub(crate) fn peer_shut_down(sock: BorrowedFd<'_>) -> bool {
         if Errno::last() != Errno::EINTR {
             return true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsFd, IntoRawFd};
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    #[test]
+    fn an_inherited_socket_is_adopted_at_most_once() {
+        // Failed checks adopt nothing and leave the next call free to try.
+        assert_eq!(
+            adopt_inherited_seqpacket(-1).err(),
+            Some(AdoptError::Check(Errno::EBADF))
+        );
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(
+            adopt_inherited_seqpacket(file.as_raw_fd()).err(),
+            Some(AdoptError::Check(Errno::ENOTSOCK))
+        );
+        let (stream, _peer) = UnixStream::pair().unwrap();
+        assert_eq!(
+            adopt_inherited_seqpacket(stream.as_raw_fd()).err(),
+            Some(AdoptError::Check(Errno::EPROTOTYPE))
+        );
+        let (ours, theirs) = seqpacket_pair().unwrap();
+        let adopted = adopt_inherited_seqpacket(ours.into_raw_fd()).unwrap();
+        send_msg(theirs.as_fd(), b"x", None).unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(recv_msg(adopted.as_fd(), &mut buf).unwrap().len, 1);
+        // A second adoption is refused, even of a number nobody owns.
+        let (spare, _peer) = seqpacket_pair().unwrap();
+        let raw = spare.into_raw_fd();
+        assert_eq!(
+            adopt_inherited_seqpacket(raw).err(),
+            Some(AdoptError::AlreadyAdopted)
+        );
+        // SAFETY: `raw` was released by `into_raw_fd` above and the refused
+        // adoption did not take it: this is its only owner.
+        drop(unsafe { OwnedFd::from_raw_fd(raw) });
     }
 }

@@ -1,0 +1,260 @@
+//! The child's side of `fdbroker run`, after fork(2): confine itself, hand
+//! the notification listener to the parent, execve(2) the program.
+//!
+//! Everything is prepared before the fork ([`ChildPlan`]). The child then,
+//! one [`Stage`] after the other:
+//!
+//! 1. sets `PR_SET_NO_NEW_PRIVS`;
+//! 2. when fdbroker runs as root, switches to an unprivileged user
+//!    ([`Sandbox::user`](super::Sandbox::user), default `nobody`):
+//!    `setgroups([])`, `setresgid`, `setresuid`, so that owner and group
+//!    permission bits grant it nothing;
+//! 3. drops every capability ([`crate::confine::drop_capabilities`]), the
+//!    bounding set included;
+//! 4. sets `PR_SET_PDEATHSIG(SIGKILL)` (after the uid change, which would
+//!    clear it) and checks that its parent is still the broker;
+//! 5. applies Landlock: every filesystem right handled, only `Execute` and
+//!    `ReadFile` granted, on the program, its interpreters and what the
+//!    policy grants `exec` (see [`exec_grants`](super::exec_grants)); plus
+//!    the abstract-UNIX-socket and signal scopes when the kernel has them;
+//! 6. leaves only 0, 1, 2 and its end of the socketpair (whose number is in
+//!    `FDBROKER_FD`) open across execve: every other descriptor is
+//!    close-on-exec;
+//! 7. installs the user-notification filter ([`crate::notify::notify_filter`])
+//!    and sends the listener to the parent over a second, close-on-exec
+//!    socketpair; then the deny filter
+//!    ([`deny_options`](crate::confine::run_deny::deny_options)), which also
+//!    kills the process on foreign system-call ABIs;
+//! 8. restores the signal mask and `SIGPIPE` and calls execve(2).
+//!
+//! The first stage that fails reports itself and its errno to the parent
+//! ([`SetupMsg::Failed`]); the child then exits with 125, or 126/127 when
+//! execve failed. The environment passes through unchanged, plus
+//! `FDBROKER_FD`.
+
+use std::error::Error;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::unistd::Pid;
+
+use super::setup::{SetupMsg, Stage};
+use super::user::Ids;
+use super::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_SETUP, SandboxError, sys_err};
+use crate::confine::{self, ConfineError, PreparedLandlock, sock_filter};
+use crate::launch::FD_ENV;
+use crate::sys;
+use crate::sys::child::Forked;
+
+// A panicking child exits as any failed setup does.
+const _: () = assert!(sys::child::PANIC_EXIT == EXIT_SETUP);
+
+/// The program's execve(2) arguments, as C strings.
+pub(super) struct ExecArgs {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+impl ExecArgs {
+    /// `exec_path` with argv `[program, args...]` and our environment, with
+    /// [`FD_ENV`] naming `proto` (the child's end of the socketpair).
+    pub(super) fn new(
+        exec_path: &Path,
+        program: &OsStr,
+        args: &[OsString],
+        proto: BorrowedFd<'_>,
+    ) -> Result<ExecArgs, SandboxError> {
+        let mut argv = vec![cstring(program)?];
+        for a in args {
+            argv.push(cstring(a)?);
+        }
+        let mut envp = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            if k != FD_ENV {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                envp.push(CString::new(kv).map_err(|_| sys_err("environment")(Errno::EINVAL))?);
+            }
+        }
+        envp.push(cstring(OsStr::new(&format!(
+            "{FD_ENV}={}",
+            proto.as_raw_fd()
+        )))?);
+        Ok(ExecArgs {
+            path: cstring(exec_path.as_os_str())?,
+            argv,
+            envp,
+        })
+    }
+}
+
+fn cstring(s: &OsStr) -> Result<CString, SandboxError> {
+    CString::new(s.as_bytes()).map_err(|_| SandboxError::Sys {
+        what: "argument with a NUL byte",
+        errno: Errno::EINVAL,
+    })
+}
+
+/// Everything the child needs, prepared before the fork.
+pub(super) struct ChildPlan<'a> {
+    /// The broker, which the child checks is still its parent.
+    pub(super) parent: Pid,
+    /// The kernel's `cap_last_cap`, read before the fork.
+    pub(super) cap_last_cap: u32,
+    pub(super) ids: Option<Ids>,
+    pub(super) notify: &'a [sock_filter],
+    pub(super) deny: &'a [sock_filter],
+    pub(super) exec: &'a ExecArgs,
+    /// The signal mask to restore before execve.
+    pub(super) old_mask: SigSet,
+}
+
+/// Forks (the process must still have a single thread) and runs the child
+/// setup in the new process; returns the child's pid.
+pub(super) fn start(
+    plan: &ChildPlan<'_>,
+    landlock: PreparedLandlock,
+    setup: BorrowedFd<'_>,
+    proto: BorrowedFd<'_>,
+) -> Result<Pid, SandboxError> {
+    sys::child::run_forked(move |forked| child_main(&forked, plan, landlock, setup, proto)).map_err(
+        sys_err("fork (only allowed while the process has one thread)"),
+    )
+}
+
+/// The child after fork: confine, hand over the listener, execve. Never
+/// returns; on any failure it reports the stage and exits.
+fn child_main(
+    forked: &Forked,
+    plan: &ChildPlan<'_>,
+    landlock: PreparedLandlock,
+    setup: BorrowedFd<'_>,
+    proto: BorrowedFd<'_>,
+) -> ! {
+    let fail = |stage: Stage, errno: Errno| -> ! {
+        let _ = sys::msg::send_msg(setup, &SetupMsg::Failed { stage, errno }.encode(), None);
+        forked.exit(EXIT_SETUP)
+    };
+    if let Err(e) = confine::set_no_new_privs() {
+        fail(Stage::NoNewPrivs, confine_errno(&e));
+    }
+    if let Some(ids) = plan.ids {
+        // Keep the permitted set across the uid change so that the next
+        // step can still empty the bounding set (it needs CAP_SETPCAP).
+        let r = nix::sys::prctl::set_keepcaps(true)
+            .and_then(|()| nix::unistd::setgroups(&[]))
+            .and_then(|()| nix::unistd::setresgid(ids.gid, ids.gid, ids.gid))
+            .and_then(|()| nix::unistd::setresuid(ids.uid, ids.uid, ids.uid))
+            .and_then(|()| nix::sys::prctl::set_keepcaps(false));
+        if let Err(e) = r {
+            fail(Stage::SwitchUser, e);
+        }
+    }
+    if let Err(e) = confine::drop_capabilities_through(plan.cap_last_cap) {
+        fail(Stage::DropCapabilities, confine_errno(&e));
+    }
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        fail(Stage::ParentDeathSignal, e);
+    }
+    if nix::unistd::getppid() != plan.parent {
+        // The broker exited.
+        fail(Stage::ParentDeathSignal, Errno::ESRCH);
+    }
+    if let Err(e) = landlock.restrict_self() {
+        fail(Stage::Landlock, confine_errno(&e));
+    }
+    if let Err(e) = forked.keep_only_across_exec(&[proto]) {
+        fail(Stage::CloseDescriptors, e);
+    }
+    let listener = match confine::install_with_listener(plan.notify) {
+        Ok(l) => l,
+        Err(e) => fail(Stage::NotifyFilter, confine_errno(&e)),
+    };
+    if let Err(e) = sys::msg::send_msg(setup, &SetupMsg::Listener.encode(), Some(listener.as_fd()))
+    {
+        fail(Stage::SendListener, e);
+    }
+    drop(listener);
+    if let Err(e) = confine::install(plan.deny) {
+        fail(Stage::DenyFilter, confine_errno(&e));
+    }
+    if let Err(e) = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&plan.old_mask), None)
+        .and_then(|()| forked.reset_sigpipe())
+    {
+        fail(Stage::SignalMask, e);
+    }
+    let exec = plan.exec;
+    let errno = match nix::unistd::execve(&exec.path, &exec.argv, &exec.envp) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let msg = SetupMsg::Failed {
+        stage: Stage::Exec,
+        errno,
+    };
+    let _ = sys::msg::send_msg(setup, &msg.encode(), None);
+    forked.exit(if errno == Errno::ENOENT {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_EXECUTE
+    })
+}
+
+/// The errno behind a confinement error: the first system error among its
+/// sources; `EPERM` for a check that found a step not in effect.
+fn confine_errno(e: &ConfineError) -> Errno {
+    errno_of(e)
+}
+
+fn errno_of(e: &(dyn Error + 'static)) -> Errno {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(errno) = err.downcast_ref::<Errno>() {
+            return *errno;
+        }
+        if let Some(raw) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Errno::from_raw(raw);
+        }
+        cause = err.source();
+    }
+    Errno::EPERM
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Step {
+        #[error("errno: {0}")]
+        Errno(#[source] Errno),
+        #[error("io: {0}")]
+        Io(#[source] std::io::Error),
+        #[error("nested: {0}")]
+        Nested(#[source] Box<Step>),
+        #[error("not in effect")]
+        Unverified,
+    }
+
+    #[test]
+    fn errors_carry_their_errno() {
+        assert_eq!(errno_of(&Step::Errno(Errno::EINVAL)), Errno::EINVAL);
+        let io = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(errno_of(&Step::Io(io)), Errno::EACCES);
+        let nested = Step::Nested(Box::new(Step::Errno(Errno::ENOMEM)));
+        assert_eq!(errno_of(&nested), Errno::ENOMEM);
+        // No system error anywhere in the chain.
+        assert_eq!(errno_of(&Step::Unverified), Errno::EPERM);
+        let custom = std::io::Error::other("no errno");
+        assert_eq!(errno_of(&Step::Io(custom)), Errno::EPERM);
+    }
+}

@@ -1,0 +1,444 @@
+//! `fdbroker run`: run an unmodified program with every path it touches
+//! brokered.
+//!
+//! [`Sandbox`] describes the run; [`Sandbox::run`] checks that the kernel
+//! has everything confinement needs
+//! ([`KernelSupport::missing_for_run`](crate::confine::KernelSupport::missing_for_run)),
+//! finds the program (`program`: `PATH` lookup, interpreters), resolves who
+//! it runs as (`user`), turns the policy's `exec` grants into Landlock rules
+//! (`exec_grants`) and prepares the filters (the run's deny list is
+//! [`crate::confine::run_deny`]). Then, while the process is still
+//! single-threaded, it forks: the child confines itself and executes the
+//! program (`child`), reporting each failed step to the parent (`setup`);
+//! the parent serves the program's requests, forwards signals, reaps, and
+//! returns its [`Status`] (`supervise`). `docs/run.md` tells the whole
+//! story; `docs/syscalls.md` lists what happens to each system call.
+
+mod child;
+mod exec_grants;
+mod program;
+mod setup;
+mod supervise;
+mod user;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+
+pub use self::exec_grants::{ExecGrantError, exec_grants};
+pub use self::program::{Unusable, program_and_interpreters};
+pub use self::setup::{SetupMsgError, Stage};
+pub use self::user::{DEFAULT_USER, UserError};
+pub use crate::binfmt::{elf_interpreter, shebang_interpreter};
+pub use crate::confine::run_deny::{deny_options, run_deny_rules};
+
+use self::child::{ChildPlan, ExecArgs};
+use self::supervise::{Channels, Judging};
+use crate::audit::{AuditLog, Event};
+use crate::broker::BrokerError;
+use crate::confine::{self, ConfineError, LandlockBuilder, Missing};
+use crate::notify::{NotifyError, Observer, notify_filter};
+use crate::policy::{Judge, Policy};
+use crate::sys;
+
+/// Exit status for fdbroker's own errors (as env(1), timeout(1)).
+pub const EXIT_SETUP: u8 = 125;
+/// Exit status when the program exists but cannot be executed.
+pub const EXIT_CANNOT_EXECUTE: u8 = 126;
+/// Exit status when the program is not found.
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+/// Why `fdbroker run` could not run the program, or how it failed to.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// The kernel lacks what confinement needs; nothing was run.
+    #[error("refusing to run unconfined: this kernel lacks {}", list(.0))]
+    Kernel(Vec<Missing>),
+    /// PROGRAM was not found (in `PATH`, or at the path given).
+    #[error("{}: command not found", .0.to_string_lossy())]
+    NotFound(OsString),
+    /// PROGRAM exists but cannot be executed.
+    #[error("{}: cannot execute: {reason}", path.display())]
+    NotExecutable {
+        /// What was found.
+        path: PathBuf,
+        /// Why it cannot run.
+        #[source]
+        reason: Unusable,
+    },
+    /// execve(2) failed in the confined child.
+    #[error("{}: cannot execute: {errno}{hint}", path.display(), hint = exec_hint(*.errno))]
+    Exec {
+        /// The program.
+        path: PathBuf,
+        /// execve's error.
+        #[source]
+        errno: Errno,
+    },
+    /// `--user` names no usable account.
+    #[error("--user {0}")]
+    User(#[from] UserError),
+    /// The policy's `exec` grants cannot be expressed for Landlock.
+    #[error(transparent)]
+    ExecGrant(#[from] ExecGrantError),
+    /// A confinement step failed in the parent.
+    #[error("confinement setup: {0}")]
+    Confine(#[from] ConfineError),
+    /// A confinement step failed in the child.
+    #[error("confining the child failed at {stage}: {errno}")]
+    Child {
+        /// The step.
+        stage: Stage,
+        /// What went wrong.
+        #[source]
+        errno: Errno,
+    },
+    /// The child ended before it reported being confined.
+    #[error("confining the child failed: it ended before it was confined ({status})")]
+    ChildEnded {
+        /// How it ended.
+        status: Status,
+    },
+    /// The child sent something that is no setup message.
+    #[error("setup message from the child: {0}")]
+    Setup(#[from] SetupMsgError),
+    /// A system call in the parent failed.
+    #[error("{what}: {errno}")]
+    Sys {
+        /// What we were doing.
+        what: &'static str,
+        /// The error.
+        #[source]
+        errno: Errno,
+    },
+    /// The broker of the socketpair protocol could not start.
+    #[error("starting the broker: {0}")]
+    Broker(#[from] BrokerError),
+    /// The notification server could not start.
+    #[error("starting the broker: {0}")]
+    Notify(#[from] NotifyError),
+}
+
+fn list(items: &[Missing]) -> String {
+    items
+        .iter()
+        .map(Missing::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn exec_hint(e: Errno) -> &'static str {
+    match e {
+        Errno::EACCES => {
+            " (the sandboxed user may lack permission, or Landlock: is its interpreter granted `exec`?)"
+        }
+        _ => "",
+    }
+}
+
+impl SandboxError {
+    /// The exit status `fdbroker run` uses for this error: 127 not found,
+    /// 126 cannot execute, 125 anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SandboxError::NotFound(_) => EXIT_NOT_FOUND,
+            SandboxError::Exec {
+                errno: Errno::ENOENT,
+                ..
+            } => EXIT_NOT_FOUND,
+            SandboxError::NotExecutable { .. } | SandboxError::Exec { .. } => EXIT_CANNOT_EXECUTE,
+            _ => EXIT_SETUP,
+        }
+    }
+}
+
+fn sys_err(what: &'static str) -> impl Fn(Errno) -> SandboxError {
+    move |errno| SandboxError::Sys { what, errno }
+}
+
+/// How the program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled(i32),
+}
+
+impl Status {
+    /// The shell convention: the exit code, or 128 + the signal number.
+    ///
+    /// ```
+    /// use fdbroker::sandbox::Status;
+    /// assert_eq!(Status::Exited(3).exit_code(), 3);
+    /// assert_eq!(Status::Signaled(15).exit_code(), 143);
+    /// ```
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Exited(c) => (c & 0xff) as u8,
+            Status::Signaled(s) => (128 + (s & 0x7f)) as u8,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Status::Exited(code) => write!(f, "exit status {code}"),
+            Status::Signaled(signo) => match Signal::try_from(signo) {
+                Ok(sig) => write!(f, "killed by {sig}"),
+                Err(_) => write!(f, "killed by signal {signo}"),
+            },
+        }
+    }
+}
+
+/// A program to run under a policy. See the [module documentation](self).
+///
+/// ```no_run
+/// use fdbroker::policy::Policy;
+/// use fdbroker::sandbox::Sandbox;
+///
+/// let policy = Policy::from_file("policies/examples/cat.toml".as_ref())?;
+/// let status = Sandbox::new(policy, "cat", ["/srv/in/report.txt"]).run()?;
+/// std::process::exit(status.exit_code().into());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Sandbox {
+    policy: Arc<Policy>,
+    program: OsString,
+    args: Vec<OsString>,
+    user: Option<String>,
+    audit: Option<Arc<AuditLog>>,
+    hooks: Hooks,
+}
+
+/// What `fdbroker run --learn` and helpful denials change (see
+/// [`Sandbox::judge`], [`Sandbox::observer`], [`Sandbox::allow_exec`]).
+#[derive(Default)]
+struct Hooks {
+    judge: Option<Arc<dyn Judge>>,
+    observers: Vec<Observer>,
+    exec: Vec<PathBuf>,
+}
+
+impl fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("judge", &self.judge.is_some())
+            .field("observers", &self.observers.len())
+            .field("exec", &self.exec)
+            .finish()
+    }
+}
+
+impl Sandbox {
+    /// `program` (looked up in `PATH` unless it contains `/`) with `args`.
+    pub fn new<I, S>(policy: Policy, program: impl Into<OsString>, args: I) -> Sandbox
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Sandbox {
+            policy: Arc::new(policy),
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            user: None,
+            audit: None,
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// Judge brokered requests with `judge` instead of the policy (learn
+    /// mode); the policy still decides the network and the `exec` grants.
+    pub fn judge(mut self, judge: Arc<dyn Judge>) -> Sandbox {
+        self.hooks.judge = Some(judge);
+        self
+    }
+
+    /// Also report every decision (from either source) to `observer`,
+    /// after the audit log.
+    pub fn observer(mut self, observer: Observer) -> Sandbox {
+        self.hooks.observers.push(observer);
+        self
+    }
+
+    /// Also let Landlock execute `path` (a file, or every file beneath a
+    /// directory), besides the program and the policy's `exec` grants.
+    pub fn allow_exec(mut self, path: impl Into<PathBuf>) -> Sandbox {
+        self.hooks.exec.push(path.into());
+        self
+    }
+
+    /// Run as this user (name or number) when fdbroker is root. Ignored
+    /// otherwise, unless it names another user than ours: then an error.
+    pub fn user(mut self, user: impl Into<String>) -> Sandbox {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Record every decision in `log`.
+    pub fn audit(mut self, log: Arc<AuditLog>) -> Sandbox {
+        self.audit = Some(log);
+        self
+    }
+
+    /// Runs the program confined and waits for it. Must be called while the
+    /// process has a single thread (it forks).
+    pub fn run(self) -> Result<Status, SandboxError> {
+        sys::child::ensure_stdio_open().map_err(sys_err("checking descriptors 0-2"))?;
+        let (kernel, cap_last_cap) = confine::check_for_run().map_err(SandboxError::Kernel)?;
+        let exe = program::find_program(&self.program)?;
+        let ids = user::resolve_user(self.user.as_deref())?;
+
+        // Everything the child needs is prepared here, before the fork.
+        let mut landlock = LandlockBuilder::new().scopes(kernel.landlock_scopes());
+        let executable = program::interpreter_chain(&exe.canonical)
+            .into_iter()
+            .chain(exec_grants(&self.policy)?)
+            .chain(self.hooks.exec.iter().cloned());
+        for path in executable {
+            landlock = landlock.allow_exec(path);
+        }
+        let landlock = landlock.prepare()?;
+        let notify = notify_filter();
+        let deny = confine::deny_filter(&deny_options(self.policy.network())?)?;
+
+        let (proto_parent, proto_child) =
+            sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
+        let (setup_parent, setup_child) =
+            sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
+        let exec = ExecArgs::new(
+            &exe.exec_path,
+            &self.program,
+            &self.args,
+            proto_child.as_fd(),
+        )?;
+        let signals = supervise::prepare()?;
+        let plan = ChildPlan {
+            parent: nix::unistd::getpid(),
+            cap_last_cap,
+            ids,
+            notify: &notify,
+            deny: &deny,
+            exec: &exec,
+            old_mask: signals.old_mask,
+        };
+        let child = child::start(&plan, landlock, setup_child.as_fd(), proto_child.as_fd())?;
+        drop((proto_child, setup_child));
+        let channels = Channels {
+            setup: setup_parent,
+            proto: proto_parent,
+        };
+        let judging = Judging {
+            judge: self.effective_judge(),
+            observer: self.combined_observer(),
+        };
+        supervise::supervise(child, &exe.exec_path, channels, &signals, judging)
+    }
+
+    /// Who judges brokered requests: the learn-mode judge, or the policy.
+    fn effective_judge(&self) -> Arc<dyn Judge> {
+        match &self.hooks.judge {
+            Some(j) => Arc::clone(j),
+            None => Arc::clone(&self.policy) as Arc<dyn Judge>,
+        }
+    }
+
+    /// One observer for every decision: the audit log first, then the
+    /// others in the order given.
+    fn combined_observer(&self) -> Option<Observer> {
+        let mut observers = self.hooks.observers.clone();
+        if let Some(log) = self.audit.clone() {
+            observers.insert(
+                0,
+                Arc::new(move |e: &Event<'_>| {
+                    let _ = log.record(e);
+                }),
+            );
+        }
+        match observers.len() {
+            0 => None,
+            1 => observers.pop(),
+            _ => Some(Arc::new(move |e: &Event<'_>| {
+                for o in &observers {
+                    o(e);
+                }
+            })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(SandboxError::NotFound("x".into()).exit_code(), 127);
+        assert_eq!(
+            SandboxError::Exec {
+                path: "x".into(),
+                errno: Errno::ENOENT
+            }
+            .exit_code(),
+            127
+        );
+        assert_eq!(
+            SandboxError::Exec {
+                path: "x".into(),
+                errno: Errno::ENOEXEC
+            }
+            .exit_code(),
+            126
+        );
+        assert_eq!(
+            SandboxError::Kernel(vec![Missing::Landlock]).exit_code(),
+            125
+        );
+        assert_eq!(Status::Signaled(9).exit_code(), 137);
+        assert_eq!(Status::Exited(256 + 3).exit_code(), 3);
+    }
+
+    #[test]
+    fn messages_name_the_cause() {
+        let kernel = SandboxError::Kernel(vec![Missing::LandlockDisabled, Missing::UserNotif]);
+        assert_eq!(
+            kernel.to_string(),
+            format!(
+                "refusing to run unconfined: this kernel lacks {}; {}",
+                Missing::LandlockDisabled,
+                Missing::UserNotif
+            )
+        );
+        let user = SandboxError::from(UserError::NoSuchUser("ghost".into()));
+        assert_eq!(user.to_string(), "--user ghost: no such user");
+        assert!(std::error::Error::source(&user).is_some());
+        let ended = SandboxError::ChildEnded {
+            status: Status::Signaled(9),
+        };
+        assert_eq!(
+            ended.to_string(),
+            "confining the child failed: it ended before it was confined (killed by SIGKILL)"
+        );
+        assert_eq!(Status::Exited(125).to_string(), "exit status 125");
+        assert_eq!(Status::Signaled(99).to_string(), "killed by signal 99");
+        let exec = SandboxError::Exec {
+            path: "/bin/x".into(),
+            errno: Errno::EACCES,
+        };
+        assert!(
+            exec.to_string()
+                .starts_with("/bin/x: cannot execute: EACCES")
+        );
+        assert!(exec.to_string().contains("granted `exec`"));
+    }
+}

@@ -1,0 +1,392 @@
+//! The parent's side of `fdbroker run` after fork(2): receive the child's
+//! listener, serve it ([`NotifyServer`]) and the socketpair protocol
+//! ([`Broker`]) with one judge and one [`Ops`] engine, forward signals, reap,
+//! and return the program's [`Status`].
+//!
+//! `SIGINT`, `SIGTERM` and `SIGHUP` are forwarded to the child unless the
+//! kernel sent them (e.g. from the terminal: the child got its own copy
+//! then). fdbroker is a child subreaper: when the program exits, whatever it
+//! left running is killed.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::setup::{self, SetupMsg, SetupMsgError, Stage};
+use super::{SandboxError, Status, sys_err};
+use crate::audit::{Event, Source};
+use crate::broker::{Broker, BrokerError};
+use crate::notify::{NotifyServer, Observer};
+use crate::ops::Ops;
+use crate::policy::Judge;
+use crate::procfs;
+use crate::sys;
+
+/// The signals fdbroker handles itself, through a signalfd.
+pub(super) struct Signals {
+    /// `SIGCHLD`, `SIGINT`, `SIGTERM`, `SIGHUP`: blocked from now on.
+    handled: SigSet,
+    /// The mask before, which the child restores.
+    pub(super) old_mask: SigSet,
+}
+
+/// Blocks the handled signals (in every thread started later too) and makes
+/// this process a child subreaper.
+pub(super) fn prepare() -> Result<Signals, SandboxError> {
+    let mut handled = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+    ] {
+        handled.add(s);
+    }
+    let mut old_mask = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&handled), Some(&mut old_mask))
+        .map_err(sys_err("sigprocmask"))?;
+    nix::sys::prctl::set_child_subreaper(true).map_err(sys_err("PR_SET_CHILD_SUBREAPER"))?;
+    Ok(Signals { handled, old_mask })
+}
+
+/// The parent's ends of the two socketpairs.
+pub(super) struct Channels {
+    /// The child's setup reports ([`SetupMsg`]).
+    pub(super) setup: OwnedFd,
+    /// The explicit protocol ([`Broker`]).
+    pub(super) proto: OwnedFd,
+}
+
+/// How requests are judged and reported.
+pub(super) struct Judging {
+    pub(super) judge: Arc<dyn Judge>,
+    pub(super) observer: Option<Observer>,
+}
+
+/// Parent after fork: serve, forward signals, reap, return the status.
+/// Whatever happens, nothing the program started is left running.
+pub(super) fn supervise(
+    child: Pid,
+    exec_path: &Path,
+    channels: Channels,
+    signals: &Signals,
+    judging: Judging,
+) -> Result<Status, SandboxError> {
+    let result = serve_and_wait(child, exec_path, channels, signals, judging);
+    if result.is_err() {
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+    }
+    kill_descendants();
+    result
+}
+
+/// What came from the child on the setup socketpair.
+enum Report {
+    Listener(OwnedFd),
+    Failed {
+        stage: Stage,
+        errno: Errno,
+    },
+    /// End of stream: execve succeeded (the child's end was close-on-exec),
+    /// or the child died.
+    Closed,
+}
+
+fn recv_report(sock: BorrowedFd<'_>) -> Result<Report, SandboxError> {
+    // Room for more than the longest message, so that a longer one is seen.
+    let mut buf = [0u8; setup::MAX_LEN + 1];
+    let r = sys::msg::recv_msg(sock, &mut buf).map_err(sys_err("receiving from the child"))?;
+    let mut fds = r.fds;
+    if r.len == 0 && fds.is_empty() && !r.truncated {
+        return Ok(Report::Closed);
+    }
+    let msg = SetupMsg::decode(buf.get(..r.len).unwrap_or(&[]))?;
+    if fds.len() != msg.descriptors() {
+        return Err(SetupMsgError::Descriptors {
+            got: fds.len(),
+            want: msg.descriptors(),
+        }
+        .into());
+    }
+    Ok(match (msg, fds.pop()) {
+        (SetupMsg::Listener, Some(fd)) => Report::Listener(fd),
+        (SetupMsg::Failed { stage, errno }, _) => Report::Failed { stage, errno },
+        (SetupMsg::Listener, None) => {
+            return Err(SetupMsgError::Descriptors { got: 0, want: 1 }.into());
+        }
+    })
+}
+
+fn child_failed(stage: Stage, errno: Errno, exec_path: &Path) -> SandboxError {
+    match stage {
+        Stage::Exec => SandboxError::Exec {
+            path: exec_path.to_path_buf(),
+            errno,
+        },
+        stage => SandboxError::Child { stage, errno },
+    }
+}
+
+fn serve_and_wait(
+    child: Pid,
+    exec_path: &Path,
+    channels: Channels,
+    signals: &Signals,
+    judging: Judging,
+) -> Result<Status, SandboxError> {
+    let Channels { setup, proto } = channels;
+    let Judging { judge, observer } = judging;
+    let ops = Arc::new(Ops::new().map_err(BrokerError::from)?);
+    let listener = match recv_report(setup.as_fd())? {
+        Report::Listener(fd) => fd,
+        Report::Failed { stage, errno } => {
+            let _ = waitpid(child, None);
+            return Err(child_failed(stage, errno, exec_path));
+        }
+        Report::Closed => {
+            let status = wait_for(child)?;
+            return Err(SandboxError::ChildEnded { status });
+        }
+    };
+    let mut server = NotifyServer::new(listener, Arc::clone(&judge), Arc::clone(&ops))?;
+    let mut broker = Broker::with_ops(Arc::clone(&judge), Arc::clone(&ops));
+    if let Some(observer) = observer {
+        server = server.with_observer(Arc::clone(&observer));
+        broker = broker.with_observer(Arc::new(move |e: &crate::broker::Event| {
+            observer(&Event {
+                pid: e.pid.unwrap_or(0),
+                source: Source::Socket,
+                syscall: None,
+                op: e.op.name(),
+                path: &e.path,
+                resolved: e.resolved.as_deref(),
+                flags: Some(i64::from(e.flags)),
+                access: e.access,
+                decision: e.decision.as_ref(),
+                errno: (e.errno != 0).then(|| Errno::from_raw(e.errno)),
+            });
+        }));
+    }
+    server.spawn()?;
+    broker.spawn(proto, u32::try_from(child.as_raw()).ok())?;
+    match recv_report(setup.as_fd())? {
+        Report::Closed => {}
+        Report::Failed { stage, errno } => {
+            let _ = waitpid(child, None);
+            return Err(child_failed(stage, errno, exec_path));
+        }
+        Report::Listener(_) => return Err(SetupMsgError::SecondListener.into()),
+    }
+    drop(setup);
+
+    let signals = SignalFd::with_flags(&signals.handled, SfdFlags::SFD_CLOEXEC)
+        .map_err(sys_err("signalfd"))?;
+    loop {
+        if let Some(status) = reap(child)? {
+            return Ok(status);
+        }
+        let info = match signals.read_signal() {
+            Ok(Some(info)) => info,
+            Ok(None) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(sys_err("reading signals")(e)),
+        };
+        let signo = i32::try_from(info.ssi_signo).unwrap_or(0);
+        if signo == libc::SIGCHLD {
+            continue;
+        }
+        // A signal from the kernel (terminal keys, hangup) reached the
+        // child's process group too; forward only what someone sent us.
+        if info.ssi_code != libc::SI_KERNEL
+            && let Ok(sig) = Signal::try_from(signo)
+        {
+            let _ = kill(child, sig);
+        }
+    }
+}
+
+/// The program's status, if `status` is how it ended.
+fn ended(status: WaitStatus) -> Option<Status> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(Status::Exited(code)),
+        WaitStatus::Signaled(_, sig, _) => Some(Status::Signaled(sig as i32)),
+        _ => None,
+    }
+}
+
+/// Reaps every exited child without blocking; the program's status once it
+/// has exited.
+fn reap(child: Pid) -> Result<Option<Status>, SandboxError> {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(s) if s.pid() == Some(child) => {
+                if let Some(status) = ended(s) {
+                    return Ok(Some(status));
+                }
+            }
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ECHILD) => return Err(sys_err("waiting for the program")(Errno::ECHILD)),
+            Err(e) => return Err(sys_err("waitpid")(e)),
+        }
+    }
+}
+
+/// Waits until `child` has ended.
+fn wait_for(child: Pid) -> Result<Status, SandboxError> {
+    loop {
+        match waitpid(child, None) {
+            Ok(s) => {
+                if let Some(status) = ended(s) {
+                    return Ok(status);
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(sys_err("waitpid")(e)),
+        }
+    }
+}
+
+/// Kills and reaps every process left in the sandbox. We are their
+/// subreaper, so each one is, or becomes, our child; a killed process's
+/// children are reparented to us and found on the next round.
+fn kill_descendants() {
+    let me = std::process::id();
+    loop {
+        // Orphans of the sandbox are re-parented to us (a child subreaper):
+        // no child at all, not even a zombie or a clone child (__WALL), means
+        // no descendant is left, and the usual case costs one waitpid instead
+        // of reading every /proc/<pid>/stat (milliseconds: most of
+        // `run -- /bin/true`'s exit).
+        match waitpid(
+            Pid::from_raw(-1),
+            Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
+        ) {
+            Err(Errno::ECHILD) => return,
+            Ok(WaitStatus::StillAlive) | Err(_) => {}
+            Ok(_) => continue,
+        }
+        let children = children_of(me);
+        for pid in &children {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(_) => {
+                // ECHILD: nothing left.
+                if children_of(me).is_empty() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Pids whose parent is `ppid`, from `/proc/*/stat`.
+fn children_of(ppid: u32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| procfs::stat_ppid(&s))
+                .is_some_and(|p| p == ppid)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines() {
+        assert_eq!(procfs::stat_ppid(b"123 (a b) c) S 45 123 123 0"), Some(45));
+        assert_eq!(procfs::stat_ppid(b"123 (x"), None);
+        assert_eq!(procfs::stat_ppid(b""), None);
+    }
+
+    #[test]
+    fn child_failures_name_the_stage() {
+        let e = child_failed(Stage::Landlock, Errno::EPERM, Path::new("/bin/x"));
+        assert_eq!(
+            e.to_string(),
+            "confining the child failed at Landlock: EPERM: Operation not permitted"
+        );
+        assert_eq!(e.exit_code(), 125);
+        let e = child_failed(Stage::Exec, Errno::ENOENT, Path::new("/bin/x"));
+        assert!(
+            matches!(
+                &e,
+                SandboxError::Exec {
+                    errno: Errno::ENOENT,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.exit_code(), 127);
+    }
+
+    #[test]
+    fn reports_are_checked() {
+        let (ours, theirs) = sys::msg::seqpacket_pair().unwrap();
+        let send = |bytes: &[u8], fd: Option<BorrowedFd<'_>>| {
+            sys::msg::send_msg(theirs.as_fd(), bytes, fd).unwrap()
+        };
+        let failed = SetupMsg::Failed {
+            stage: Stage::DenyFilter,
+            errno: Errno::EINVAL,
+        };
+        send(&failed.encode(), None);
+        assert!(matches!(
+            recv_report(ours.as_fd()),
+            Ok(Report::Failed {
+                stage: Stage::DenyFilter,
+                errno: Errno::EINVAL
+            })
+        ));
+        send(&SetupMsg::Listener.encode(), Some(theirs.as_fd()));
+        assert!(matches!(recv_report(ours.as_fd()), Ok(Report::Listener(_))));
+        // A listener message without the listener, a failure with one.
+        send(&SetupMsg::Listener.encode(), None);
+        assert!(matches!(
+            recv_report(ours.as_fd()),
+            Err(SandboxError::Setup(SetupMsgError::Descriptors {
+                got: 0,
+                want: 1
+            }))
+        ));
+        send(&failed.encode(), Some(theirs.as_fd()));
+        assert!(matches!(
+            recv_report(ours.as_fd()),
+            Err(SandboxError::Setup(SetupMsgError::Descriptors {
+                got: 1,
+                want: 0
+            }))
+        ));
+        // Longer than any message; unknown.
+        send(&[2; 32], None);
+        assert!(matches!(
+            recv_report(ours.as_fd()),
+            Err(SandboxError::Setup(SetupMsgError::TooLong { .. }))
+        ));
+        send(&[7], None);
+        assert!(matches!(
+            recv_report(ours.as_fd()),
+            Err(SandboxError::Setup(SetupMsgError::UnknownKind(7)))
+        ));
+        drop(theirs);
+        assert!(matches!(recv_report(ours.as_fd()), Ok(Report::Closed)));
+    }
+}
