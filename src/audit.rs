@@ -23,18 +23,20 @@
 //!
 //! ```
 //! use std::path::Path;
-//! use fdbroker::audit::{Event, Source, json_line};
+//! use fdbroker::audit::json_line;
+//! use fdbroker::event::{Event, Op, Source};
 //! use fdbroker::policy::{Access, Decision};
 //!
 //! let decision = Decision::default_deny();
 //! let event = Event {
-//!     pid: 42,
+//!     pid: Some(42),
 //!     source: Source::Seccomp,
 //!     syscall: Some("openat"),
-//!     op: "open",
+//!     op: Op::Open,
 //!     path: Path::new("secret.txt"),
 //!     resolved: Some(Path::new("/home/me/secret.txt")),
 //!     flags: Some(0),
+//!     mode: Some(0),
 //!     access: Access::READ,
 //!     decision: Some(&decision),
 //!     errno: Some(nix::errno::Errno::EACCES),
@@ -58,52 +60,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::errno::Errno;
 use serde_json::{Map, Value};
 
-use crate::policy::{Access, Decision};
-
-/// Where a request reached the broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Source {
-    /// A system call intercepted with seccomp user notification.
-    Seccomp,
-    /// A request over the socketpair protocol (`FDBROKER_FD`).
-    Socket,
-}
-
-impl Source {
-    /// `"seccomp"` or `"socket"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Seccomp => "seccomp",
-            Source::Socket => "socket",
-        }
-    }
-}
-
-/// One decision, as the audit log records it.
-#[derive(Debug, Clone, Copy)]
-pub struct Event<'a> {
-    /// Requesting thread (seccomp) or process (socket), 0 when unknown.
-    pub pid: u32,
-    /// How the request arrived.
-    pub source: Source,
-    /// The intercepted system call, for [`Source::Seccomp`].
-    pub syscall: Option<&'a str>,
-    /// `"open"`, `"stat"`, `"access"` or `"readlink"`.
-    pub op: &'a str,
-    /// The path as requested.
-    pub path: &'a Path,
-    /// The absolute path judged, if the request got that far.
-    pub resolved: Option<&'a Path>,
-    /// `open` flags or `access` mode, as given.
-    pub flags: Option<i64>,
-    /// The rights the request needed.
-    pub access: Access,
-    /// The decision, if the request was judged.
-    pub decision: Option<&'a Decision>,
-    /// The error returned to the program, `None` on success.
-    pub errno: Option<Errno>,
-}
+use crate::event::Event;
+use crate::event::Op;
+use crate::policy::Decision;
 
 /// A sink for [`Event`]s, one JSON line each. Safe to share between threads
 /// (`Arc<AuditLog>`); every line is written with a single `write` so lines
@@ -166,21 +125,21 @@ pub fn json_line(event: &Event<'_>, time: SystemTime) -> String {
     };
     let mut m = Map::new();
     m.insert("time".into(), Value::from(rfc3339(time)));
-    m.insert("pid".into(), Value::from(event.pid));
+    m.insert("pid".into(), Value::from(event.pid.unwrap_or(0)));
     m.insert("source".into(), Value::from(event.source.as_str()));
     m.insert(
         "syscall".into(),
         event.syscall.map_or(Value::Null, Value::from),
     );
-    m.insert("op".into(), Value::from(event.op));
+    m.insert("op".into(), Value::from(event.op.name()));
     m.insert("path".into(), path_value(event.path));
     m.insert(
         "resolved".into(),
         event.resolved.map_or(Value::Null, &mut path_value),
     );
     let flags = match (event.op, event.flags) {
-        ("open", Some(f)) => Value::from(open_flags_text(f as i32)),
-        ("access", Some(f)) => Value::from(access_mode_text(f as i32)),
+        (Op::Open, Some(f)) => Value::from(open_flags_text(f as i32)),
+        (Op::Access, Some(f)) => Value::from(access_mode_text(f as i32)),
         _ => Value::Null,
     };
     m.insert("flags".into(), flags);
@@ -336,7 +295,8 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{RuleKind, RuleRef};
+    use crate::event::Source;
+    use crate::policy::{Access, RuleKind, RuleRef};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -353,13 +313,14 @@ mod tests {
 
     fn event<'a>(decision: Option<&'a Decision>, errno: Option<Errno>) -> Event<'a> {
         Event {
-            pid: 7,
+            pid: Some(7),
             source: Source::Socket,
             syscall: None,
-            op: "open",
+            op: Op::Open,
             path: Path::new("/srv/in/a"),
             resolved: Some(Path::new("/srv/in/a")),
             flags: Some(i64::from(libc::O_RDONLY)),
+            mode: None,
             access: Access::READ,
             decision,
             errno,

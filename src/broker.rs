@@ -52,6 +52,7 @@ use std::thread::JoinHandle;
 use nix::errno::Errno;
 use thiserror::Error;
 
+use crate::event::{Event, Observer, Source};
 use crate::ops::{Context, Ops, Outcome};
 use crate::policy::{Access, Decision, Judge};
 use crate::protocol::{
@@ -59,37 +60,6 @@ use crate::protocol::{
 };
 use crate::resolve::ResolveError;
 use crate::sys::msg::{self, Received};
-
-/// Called once per decoded request, on the connection's thread, after the
-/// operation and before the reply is sent. It must be quick and must not
-/// panic (a panic would end that connection's thread).
-pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
-
-/// One request the broker handled, for auditing.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Event {
-    /// The requesting child's pid, as given to [`Broker::serve`].
-    pub pid: Option<u32>,
-    /// The operation.
-    pub op: Op,
-    /// The path as requested.
-    pub path: PathBuf,
-    /// The canonical path that was judged, when resolution got that far.
-    pub resolved: Option<PathBuf>,
-    /// The request's flags: `open(2)` flags, `AT_SYMLINK_NOFOLLOW` or 0 for
-    /// stat, the `access(2)` mode for access, 0 for readlink.
-    pub flags: i32,
-    /// Permission bits of an `open` that may create; 0 otherwise.
-    pub mode: u32,
-    /// The rights the request needed.
-    pub access: Access,
-    /// The policy's verdict; `None` when refused before judging (bad flags,
-    /// unresolvable path).
-    pub decision: Option<Decision>,
-    /// 0 on success, else the errno sent to the child.
-    pub errno: i32,
-}
 
 /// What one connection amounted to, returned when the child hangs up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -347,14 +317,16 @@ impl Broker {
         if let Some(observer) = &self.inner.observer {
             observer(&Event {
                 pid: ctx.pid,
+                source: Source::Socket,
+                syscall: None,
                 op,
-                path: request.path.clone(),
-                resolved,
-                flags,
-                mode,
+                path,
+                resolved: resolved.as_deref(),
+                flags: Some(i64::from(flags)),
+                mode: (op == Op::Open).then_some(mode),
                 access,
-                decision,
-                errno,
+                decision: decision.as_ref(),
+                errno: (errno != 0).then(|| Errno::from_raw(errno)),
             });
         }
         match result {

@@ -72,6 +72,7 @@ mod bpf;
 pub mod broker;
 pub mod client;
 pub mod confine;
+pub mod event;
 pub mod fdpass;
 pub mod launch;
 pub mod learn;

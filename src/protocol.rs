@@ -61,19 +61,8 @@ const ACCESS_BITS: i32 = libc::R_OK | libc::W_OK | libc::X_OK;
 /// Permission bits an `open` mode may carry (`S_IALLUGO`).
 const MODE_BITS: u32 = 0o7777;
 
-/// An operation, as numbered on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum Op {
-    /// `open(2)`: the reply carries the descriptor.
-    Open = 1,
-    /// `stat(2)`/`lstat(2)`: the reply carries a [`FileStat`].
-    Stat = 2,
-    /// `access(2)`: the reply carries only the status.
-    Access = 3,
-    /// `readlink(2)`: the reply carries the link's target.
-    Readlink = 4,
-}
+/// The operations, numbered on the wire as their discriminants.
+pub use crate::ops::Op;
 
 impl Op {
     /// The operation numbered `n` on the wire, if any.
@@ -96,22 +85,6 @@ impl Op {
     /// The operation's number on the wire.
     pub fn to_wire(self) -> u16 {
         self as u16
-    }
-
-    /// A lower-case name (`"open"`, `"stat"`, ...), for logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::Open => "open",
-            Op::Stat => "stat",
-            Op::Access => "access",
-            Op::Readlink => "readlink",
-        }
-    }
-}
-
-impl std::fmt::Display for Op {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 

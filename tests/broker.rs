@@ -27,8 +27,9 @@ use std::thread;
 use std::time::Duration;
 
 use fdbroker::FollowSymlinks;
-use fdbroker::broker::{Broker, Event, ServeSummary};
+use fdbroker::broker::{Broker, ServeSummary};
 use fdbroker::client::{Client, ClientError};
+use fdbroker::event::{Event, Source};
 use fdbroker::launch;
 use fdbroker::policy::Policy;
 use fdbroker::protocol::{Op, Reply, ReplyBody};
@@ -204,13 +205,13 @@ access = ["read"]
         let tree = build_tree()?;
         let policy = Policy::parse(&policy_text(&tree), Path::new("test-policy.toml"))
             .map_err(|e| format!("policy: {e}"))?;
-        let events = Arc::new(std::sync::Mutex::new(Vec::<Event>::new()));
+        let events = Arc::new(std::sync::Mutex::new(Vec::<Seen>::new()));
         let sink = Arc::clone(&events);
         let broker = Broker::new(Arc::new(policy))
             .map_err(|e| format!("Broker::new: {e}"))?
-            .with_observer(Arc::new(move |e: &Event| {
+            .with_observer(Arc::new(move |e: &Event<'_>| {
                 if let Ok(mut v) = sink.lock() {
-                    v.push(e.clone());
+                    v.push(Seen::from(e));
                 }
             }));
         let fds_before = fd_count()?;
@@ -354,7 +355,33 @@ access = ["read"]
         );
     }
 
-    fn observer_saw_requests(t: &mut Tally, events: &std::sync::Mutex<Vec<Event>>, tree: &Tree) {
+    /// What the observer was shown, kept past the call.
+    #[derive(Clone)]
+    struct Seen {
+        pid: Option<u32>,
+        source: Source,
+        op: Op,
+        path: PathBuf,
+        resolved: Option<PathBuf>,
+        decision: Option<fdbroker::policy::Decision>,
+        errno: i32,
+    }
+
+    impl From<&Event<'_>> for Seen {
+        fn from(e: &Event<'_>) -> Seen {
+            Seen {
+                pid: e.pid,
+                source: e.source,
+                op: e.op,
+                path: e.path.to_path_buf(),
+                resolved: e.resolved.map(Path::to_path_buf),
+                decision: e.decision.cloned(),
+                errno: e.errno.map_or(0, |e| e as i32),
+            }
+        }
+    }
+
+    fn observer_saw_requests(t: &mut Tally, events: &std::sync::Mutex<Vec<Seen>>, tree: &Tree) {
         let events = match events.lock() {
             Ok(v) => v.clone(),
             Err(_) => return t.fail("observer", "poisoned"),
@@ -363,6 +390,7 @@ access = ["read"]
         let secret = tree.p("secret/data");
         let allowed = events.iter().any(|e| {
             e.op == Op::Open
+                && e.source == Source::Socket
                 && e.path == hello
                 && e.errno == 0
                 && e.decision.as_ref().is_some_and(|d| d.allowed)
@@ -662,7 +690,7 @@ access = ["read"]
     /// on a path inside the allowed tree (the observer's view).
     fn race_judged_only_allowed_paths(
         t: &mut Tally,
-        events: &std::sync::Mutex<Vec<Event>>,
+        events: &std::sync::Mutex<Vec<Seen>>,
         tree: &Tree,
     ) {
         let Ok(events) = events.lock() else {

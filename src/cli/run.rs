@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use fdbroker::audit::{AuditLog, Event};
+use fdbroker::audit::AuditLog;
+use fdbroker::event::Event;
 use fdbroker::learn::{Denials, Learner, PolicyWriter, include_entry};
 use fdbroker::policy::Policy;
 use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status};

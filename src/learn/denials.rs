@@ -11,7 +11,7 @@ use nix::errno::Errno;
 
 use super::Learner;
 use super::writer::{clean, toml_string};
-use crate::audit::Event;
+use crate::event::Event;
 use crate::policy::{Access, Decision, literal_pattern};
 
 /// The most distinct denials remembered; later ones are still reported but
@@ -24,7 +24,7 @@ const MAX_REMEMBERED: usize = 100_000;
 ///
 /// ```
 /// use std::path::Path;
-/// use fdbroker::audit::{Event, Source};
+/// use fdbroker::event::{Event, Op, Source};
 /// use fdbroker::learn::Denials;
 /// use fdbroker::policy::{Access, Decision};
 ///
@@ -37,9 +37,9 @@ const MAX_REMEMBERED: usize = 100_000;
 /// let denials = Denials::new(Box::new(Sink(out.clone())));
 /// let decision = Decision::default_deny();
 /// let event = Event {
-///     pid: 7, source: Source::Seccomp, syscall: Some("openat"), op: "open",
+///     pid: Some(7), source: Source::Seccomp, syscall: Some("openat"), op: Op::Open,
 ///     path: Path::new("/etc/passwd"), resolved: Some(Path::new("/etc/passwd")),
-///     flags: Some(0), access: Access::READ, decision: Some(&decision),
+///     flags: Some(0), mode: None, access: Access::READ, decision: Some(&decision),
 ///     errno: Some(nix::errno::Errno::EACCES),
 /// };
 /// denials.observe(&event);
@@ -185,7 +185,7 @@ pub fn denial_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::Source;
+    use crate::event::{Op, Source};
     use crate::policy::{RuleKind, RuleRef};
 
     #[derive(Clone, Default)]
@@ -212,13 +212,14 @@ mod tests {
         errno: Option<Errno>,
     ) -> Event<'a> {
         Event {
-            pid: 1,
+            pid: Some(1),
             source: Source::Seccomp,
             syscall: Some("openat"),
-            op: "open",
+            op: Op::Open,
             path,
             resolved: Some(resolved),
             flags: Some(0),
+            mode: None,
             access,
             decision: Some(decision),
             errno,

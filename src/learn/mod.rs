@@ -33,8 +33,8 @@ pub use writer::{
     GLOB_THRESHOLD, Learned, LearnedRule, PolicyWriter, Requester, Usage, toml_string,
 };
 
-use crate::audit::Event;
 use crate::binfmt::{BINPRM_BUF_SIZE, elf_interpreter, shebang};
+use crate::event::{Event, Op};
 use crate::ops::flags::{Object, OpenFlags};
 use crate::policy::{Access, Decision, Judge, Policy, PolicyError, RuleKind, RuleRef};
 use crate::procfs;
@@ -238,7 +238,8 @@ impl Learner {
         let (Some(resolved), Some(decision)) = (e.resolved, e.decision) else {
             return;
         };
-        let program = exe_of(e.pid);
+        let pid = e.pid.unwrap_or(0);
+        let program = exe_of(pid);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.requests += 1;
         if !decision.allowed {
@@ -251,14 +252,21 @@ impl Learner {
         };
         let who = Requester {
             program: program.clone(),
-            pid: e.pid,
+            pid,
         };
-        record(&mut state, resolved, access, e.op, error.as_deref(), &who);
+        record(
+            &mut state,
+            resolved,
+            access,
+            e.op.name(),
+            error.as_deref(),
+            &who,
+        );
         if let Some(exe) = program
-            && state.programs.insert((e.pid, exe.clone()))
+            && state.programs.insert((pid, exe.clone()))
         {
             drop(state);
-            self.learn_execution(e.pid, &exe, &who);
+            self.learn_execution(pid, &exe, &who);
         }
     }
 
@@ -421,7 +429,7 @@ fn record(
 /// with `O_CREAT` needs `create` when the file is missing and `write` (and
 /// what else its mode asks) once it exists, so both.
 fn rights_needed(e: &Event<'_>) -> Access {
-    if e.op == "open"
+    if e.op == Op::Open
         && let Some(flags) = e.flags.and_then(|f| i32::try_from(f).ok())
         && let Ok(f) = OpenFlags::parse(flags)
         && f.create()

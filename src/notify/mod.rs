@@ -61,7 +61,7 @@ pub use self::decode::{
 };
 pub use self::encode::{STAT_SIZE, STATX_SIZE, encode_kernel_stat, encode_statx};
 pub use self::filter::notify_filter;
-pub use self::server::{NotifyServer, Observer};
+pub use self::server::NotifyServer;
 
 /// Errors setting up a [`NotifyServer`].
 #[derive(Debug, thiserror::Error)]

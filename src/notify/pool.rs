@@ -23,6 +23,8 @@ const IDLE_TICKS: u32 = 100;
 const PATIENCE: u32 = 2;
 /// Consecutive ticks with several receivers waiting before surplus ones retire.
 const SURPLUS_TICKS: u32 = 5;
+/// At most this many threads answer at the same time.
+const MAX_WORKERS: usize = 64;
 
 /// The threads answering one listener.
 ///
@@ -34,7 +36,7 @@ const SURPLUS_TICKS: u32 = 5;
 /// thread, the *receiver*, waits in RECV and answers what it receives itself,
 /// with no hand-off between threads. A monitor thread, ticking every [`TICK`]
 /// while the sandbox is active and asleep while it is idle, adds a receiver
-/// (waking a parked one or starting a thread, up to `max_workers`) when for
+/// (waking a parked one or starting a thread, up to [`MAX_WORKERS`]) when for
 /// [`PATIENCE`] ticks no receiver waited in RECV and none received anything:
 /// they are all stuck in slow calls (a FIFO without a writer, a hung network
 /// filesystem, a caller stopped before it took its descriptor), and the
@@ -201,7 +203,7 @@ impl Pool {
             state.promotions += 1;
             self.receivers.fetch_add(1, Ordering::SeqCst);
             self.parked.notify_one();
-        } else if state.threads < self.server.max_workers {
+        } else if state.threads < MAX_WORKERS {
             let id = state.threads;
             state.threads += 1;
             self.receivers.fetch_add(1, Ordering::SeqCst);

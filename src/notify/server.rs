@@ -13,15 +13,12 @@ use super::{
     AccessCall, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall,
     decode, encode_kernel_stat, encode_statx,
 };
-use crate::audit::{Event, Source};
 use crate::bpf::AUDIT_ARCH_X86_64;
+use crate::event::{Event, Observer, Op, Source};
 use crate::ops::{Ops, Outcome};
 use crate::policy::Judge;
 use crate::sys;
 use crate::sys::notify::Notif;
-
-/// Receives [`Event`]s for the audit log.
-pub type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// Answers the notifications of one seccomp listener.
 ///
@@ -42,14 +39,12 @@ pub struct NotifyServer {
     judge: Arc<dyn Judge>,
     ops: Arc<Ops>,
     observer: Option<Observer>,
-    pub(super) max_workers: usize,
 }
 
 impl std::fmt::Debug for NotifyServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NotifyServer")
             .field("listener", &self.listener)
-            .field("max_workers", &self.max_workers)
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +57,28 @@ enum Answer {
     Error(Errno),
     /// Install the descriptor in the caller and return its number.
     Fd(OwnedFd, bool),
+}
+
+/// The call an [`Event`] reports: what the caller asked, before the outcome.
+struct Called<'a> {
+    syscall: &'static str,
+    op: Op,
+    path: &'a Path,
+    flags: Option<i64>,
+    mode: Option<u32>,
+}
+
+impl<'a> Called<'a> {
+    /// A call with no flags or mode worth reporting.
+    fn plain(syscall: &'static str, op: Op, path: &'a Path) -> Called<'a> {
+        Called {
+            syscall,
+            op,
+            path,
+            flags: None,
+            mode: None,
+        }
+    }
 }
 
 /// Which struct a stat call fills in.
@@ -90,19 +107,12 @@ impl NotifyServer {
             judge,
             ops,
             observer: None,
-            max_workers: 64,
         })
     }
 
     /// Reports every judged request to `observer` (the audit log).
     pub fn with_observer(mut self, observer: Observer) -> NotifyServer {
         self.observer = Some(observer);
-        self
-    }
-
-    /// At most `n` (at least 1) threads answer at the same time (default 64).
-    pub fn max_workers(mut self, n: usize) -> NotifyServer {
-        self.max_workers = n.max(1);
         self
     }
 
@@ -177,8 +187,14 @@ impl NotifyServer {
         let out = self
             .ops
             .open(&*self.judge, &ctx, &absolute, call.flags, call.mode);
-        let flags = Some(i64::from(call.flags));
-        self.observe(n, name, "open", &requested, flags, &out);
+        let called = Called {
+            syscall: name,
+            op: Op::Open,
+            path: &requested,
+            flags: Some(i64::from(call.flags)),
+            mode: Some(call.mode),
+        };
+        self.observe(n, called, &out);
         Ok(match out.result {
             Ok(fd) => Answer::Fd(fd, call.flags & libc::O_CLOEXEC != 0),
             Err(e) => Answer::Error(e),
@@ -231,7 +247,8 @@ impl NotifyServer {
                 let ctx = caller::context(n.pid, &absolute)?;
                 self.valid(n)?;
                 let out = self.ops.stat(&*self.judge, &ctx, &absolute, call.follow());
-                self.observe(n, name, "stat", &requested, None, &out);
+                let called = Called::plain(name, Op::Stat, &requested);
+                self.observe(n, called, &out);
                 out.result?
             }
         };
@@ -259,8 +276,11 @@ impl NotifyServer {
         let ctx = caller::context(n.pid, &absolute)?;
         self.valid(n)?;
         let out = self.ops.access(&*self.judge, &ctx, &absolute, call.mode);
-        let mode = Some(i64::from(call.mode));
-        self.observe(n, name, "access", &requested, mode, &out);
+        let called = Called {
+            flags: Some(i64::from(call.mode)),
+            ..Called::plain(name, Op::Access, &requested)
+        };
+        self.observe(n, called, &out);
         out.result.map(|()| Answer::Value(0))
     }
 
@@ -271,7 +291,7 @@ impl NotifyServer {
         let mem = caller::open_mem(n.pid)?;
         self.valid(n)?;
         let out = self.ops.readlink(&*self.judge, &ctx, &absolute);
-        self.observe(n, name, "readlink", &requested, None, &out);
+        self.observe(n, Called::plain(name, Op::Readlink, &requested), &out);
         let target = out.result?;
         let len = target.len().min(call.buf_size as usize);
         caller::write_mem(&mem, call.buf_addr, &target[..len])?;
@@ -283,26 +303,19 @@ impl NotifyServer {
         sys::notify::id_valid(self.listener.as_fd(), n.id).map_err(|_| Errno::ESRCH)
     }
 
-    fn observe<T>(
-        &self,
-        n: &Notif,
-        syscall: &'static str,
-        op: &'static str,
-        requested: &Path,
-        flags: Option<i64>,
-        out: &Outcome<T>,
-    ) {
+    fn observe<T>(&self, n: &Notif, called: Called<'_>, out: &Outcome<T>) {
         let Some(observer) = &self.observer else {
             return;
         };
         observer(&Event {
-            pid: n.pid,
+            pid: Some(n.pid),
             source: Source::Seccomp,
-            syscall: Some(syscall),
-            op,
-            path: requested,
+            syscall: Some(called.syscall),
+            op: called.op,
+            path: called.path,
             resolved: out.resolved.as_deref(),
-            flags,
+            flags: called.flags,
+            mode: called.mode,
             access: out.access,
             decision: out.decision.as_ref(),
             errno: out.result.as_ref().err().copied(),

@@ -40,6 +40,39 @@ use crate::policy::{Access, Decision, Judge};
 use crate::procfs::{self, ViaSelf, to_self};
 use crate::resolve::{FollowSymlinks, ResolveError, Resolver, check_path};
 
+/// An operation of the engine. The discriminants are the operation numbers
+/// of the socketpair protocol (see [`crate::protocol`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum Op {
+    /// `open(2)`: the answer is a descriptor.
+    Open = 1,
+    /// `stat(2)`/`lstat(2)`: the answer is a [`crate::metadata::FileStat`].
+    Stat = 2,
+    /// `access(2)`: the answer is only the status.
+    Access = 3,
+    /// `readlink(2)`: the answer is the link's target.
+    Readlink = 4,
+}
+
+impl Op {
+    /// A lower-case name (`"open"`, `"stat"`, ...), for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Open => "open",
+            Op::Stat => "stat",
+            Op::Access => "access",
+            Op::Readlink => "readlink",
+        }
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The engine the broker calls: `open`, `stat`, `access` and `readlink` on
 /// behalf of a child. `Send + Sync`; share one across threads.
 ///

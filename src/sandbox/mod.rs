@@ -34,15 +34,15 @@ pub use self::exec_grants::{ExecGrantError, exec_grants};
 pub use self::program::{Unusable, program_and_interpreters};
 pub use self::setup::{SetupMsgError, Stage};
 pub use self::user::{DEFAULT_USER, UserError};
-pub use crate::binfmt::{elf_interpreter, shebang_interpreter};
 pub use crate::confine::run_deny::{deny_options, run_deny_rules};
 
 use self::child::{ChildPlan, ExecArgs};
 use self::supervise::{Channels, Judging};
-use crate::audit::{AuditLog, Event};
+use crate::audit::AuditLog;
 use crate::broker::BrokerError;
 use crate::confine::{self, ConfineError, LandlockBuilder, Missing};
-use crate::notify::{NotifyError, Observer, notify_filter};
+use crate::event::{self, Event, Observer};
+use crate::notify::{NotifyError, notify_filter};
 use crate::policy::{Judge, Policy};
 use crate::sys;
 
@@ -365,15 +365,7 @@ impl Sandbox {
                 }),
             );
         }
-        match observers.len() {
-            0 => None,
-            1 => observers.pop(),
-            _ => Some(Arc::new(move |e: &Event<'_>| {
-                for o in &observers {
-                    o(e);
-                }
-            })),
-        }
+        event::fan_out(observers)
     }
 }
 

@@ -20,9 +20,9 @@ use nix::unistd::Pid;
 
 use super::setup::{self, SetupMsg, SetupMsgError, Stage};
 use super::{SandboxError, Status, sys_err};
-use crate::audit::{Event, Source};
 use crate::broker::{Broker, BrokerError};
-use crate::notify::{NotifyServer, Observer};
+use crate::event::Observer;
+use crate::notify::NotifyServer;
 use crate::ops::Ops;
 use crate::policy::Judge;
 use crate::procfs;
@@ -159,20 +159,7 @@ fn serve_and_wait(
     let mut broker = Broker::with_ops(Arc::clone(&judge), Arc::clone(&ops));
     if let Some(observer) = observer {
         server = server.with_observer(Arc::clone(&observer));
-        broker = broker.with_observer(Arc::new(move |e: &crate::broker::Event| {
-            observer(&Event {
-                pid: e.pid.unwrap_or(0),
-                source: Source::Socket,
-                syscall: None,
-                op: e.op.name(),
-                path: &e.path,
-                resolved: e.resolved.as_deref(),
-                flags: Some(i64::from(e.flags)),
-                access: e.access,
-                decision: e.decision.as_ref(),
-                errno: (e.errno != 0).then(|| Errno::from_raw(e.errno)),
-            });
-        }));
+        broker = broker.with_observer(observer);
     }
     server.spawn()?;
     broker.spawn(proto, u32::try_from(child.as_raw()).ok())?;

@@ -1,0 +1,88 @@
+//! One decision of the broker, as every consumer sees it: the socketpair
+//! [`crate::broker`], the seccomp [`crate::notify`] server, the audit log,
+//! denial lines and learn mode all take the same [`Event`].
+//!
+//! An event borrows from the request being served and lives only for the
+//! [`Observer`] call; an observer that keeps anything copies what it needs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use nix::errno::Errno;
+
+pub use crate::ops::Op;
+use crate::policy::{Access, Decision};
+
+/// Where a request reached the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// A system call intercepted with seccomp user notification.
+    Seccomp,
+    /// A request over the socketpair protocol (`FDBROKER_FD`).
+    Socket,
+}
+
+impl Source {
+    /// `"seccomp"` or `"socket"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Seccomp => "seccomp",
+            Source::Socket => "socket",
+        }
+    }
+}
+
+/// One request the broker handled, with its verdict and result.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// Requesting thread (seccomp) or process (socket), when known.
+    pub pid: Option<u32>,
+    /// How the request arrived.
+    pub source: Source,
+    /// The intercepted system call, for [`Source::Seccomp`].
+    pub syscall: Option<&'a str>,
+    /// The operation.
+    pub op: Op,
+    /// The path as requested.
+    pub path: &'a Path,
+    /// The absolute path judged, if the request got that far.
+    pub resolved: Option<&'a Path>,
+    /// `open(2)` flags, the `access(2)` mode, or the `*at` flags of a stat,
+    /// as given; `None` when the call has none.
+    pub flags: Option<i64>,
+    /// Permission bits of an `open` that may create.
+    pub mode: Option<u32>,
+    /// The rights the request needed.
+    pub access: Access,
+    /// The decision, if the request was judged; `None` when it was refused
+    /// before (bad flags, unresolvable path).
+    pub decision: Option<&'a Decision>,
+    /// The error returned to the requester, `None` on success.
+    pub errno: Option<Errno>,
+}
+
+impl Event<'_> {
+    /// Whether the request was judged and the policy refused it.
+    pub fn denied(&self) -> bool {
+        self.decision.is_some_and(|d| !d.allowed)
+    }
+}
+
+/// Called once per handled request, on the thread that served it, after
+/// the operation and before the answer is sent. It must be quick and must
+/// not panic.
+pub type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// One observer that calls each of `observers` in turn; `None` for none.
+pub fn fan_out(mut observers: Vec<Observer>) -> Option<Observer> {
+    match observers.len() {
+        0 => None,
+        1 => observers.pop(),
+        _ => Some(Arc::new(move |e: &Event<'_>| {
+            for o in &observers {
+                o(e);
+            }
+        })),
+    }
+}
