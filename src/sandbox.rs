@@ -25,6 +25,11 @@
 //! 8. restores the signal mask and `SIGPIPE` and calls execve(2). A failed
 //!    execve is reported over the same socketpair.
 //!
+//! With resource limits ([`Sandbox::limits`], [`crate::limits`]) the child
+//! also joins the sandbox's cgroups (or its own user namespace) right after
+//! step 2, and sets its rlimits just before the deny filter of step 7; core
+//! dumps are off in any case.
+//!
 //! The environment passes through unchanged, plus `FDBROKER_FD`.
 //!
 //! The parent serves the listener ([`crate::notify::NotifyServer`]) and the
@@ -44,7 +49,6 @@ use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Gid, Pid, Uid};
 
@@ -54,6 +58,7 @@ use crate::confine::{
     self, DenyOptions, DenyRule, LandlockBuilder, Missing, PreparedLandlock, SeccompCmpOp, Sockets,
     sock_filter,
 };
+use crate::limits::{ChildLimits, Enforcer, LimitError};
 use crate::notify::{NotifyServer, Observer, notify_filter};
 use crate::ops::Ops;
 use crate::policy::{Access, Judge, Policy, RuleKind, literal_prefix};
@@ -127,6 +132,9 @@ pub enum SandboxError {
     /// The broker could not start.
     #[error("starting the broker: {0}")]
     Broker(String),
+    /// The resource limits cannot be enforced.
+    #[error("{0}")]
+    Limits(#[from] LimitError),
 }
 
 fn list(items: &[String]) -> String {
@@ -214,6 +222,7 @@ pub struct Sandbox {
     user: Option<String>,
     audit: Option<Arc<AuditLog>>,
     hooks: Hooks,
+    enforcer: Option<Enforcer>,
 }
 
 /// What `fdbroker run --learn` and helpful denials change (see
@@ -249,6 +258,7 @@ impl Sandbox {
             user: None,
             audit: None,
             hooks: Hooks::default(),
+            enforcer: None,
         }
     }
 
@@ -286,9 +296,19 @@ impl Sandbox {
         self
     }
 
+    /// Enforce resource limits (see [`crate::limits`]); without, the
+    /// program only gets core dumps turned off.
+    pub fn limits(mut self, enforcer: Enforcer) -> Sandbox {
+        if let Some(o) = enforcer.observer() {
+            self.hooks.observers.push(o);
+        }
+        self.enforcer = Some(enforcer);
+        self
+    }
+
     /// Runs the program confined and waits for it. Must be called while the
     /// process has a single thread (it forks).
-    pub fn run(self) -> Result<Status, SandboxError> {
+    pub fn run(mut self) -> Result<Status, SandboxError> {
         sys::child::ensure_stdio_open().map_err(sys_err("checking descriptors 0-2"))?;
         let (kernel, cap_last_cap) = check_kernel()?;
         let exe = find_program(&self.program)?;
@@ -352,6 +372,10 @@ impl Sandbox {
             .map_err(sys_err("sigprocmask"))?;
         nix::sys::prctl::set_child_subreaper(true).map_err(sys_err("PR_SET_CHILD_SUBREAPER"))?;
         let parent = nix::unistd::getpid();
+        // Limits: the child's cgroups, user namespace and rlimits, prepared
+        // before the fork; the run's clock starts.
+        let mut limits = self.enforcer.take().unwrap_or_default();
+        let child_limits = limits.before_fork(ids.map(|i| (i.uid, i.gid)), &handled)?;
 
         let plan = ChildPlan {
             parent,
@@ -363,6 +387,7 @@ impl Sandbox {
             argv: &argv,
             envp: &envp,
             old_mask,
+            limits: &child_limits,
         };
         let child = match sys::child::fork_single_threaded().map_err(sys_err(
             "fork (only allowed while the process has one thread)",
@@ -370,7 +395,7 @@ impl Sandbox {
             Forked::Child => child_main(&plan, landlock, setup_child.as_fd(), proto_child.as_fd()),
             Forked::Parent(pid) => pid,
         };
-        drop((proto_child, setup_child, landlock));
+        drop((proto_child, setup_child, landlock, child_limits));
         let judge: Arc<dyn Judge> = match &self.hooks.judge {
             Some(j) => Arc::clone(j),
             None => Arc::clone(&self.policy) as Arc<dyn Judge>,
@@ -393,15 +418,18 @@ impl Sandbox {
                 }
             })),
         };
-        supervise(
+        let result = supervise(
             child,
             &exe.exec_path,
             setup_parent,
             proto_parent,
-            handled,
+            &mut limits,
             judge,
             observer,
-        )
+        );
+        // Limits: the hits only the end shows, the report, the cgroup removed.
+        limits.finish(result.as_ref().ok().copied());
+        result
     }
 }
 
@@ -849,6 +877,8 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, SandboxError> {
         r("listxattrat", SYS_LISTXATTRAT, Errno::EOPNOTSUPP),
         r("file_getattr", SYS_FILE_GETATTR, Errno::EOPNOTSUPP),
     ];
+    // Limits: no prlimit64(2) on other processes (fdbroker's included).
+    rules.extend(crate::limits::deny_rules()?);
     if !network {
         // Datagram socketpairs could sendmsg(2) to any pathname socket
         // (msg_name); stream and seqpacket sockets ignore or refuse it.
@@ -875,6 +905,7 @@ struct ChildPlan<'a> {
     argv: &'a [CString],
     envp: &'a [CString],
     old_mask: SigSet,
+    limits: &'a ChildLimits,
 }
 
 // Setup messages, child to parent, on the close-on-exec socketpair.
@@ -882,7 +913,7 @@ const MSG_LISTENER: u8 = 1;
 const MSG_FAILED: u8 = 2;
 
 /// Steps of the child's setup, for error reports.
-const STAGES: [&str; 11] = [
+const STAGES: [&str; 13] = [
     "no_new_privs",
     "switching user",
     "dropping capabilities",
@@ -894,6 +925,8 @@ const STAGES: [&str; 11] = [
     "deny filters",
     "signal mask",
     "execve",
+    "joining the sandbox's cgroups or user namespace (limits)",
+    "resource limits",
 ];
 const STAGE_EXEC: u8 = 10;
 
@@ -927,6 +960,11 @@ fn child_main(
             fail(1, e.to_string());
         }
     }
+    // Limits: join the sandbox's cgroups; enter its user namespace (before
+    // the capabilities go: a new namespace brings a full set).
+    if let Err(e) = plan.limits.enter() {
+        fail(11, e.to_string());
+    }
     if let Err(e) = confine::drop_capabilities_through(plan.cap_last_cap) {
         fail(2, e.to_string());
     }
@@ -952,6 +990,10 @@ fn child_main(
         fail(7, e.to_string());
     }
     drop(listener);
+    // Limits: the rlimits, after the last descriptor of the setup is made.
+    if let Err(e) = plan.limits.restrict() {
+        fail(12, e.to_string());
+    }
     if let Err(e) = confine::install(plan.deny) {
         fail(8, e.to_string());
     }
@@ -1010,11 +1052,11 @@ fn supervise(
     exec_path: &Path,
     setup: OwnedFd,
     proto: OwnedFd,
-    handled: SigSet,
+    limits: &mut Enforcer,
     judge: Arc<dyn Judge>,
     observer: Option<Observer>,
 ) -> Result<Status, SandboxError> {
-    let result = serve_and_wait(child, exec_path, setup, proto, handled, judge, observer);
+    let result = serve_and_wait(child, exec_path, setup, proto, limits, judge, observer);
     if result.is_err() {
         let _ = kill(child, Signal::SIGKILL);
         let _ = waitpid(child, None);
@@ -1047,7 +1089,7 @@ fn serve_and_wait(
     exec_path: &Path,
     setup: OwnedFd,
     proto: OwnedFd,
-    handled: SigSet,
+    limits: &mut Enforcer,
     judge: Arc<dyn Judge>,
     observer: Option<Observer>,
 ) -> Result<Status, SandboxError> {
@@ -1102,13 +1144,13 @@ fn serve_and_wait(
     }
     drop(setup);
 
-    let signals =
-        SignalFd::with_flags(&handled, SfdFlags::SFD_CLOEXEC).map_err(sys_err("signalfd"))?;
     loop {
         if let Some(status) = reap(child)? {
             return Ok(status);
         }
-        let info = match signals.read_signal() {
+        // Limits: waits for a signal or the next check of the limits (the
+        // timeout, a hit), which may stop the sandbox; `None` after a check.
+        let info = match limits.next_signal() {
             Ok(Some(info)) => info,
             Ok(None) | Err(Errno::EINTR) => continue,
             Err(e) => return Err(sys_err("reading signals")(e)),
