@@ -26,6 +26,7 @@ use serde_json::Value;
 
 const FDBROKER: &str = env!("CARGO_BIN_EXE_fdbroker");
 const NOBODY: u32 = 65534;
+const ROLE_ENV: &str = "FDBROKER_LIMITS_TEST_ROLE";
 
 /// What every case shares: the hostile program and a copy of fdbroker
 /// where the unprivileged user can execute both.
@@ -33,6 +34,8 @@ struct Bin {
     _dir: tempfile::TempDir,
     hostile: String,
     fdbroker: String,
+    /// This test binary, for its roles.
+    me: String,
     /// Whether root's runs get cgroups (memory, pids, cpu).
     root_cgroups: bool,
 }
@@ -91,9 +94,13 @@ impl Bin {
         let fdbroker = dir.path().join("fdbroker");
         fs::copy(FDBROKER, &fdbroker).expect("copy fdbroker");
         fs::set_permissions(&fdbroker, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let me = dir.path().join("limits-test");
+        fs::copy(std::env::current_exe().expect("current_exe"), &me).expect("copy test");
+        fs::set_permissions(&me, fs::Permissions::from_mode(0o755)).expect("chmod");
         let mut bin = Bin {
             hostile: hostile.display().to_string(),
             fdbroker: fdbroker.display().to_string(),
+            me: me.display().to_string(),
             _dir: dir,
             root_cgroups: false,
         };
@@ -840,6 +847,59 @@ fn limits_that_cannot_be_held_are_errors(f: &Fixture<'_>) -> R {
     Ok(())
 }
 
+/// Role "no-userns": make user namespaces unavailable to this process and
+/// its children (unshare fails as where they are disabled), then exec
+/// fdbroker with our arguments.
+fn no_userns_role() -> i32 {
+    use seccompiler::{SeccompAction, SeccompFilter};
+    let filter = SeccompFilter::new(
+        [(libc::SYS_unshare, vec![])].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        std::env::consts::ARCH.try_into().expect("arch"),
+    )
+    .expect("filter");
+    let prog: seccompiler::BpfProgram = filter.try_into().expect("compile");
+    seccompiler::apply_filter(&prog).expect("apply");
+    let fdbroker = std::env::var("FDBROKER_LIMITS_TEST_FDBROKER").unwrap_or_default();
+    let err = Command::new(fdbroker).args(std::env::args().skip(1)).exec();
+    eprintln!("exec fdbroker: {err}");
+    1
+}
+
+fn max_processes_without_a_user_namespace_is_an_error(f: &Fixture<'_>) -> R {
+    if f.bin.cgroups(Who::User) {
+        return Err("expected no cgroup for the unprivileged user".into());
+    }
+    let mut cmd = Command::new(&f.bin.me);
+    cmd.env(ROLE_ENV, "no-userns")
+        .env("FDBROKER_LIMITS_TEST_FDBROKER", &f.bin.fdbroker)
+        .args([
+            "run",
+            "--policy",
+            &f.policy(""),
+            "--max-processes",
+            "8",
+            "--",
+        ])
+        .args([f.hostile(), "opens", "/dev/null", "1"])
+        .current_dir("/")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if is_root() {
+        cmd.uid(NOBODY).gid(NOBODY);
+    }
+    let o = finish(cmd.spawn().map_err(|e| e.to_string())?);
+    ensure!(o.code == Some(125), "{o:?}");
+    ensure!(
+        o.stderr
+            .contains("creating a user namespace (for --max-processes): EPERM"),
+        "{o:?}"
+    );
+    ensure!(!o.stdout.contains("opened"), "the program ran: {o:?}");
+    Ok(())
+}
+
 fn cgroups_are_removed_after_the_run(f: &Fixture<'_>) -> R {
     let mut cmd = Command::new(&f.bin.fdbroker);
     cmd.args([
@@ -899,6 +959,9 @@ fn kernel_ready(bin: &Bin) -> Result<(), String> {
 }
 
 fn main() {
+    if std::env::var(ROLE_ENV).as_deref() == Ok("no-userns") {
+        std::process::exit(no_userns_role());
+    }
     let cases: &[Case<Fixture<'_>>] = &[
         (
             "memory_balloon_stops_below_the_limit",
@@ -954,6 +1017,11 @@ fn main() {
         (
             "limits_that_cannot_be_held_are_errors",
             limits_that_cannot_be_held_are_errors,
+            true,
+        ),
+        (
+            "max_processes_without_a_user_namespace_is_an_error",
+            max_processes_without_a_user_namespace_is_an_error,
             true,
         ),
         (
