@@ -38,6 +38,8 @@ struct Bin {
     me: String,
     /// Whether root's runs get cgroups (memory, pids, cpu).
     root_cgroups: bool,
+    /// Whether the unprivileged user's do (a delegated cgroup v2 subtree).
+    user_cgroups: bool,
 }
 
 /// How fdbroker is started.
@@ -103,22 +105,31 @@ impl Bin {
             me: me.display().to_string(),
             _dir: dir,
             root_cgroups: false,
+            user_cgroups: false,
         };
         let f = Fixture::new(&bin);
-        let line = verbose_line(&f, Who::Root, &[]);
-        bin.root_cgroups = [
-            "--memory 64M: cgroup",
-            "--max-processes 8: cgroup",
-            "--cpu-time 1s: cgroup",
-        ]
-        .iter()
-        .all(|m| line.contains(m));
+        let cgroups = |who| {
+            let line = verbose_line(&f, who, &[]);
+            [
+                "--memory 64M: cgroup",
+                "--max-processes 8: cgroup",
+                "--cpu-time 1s: cgroup",
+            ]
+            .iter()
+            .all(|m| line.contains(m))
+        };
+        let (root, user) = (cgroups(Who::Root), cgroups(Who::User));
+        bin.root_cgroups = root;
+        bin.user_cgroups = user;
         bin
     }
 
     /// Whether `who`'s runs get cgroups.
     fn cgroups(&self, who: Who) -> bool {
-        who == Who::Root && self.root_cgroups
+        match who {
+            Who::Root => self.root_cgroups,
+            Who::User => self.user_cgroups,
+        }
     }
 }
 
@@ -359,7 +370,7 @@ fn cpu_spin_stops_at_its_cpu_limit(f: &Fixture<'_>) -> R {
         let ctx = format!("{who:?} {via:?}: {s} {o:?}");
         ensure!(!o.stdout.contains("spun"), "{ctx}");
         // rusage's split of CPU time is sampled at ticks: a few % off.
-        ensure!((850..=1400).contains(&cpu(&s)), "CPU time; {ctx}");
+        ensure!((850..=1600).contains(&cpu(&s)), "CPU time; {ctx}");
         ensure!(s["limit"] == "cpu_time", "{ctx}");
         ensure!(o.stderr.contains(&hit_line(f, "--cpu-time", "1s")), "{ctx}");
         // The cgroup's usage is read by fdbroker, which kills; RLIMIT_CPU's
@@ -372,7 +383,8 @@ fn cpu_spin_stops_at_its_cpu_limit(f: &Fixture<'_>) -> R {
 
 fn sleepers_end_at_the_timeout_with_124(f: &Fixture<'_>) -> R {
     let grace = Duration::from_secs(1);
-    let slack = Duration::from_millis(1500);
+    // Start-up and the kill itself, on a loaded machine.
+    let slack = Duration::from_secs(3);
     // A sleeper that SIGTERM ends.
     let (o, took) = run(
         f,
@@ -868,9 +880,6 @@ fn no_userns_role() -> i32 {
 }
 
 fn max_processes_without_a_user_namespace_is_an_error(f: &Fixture<'_>) -> R {
-    if f.bin.cgroups(Who::User) {
-        return Err("expected no cgroup for the unprivileged user".into());
-    }
     let mut cmd = Command::new(&f.bin.me);
     cmd.env(ROLE_ENV, "no-userns")
         .env("FDBROKER_LIMITS_TEST_FDBROKER", &f.bin.fdbroker)
@@ -890,6 +899,11 @@ fn max_processes_without_a_user_namespace_is_an_error(f: &Fixture<'_>) -> R {
         cmd.uid(NOBODY).gid(NOBODY);
     }
     let o = finish(cmd.spawn().map_err(|e| e.to_string())?);
+    if f.bin.cgroups(Who::User) {
+        // A delegated pids controller: no user namespace needed.
+        ensure!(o.code == Some(0) && o.stdout == "opened 1 of 1\n", "{o:?}");
+        return Ok(());
+    }
     ensure!(o.code == Some(125), "{o:?}");
     ensure!(
         o.stderr

@@ -493,6 +493,11 @@ fn write(path: &Path, value: &str) -> io::Result<()> {
         .write_all(value.as_bytes())
 }
 
+/// [`write`], with the file named in the error.
+fn set(path: &Path, value: &str) -> io::Result<()> {
+    write(path, value).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
 fn read_pids(path: &Path) -> Vec<u32> {
     read(path)
         .map(|t| {
@@ -543,9 +548,9 @@ impl Cgroup {
         let value = bytes.to_string();
         Ok(match dir.version {
             Version::V1 => {
-                write(&at("memory.limit_in_bytes"), &value)?;
+                set(&at("memory.limit_in_bytes"), &value)?;
                 if at("memory.memsw.limit_in_bytes").exists() {
-                    write(&at("memory.memsw.limit_in_bytes"), &value)?;
+                    set(&at("memory.memsw.limit_in_bytes"), &value)?;
                     "memory.limit_in_bytes and memory.memsw.limit_in_bytes (swap included)".into()
                 } else {
                     let _ = write(&at("memory.swappiness"), "0");
@@ -553,11 +558,11 @@ impl Cgroup {
                 }
             }
             Version::V2 => {
-                write(&at("memory.max"), &value)?;
+                set(&at("memory.max"), &value)?;
                 // On OOM the kernel kills the whole group, not one process.
                 let _ = write(&at("memory.oom.group"), "1");
                 if at("memory.swap.max").exists() {
-                    write(&at("memory.swap.max"), "0")?;
+                    set(&at("memory.swap.max"), "0")?;
                     "memory.max, memory.swap.max 0".into()
                 } else {
                     "memory.max (no swap controller)".into()
@@ -571,7 +576,7 @@ impl Cgroup {
         let path = self
             .file(Controller::Pids, "pids.max")
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-        write(&path, &n.to_string())
+        set(&path, &n.to_string())
     }
 
     fn counter_in(&self, c: Controller, v1: (&str, &str), v2: (&str, &str)) -> u64 {
@@ -586,13 +591,24 @@ impl Cgroup {
             .unwrap_or(0)
     }
 
-    /// Processes the kernel's OOM killer killed in the sandbox.
-    pub(crate) fn oom_kills(&self) -> u64 {
-        self.counter_in(
-            Controller::Memory,
-            ("memory.oom_control", "oom_kill"),
-            ("memory.events", "oom_kill"),
-        )
+    /// Processes the kernel's OOM killer killed in the sandbox; with v1,
+    /// plus one while the sandbox is stuck out of memory with nothing the
+    /// killer could kill (`under_oom`).
+    pub(crate) fn oom_events(&self) -> u64 {
+        let stuck = match self.version(Controller::Memory) {
+            Some(Version::V1) => self.counter_in(
+                Controller::Memory,
+                ("memory.oom_control", "under_oom"),
+                ("", ""),
+            ),
+            _ => 0,
+        };
+        stuck
+            + self.counter_in(
+                Controller::Memory,
+                ("memory.oom_control", "oom_kill"),
+                ("memory.events", "oom_kill"),
+            )
     }
 
     /// Forks refused because the sandbox was at `pids.max`.

@@ -551,7 +551,7 @@ impl Enforcer {
                 *p == l && matches!(m, Mechanism::Cgroup { .. } | Mechanism::CgroupCpu { .. })
             })
         };
-        if by_cgroup(Limit::Memory) && g.oom_kills() > 0 {
+        if by_cgroup(Limit::Memory) && g.oom_events() > 0 {
             return Some(Limit::Memory);
         }
         if by_cgroup(Limit::MaxProcesses) && g.pids_max_hits() > 0 {
