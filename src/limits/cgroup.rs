@@ -789,6 +789,130 @@ mod tests {
         );
     }
 
+    /// A directory with the files of a cgroup, as plain files.
+    fn fake(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    fn cgroup(dir: &Path, version: Version, controllers: &[Controller]) -> Cgroup {
+        Cgroup {
+            dirs: vec![Dir {
+                path: dir.to_path_buf(),
+                version,
+                controllers: controllers.to_vec(),
+            }],
+            moved: None,
+        }
+    }
+
+    #[test]
+    fn one_interface_over_both_versions() {
+        use Controller::{Cpu, Memory, Pids};
+        let v1 = fake(&[
+            ("memory.limit_in_bytes", ""),
+            ("memory.memsw.limit_in_bytes", ""),
+            (
+                "memory.oom_control",
+                "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+            ),
+            ("memory.max_usage_in_bytes", "4096\n"),
+            ("pids.max", ""),
+            ("pids.events", "max 0\n"),
+            ("cpuacct.usage", "1500000000\n"),
+            ("cgroup.procs", "7\n3\n"),
+        ]);
+        let g = cgroup(v1.path(), Version::V1, &[Memory, Pids, Cpu]);
+        assert_eq!(
+            g.limit_memory(64 << 20).unwrap(),
+            "memory.limit_in_bytes and memory.memsw.limit_in_bytes (swap included)"
+        );
+        let read = |f: &str| fs::read_to_string(v1.path().join(f)).unwrap();
+        assert_eq!(read("memory.memsw.limit_in_bytes"), "67108864");
+        g.limit_pids(8).unwrap();
+        assert_eq!(read("pids.max"), "8");
+        assert_eq!(g.oom_events(), 2);
+        assert_eq!(g.pids_max_hits(), 0);
+        assert_eq!(g.cpu_usage(), Some(Duration::from_millis(1500)));
+        assert_eq!(g.peak_memory(), Some(4096));
+        assert_eq!(g.procs(), [3, 7]);
+        assert_eq!(g.procs_files(), [v1.path().join("cgroup.procs")]);
+        // Dropping would kill the pids listed.
+        std::mem::forget(g);
+
+        let v2 = fake(&[
+            ("memory.max", ""),
+            ("memory.oom.group", "0"),
+            ("memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 0\n"),
+            ("memory.peak", "8192\n"),
+            ("pids.max", ""),
+            ("pids.events", "max 3\n"),
+            (
+                "cpu.stat",
+                "usage_usec 250000\nuser_usec 200000\nsystem_usec 50000\n",
+            ),
+            ("cgroup.procs", ""),
+        ]);
+        let g = cgroup(v2.path(), Version::V2, &[Memory, Pids, Cpu]);
+        assert_eq!(
+            g.limit_memory(1 << 30).unwrap(),
+            "memory.max (no swap controller)"
+        );
+        assert_eq!(
+            fs::read_to_string(v2.path().join("memory.max")).unwrap(),
+            "1073741824"
+        );
+        assert_eq!(
+            fs::read_to_string(v2.path().join("memory.oom.group")).unwrap(),
+            "1"
+        );
+        assert_eq!(g.oom_events(), 0);
+        assert_eq!(g.pids_max_hits(), 3);
+        assert_eq!(g.cpu_usage(), Some(Duration::from_millis(250)));
+        assert_eq!(g.peak_memory(), Some(8192));
+        assert!(g.procs().is_empty());
+        std::mem::forget(g);
+
+        // A controller the sandbox has no directory for.
+        let g = cgroup(v2.path(), Version::V2, &[Cpu]);
+        assert!(g.limit_memory(1).is_err());
+        assert_eq!(g.version(Memory), None);
+        assert_eq!(g.oom_events(), 0);
+        std::mem::forget(g);
+    }
+
+    #[test]
+    fn v2_children_need_the_controllers_delegated() {
+        let parent = fake(&[
+            ("cgroup.controllers", "cpu io memory pids\n"),
+            ("cgroup.subtree_control", "\n"),
+        ]);
+        let (path, moved) =
+            create_v2(parent.path(), &[Controller::Memory, Controller::Pids]).unwrap();
+        assert!(moved.is_none());
+        assert!(path.starts_with(parent.path()) && path.is_dir());
+        assert_eq!(
+            fs::read_to_string(parent.path().join("cgroup.subtree_control")).unwrap(),
+            "+memory +pids"
+        );
+        let e = create_v2(
+            fake(&[
+                ("cgroup.controllers", "cpu io\n"),
+                ("cgroup.subtree_control", ""),
+            ])
+            .path(),
+            &[Controller::Pids],
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("the pids controller is not available in"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn counters() {
         let oom = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";

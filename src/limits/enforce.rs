@@ -31,7 +31,7 @@ use nix::unistd::{Gid, Pid, Uid};
 use super::cgroup::{self, Cgroup, Controller, Version};
 use super::rlimit::{ChildLimits, Rlim};
 use super::stats::{Counts, Hit, Report, RunHandle};
-use super::{Limit, Limits, procs};
+use super::{Amount, Limit, Limits, procs};
 use crate::audit::{AuditLog, Event, LimitEvent};
 use crate::notify::Observer;
 use crate::sandbox::Status;
@@ -229,86 +229,68 @@ impl Enforcer {
                 .find(|(m, _)| *m == c)
                 .map(|(_, w)| w.clone())
         };
-        for (limit, _) in limits.iter() {
-            let mechanism = match (limit, cg.as_ref()) {
-                (Limit::Memory, Some(g)) if version(Controller::Memory).is_some() => {
-                    let bytes = limits.memory.unwrap_or(u64::MAX);
-                    Mechanism::Cgroup {
-                        version: g.version(Controller::Memory).map_or(1, Version::number),
-                        files: g.limit_memory(bytes).map_err(LimitError::Cgroup)?,
-                    }
-                }
-                (Limit::Memory, _) => {
-                    let bytes = limits.memory.unwrap_or(u64::MAX);
-                    e.rlimit(
-                        limit,
-                        Resource::RLIMIT_AS,
-                        bytes,
-                        bytes,
-                        why(Controller::Memory),
-                    )?
-                }
-                (Limit::CpuTime, Some(_)) if version(Controller::Cpu).is_some() => {
-                    let v = version(Controller::Cpu).unwrap_or(Version::V1);
-                    Mechanism::CgroupCpu {
+        for (limit, amount) in limits.iter() {
+            let n = amount.number();
+            let mechanism = match limit {
+                Limit::Memory => match (&cg, version(Controller::Memory)) {
+                    (Some(g), Some(v)) => Mechanism::Cgroup {
+                        version: v.number(),
+                        files: g.limit_memory(n).map_err(LimitError::Cgroup)?,
+                    },
+                    _ => e.rlimit(limit, Resource::RLIMIT_AS, n, n, why(Controller::Memory))?,
+                },
+                Limit::CpuTime => match version(Controller::Cpu) {
+                    Some(v) => Mechanism::CgroupCpu {
                         version: v.number(),
                         file: match v {
                             Version::V1 => "cpuacct.usage",
                             Version::V2 => "cpu.stat usage_usec",
                         },
+                    },
+                    None => {
+                        let why = why(Controller::Cpu);
+                        if matches!(amount, Amount::Time(d) if d.subsec_nanos() != 0) {
+                            return Err(unenforceable(
+                                limits,
+                                limit,
+                                format!(
+                                    "RLIMIT_CPU counts whole seconds, and no cgroup counts CPU \
+                                     time here ({}); give whole seconds",
+                                    why.as_deref().unwrap_or("none")
+                                ),
+                            ));
+                        }
+                        e.rlimit(limit, Resource::RLIMIT_CPU, n, n.saturating_add(1), why)?
                     }
-                }
-                (Limit::CpuTime, _) => {
-                    let d = limits.cpu_time.unwrap_or(Duration::MAX);
-                    let why = why(Controller::Cpu);
-                    if d.subsec_nanos() != 0 {
-                        return Err(unenforceable(
-                            limits,
-                            limit,
-                            format!(
-                                "RLIMIT_CPU counts whole seconds, and no cgroup counts CPU time \
-                                 here ({}); give whole seconds",
-                                why.as_deref().unwrap_or("none")
-                            ),
-                        ));
+                },
+                Limit::Timeout => Mechanism::Clock,
+                Limit::MaxFileSize => e.rlimit(limit, Resource::RLIMIT_FSIZE, n, n, None)?,
+                Limit::MaxProcesses => match (&cg, version(Controller::Pids)) {
+                    (Some(g), Some(v)) => {
+                        g.limit_pids(n).map_err(LimitError::Cgroup)?;
+                        Mechanism::Cgroup {
+                            version: v.number(),
+                            files: "pids.max".into(),
+                        }
                     }
-                    let s = d.as_secs();
-                    e.rlimit(limit, Resource::RLIMIT_CPU, s, s.saturating_add(1), why)?
-                }
-                (Limit::Timeout, _) => Mechanism::Clock,
-                (Limit::MaxFileSize, _) => {
-                    let n = limits.max_file_size.unwrap_or(u64::MAX);
-                    e.rlimit(limit, Resource::RLIMIT_FSIZE, n, n, None)?
-                }
-                (Limit::MaxProcesses, Some(g)) if version(Controller::Pids).is_some() => {
-                    g.limit_pids(limits.max_processes.unwrap_or(u64::MAX))
-                        .map_err(LimitError::Cgroup)?;
-                    Mechanism::Cgroup {
-                        version: g.version(Controller::Pids).map_or(1, Version::number),
-                        files: "pids.max".into(),
+                    _ => {
+                        let why = why(Controller::Pids);
+                        user_namespaces_allowed().map_err(|reason| {
+                            unenforceable(
+                                limits,
+                                limit,
+                                format!(
+                                    "no pids cgroup ({}), and RLIMIT_NPROC needs a user \
+                                     namespace, but {reason}",
+                                    why.as_deref().unwrap_or("none")
+                                ),
+                            )
+                        })?;
+                        e.userns = true;
+                        e.rlimit(limit, Resource::RLIMIT_NPROC, n, n, why)?
                     }
-                }
-                (Limit::MaxProcesses, _) => {
-                    let why = why(Controller::Pids);
-                    user_namespaces_allowed().map_err(|reason| {
-                        unenforceable(
-                            limits,
-                            limit,
-                            format!(
-                                "no pids cgroup ({}), and RLIMIT_NPROC needs a user namespace, \
-                                 but {reason}",
-                                why.as_deref().unwrap_or("none")
-                            ),
-                        )
-                    })?;
-                    e.userns = true;
-                    let n = limits.max_processes.unwrap_or(u64::MAX);
-                    e.rlimit(limit, Resource::RLIMIT_NPROC, n, n, why)?
-                }
-                (Limit::MaxOpenFiles, _) => {
-                    let n = limits.max_open_files.unwrap_or(u64::MAX);
-                    e.rlimit(limit, Resource::RLIMIT_NOFILE, n, n, None)?
-                }
+                },
+                Limit::MaxOpenFiles => e.rlimit(limit, Resource::RLIMIT_NOFILE, n, n, None)?,
             };
             e.watch_cgroup |= matches!(
                 mechanism,

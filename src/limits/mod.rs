@@ -152,6 +152,16 @@ pub enum Amount {
     Count(u64),
 }
 
+impl Amount {
+    /// The number in it: bytes, a count, or whole seconds of a duration.
+    pub(crate) fn number(self) -> u64 {
+        match self {
+            Amount::Bytes(n) | Amount::Count(n) => n,
+            Amount::Time(d) => d.as_secs(),
+        }
+    }
+}
+
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
