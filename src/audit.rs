@@ -21,6 +21,9 @@
 //! | `error` | `null` on success, else the error's name (`"EACCES"`) |
 //! | `path_lossy` | present and `true` only when `path`/`resolved` were not UTF-8 and had bytes replaced by U+FFFD |
 //!
+//! A resource limit that stopped the sandbox is one more line, with
+//! `"event": "limit"` and no decision ([`limit_line`]).
+//!
 //! ```
 //! use std::path::Path;
 //! use fdbroker::audit::json_line;
@@ -102,12 +105,56 @@ impl AuditLog {
 
     /// Appends one line for `event`, stamped with the current time.
     pub fn record(&self, event: &Event<'_>) -> io::Result<()> {
-        let mut line = json_line(event, SystemTime::now());
+        self.write_line(json_line(event, SystemTime::now()))
+    }
+
+    /// Appends one line for a resource limit that stopped the sandbox,
+    /// hit at `time`.
+    pub fn record_limit(&self, event: &LimitEvent<'_>, time: SystemTime) -> io::Result<()> {
+        self.write_line(limit_line(event, time))
+    }
+
+    fn write_line(&self, mut line: String) -> io::Result<()> {
         line.push('\n');
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         out.write_all(line.as_bytes())?;
         out.flush()
     }
+}
+
+/// A resource limit (`fdbroker run --memory ...`) that stopped the
+/// sandbox. Its line has `"event": "limit"` and no `decision`.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitEvent<'a> {
+    /// The limit's policy key (`memory`).
+    pub limit: &'a str,
+    /// Its option (`--memory`).
+    pub option: &'a str,
+    /// Its value (`256M`).
+    pub value: &'a str,
+    /// How it was enforced.
+    pub mechanism: &'a str,
+}
+
+/// The JSON object (without newline) recorded for a limit hit at `time`.
+///
+/// ```
+/// use fdbroker::audit::{LimitEvent, limit_line};
+/// let e = LimitEvent { limit: "memory", option: "--memory", value: "64M", mechanism: "cgroup v1" };
+/// let v: serde_json::Value = serde_json::from_str(&limit_line(&e, std::time::UNIX_EPOCH)).unwrap();
+/// assert_eq!(v["event"], "limit");
+/// assert_eq!(v["value"], "64M");
+/// ```
+pub fn limit_line(event: &LimitEvent<'_>, time: SystemTime) -> String {
+    let mut m = Map::new();
+    m.insert("time".into(), Value::from(rfc3339(time)));
+    m.insert("event".into(), Value::from("limit"));
+    m.insert("limit".into(), Value::from(event.limit));
+    m.insert("option".into(), Value::from(event.option));
+    m.insert("value".into(), Value::from(event.value));
+    m.insert("mechanism".into(), Value::from(event.mechanism));
+    m.insert("action".into(), Value::from("killed"));
+    Value::Object(m).to_string()
 }
 
 /// The JSON object (without newline) recorded for `event` at `time`.

@@ -20,6 +20,7 @@
 //! | [`launch`] | spawn a child with its end of the socketpair in `FDBROKER_FD` |
 //! | [`confine`] | [`confine::confine_self`]: no_new_privs, no capabilities, Landlock, seccomp |
 //! | [`notify`] / [`sandbox`] / [`audit`] | `fdbroker run`: user-notification brokering, the confined launch, the audit log |
+//! | [`limits`] | `fdbroker run`'s resource limits (cgroups, rlimits, the timeout) and run report |
 //! | [`fdpass`] | careful descriptor passing, for programs that hand descriptors around themselves |
 //! | [`binfmt`] | a program's interpreter as the kernel finds it: `#!` lines, ELF `PT_INTERP` |
 //! | [`learn`] | learn mode, helpful denials, audit summaries (`docs/learn.md`) |
@@ -76,6 +77,7 @@ pub mod event;
 pub mod fdpass;
 pub mod launch;
 pub mod learn;
+pub mod limits;
 pub mod metadata;
 pub mod notify;
 pub mod ops;

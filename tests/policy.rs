@@ -39,7 +39,7 @@ fn unknown_keys_are_located() {
     assert_eq!(
         error("version = 1\nnetwrok = true\n"),
         "t.toml:2:1: unknown field `netwrok`, expected one of `version`, `profiles`, \
-         `include`, `network`, `allow`, `deny`"
+         `include`, `network`, `allow`, `deny`, `limits`"
     );
     assert_eq!(
         error("version = 1\n[[allow]]\npaths = [\"/a\"]\n  acces = [\"read\"]\n"),

@@ -9,8 +9,8 @@ use fdbroker::policy::{Policy, lint};
 /// Validate policy files, with their includes and profiles.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Prints `OK: FILE (N rules, network: off)` for each valid file, and each
-invalid file's error as `FILE:LINE:COLUMN: what is wrong` on stderr. Every
+Prints `OK: FILE (N rules, network: off)` for each valid file (with its
+[limits], if any), and each invalid file's error as `FILE:LINE:COLUMN: what is wrong` on stderr. Every
 file is checked, even after an error.
 
 --strict also examines each valid file's rules (and its includes', not the
@@ -72,11 +72,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `N rules, network: off`, or with `network: on` where it was enabled.
+/// `N rules, network: off`, or with `network: on` where it was enabled;
+/// then the limits of `[limits]`, if any.
 fn summary(policy: &Policy) -> String {
     let n = policy.rules().len();
     let rules = if n == 1 { "rule" } else { "rules" };
-    if policy.network() {
+    let limits = policy.limits();
+    let limits = if limits.is_empty() {
+        String::new()
+    } else {
+        format!(", limits: {limits}")
+    };
+    let network = if policy.network() {
         let sources: Vec<String> = policy
             .network_sources()
             .iter()
@@ -88,5 +95,6 @@ fn summary(policy: &Policy) -> String {
         )
     } else {
         format!("{n} {rules}, network: off")
-    }
+    };
+    network + &limits
 }

@@ -182,6 +182,12 @@ fn summarise(log: &Path) -> anyhow::Result<ExitCode> {
         ));
     }
     println!("{head}");
+    for (limit, n) in &summary.limits {
+        println!(
+            "{name}: stopped by the {limit} limit {}",
+            plural(*n, "time")
+        );
+    }
     if summary.denials.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }

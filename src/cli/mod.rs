@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod explain;
+pub mod limits;
 pub mod run;
 
 /// The exit status for an error (bad usage, unreadable or invalid input):

@@ -1,6 +1,7 @@
-//! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet] -- PROGRAM [ARGS...]`:
+//! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet] [LIMITS] -- PROGRAM [ARGS...]`:
 //! run an unmodified program with every path it touches brokered; with
-//! `--learn OUT.toml`, record what it uses and write a policy for it.
+//! `--learn OUT.toml`, record what it uses and write a policy for it. The
+//! resource limits (LIMITS) and `--stats` are in [`super::limits`].
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -11,8 +12,11 @@ use std::sync::Arc;
 use fdbroker::audit::AuditLog;
 use fdbroker::event::Event;
 use fdbroker::learn::{Denials, Learner, PolicyWriter, include_entry};
+use fdbroker::limits::Limits;
 use fdbroker::policy::Policy;
 use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status};
+
+use super::limits::{Ending, LimitArgs};
 
 /// Run PROGRAM confined: every open, stat, access and readlink it (or any
 /// process it starts) makes is judged by the policy and carried out by
@@ -38,10 +42,26 @@ any program (still confined). OUT.toml then allows exactly what was used,
 on top of the runtime profile and BASE. Review it: see docs/learn.md.
 See docs/run.md and docs/syscalls.md.
 
-Exit status: the program's, or 128+N when signal N killed it; 125 when
-fdbroker itself fails (bad policy, missing kernel feature, setup error,
-OUT.toml not writable); 126 when PROGRAM cannot be executed; 127 when it is
-not found.")]
+Limits (options, or the policy's [limits] table; the options win): where
+fdbroker can create a cgroup beneath its own (root; a delegated cgroup v2
+subtree), --memory is the cgroup's memory limit and --max-processes its
+pids.max, for all the sandbox's processes together, and fdbroker stops the
+sandbox when its cgroup's CPU time reaches --cpu-time. Otherwise they are
+rlimits of each process: RLIMIT_AS (address space), RLIMIT_CPU (whole
+seconds), RLIMIT_NPROC in a user namespace of the sandbox's own.
+--max-file-size is RLIMIT_FSIZE and --max-open-files RLIMIT_NOFILE (per
+process), --timeout fdbroker's clock: SIGTERM to every process, SIGKILL 1 s
+later. --verbose says which mechanism enforces each limit; a limit that
+cannot be enforced at all is an error (125). Limits never apply to fdbroker
+itself; core dumps are always off. When fdbroker sees a limit hit it stops
+the whole sandbox and prints `fdbroker: PROGRAM exceeded --memory 256M;
+killed`.
+
+Exit status: the program's, or 128+N when signal N killed it (137 when
+fdbroker killed it at a limit); 124 after --timeout; 125 when fdbroker
+itself fails (bad policy, missing kernel feature, setup error, a limit that
+cannot be enforced, OUT.toml not writable); 126 when PROGRAM cannot be
+executed; 127 when it is not found.")]
 pub struct Args {
     /// The policy file (with --learn: the base policy, included by the learned one).
     #[arg(long, value_name = "POLICY", required_unless_present = "learn")]
@@ -63,6 +83,9 @@ pub struct Args {
     /// When run as root, the user to run PROGRAM as (name or uid; default `nobody`).
     #[arg(long, value_name = "NAME|UID")]
     pub user: Option<String>,
+    /// Resource limits, `--stats` and `--verbose`.
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// The program and its arguments (after `--`).
     #[arg(
         required = true,
@@ -95,36 +118,56 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(e) => return fail(e.to_string(), EXIT_SETUP),
     };
+    let policy_limits = *policy.limits();
     let mut sandbox = Sandbox::new(policy, program.clone(), rest.iter().cloned());
     if !args.quiet {
         let denials = Arc::new(Denials::to_stderr());
         sandbox = sandbox.observer(Arc::new(move |e: &Event<'_>| denials.observe(e)));
     }
-    sandbox = match common(sandbox, args) {
+    let (sandbox, ending) = match common(sandbox, args, &policy_limits) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    match sandbox.run() {
-        Ok(status) => Ok(ExitCode::from(status.exit_code())),
-        Err(e) => fail(e.to_string(), e.exit_code()),
-    }
+    let (_, code) = run_to_end(sandbox, ending, program);
+    Ok(ExitCode::from(code))
 }
 
-/// `--user` and `--audit-log`.
-fn common(mut sandbox: Sandbox, args: &Args) -> Result<Sandbox, ExitCode> {
+/// `--user`, `--audit-log` and the limits.
+fn common(
+    mut sandbox: Sandbox,
+    args: &Args,
+    policy_limits: &Limits,
+) -> Result<(Sandbox, Ending), ExitCode> {
     if let Some(user) = &args.user {
         sandbox = sandbox.user(user.clone());
     }
+    let mut audit = None;
     if let Some(path) = &args.audit_log {
         match AuditLog::open(path) {
-            Ok(log) => sandbox = sandbox.audit(Arc::new(log)),
+            Ok(log) => {
+                let log = Arc::new(log);
+                sandbox = sandbox.audit(Arc::clone(&log));
+                audit = Some(log);
+            }
             Err(e) => {
                 eprintln!("fdbroker: --audit-log {}: {e}", path.display());
                 return Err(ExitCode::from(EXIT_SETUP));
             }
         }
     }
-    Ok(sandbox)
+    super::limits::apply(sandbox, &args.limits, policy_limits, audit).map_err(ExitCode::from)
+}
+
+/// Runs the sandbox; prints fdbroker's error or the line of a limit hit,
+/// writes `--stats`. The program's status, and fdbroker's exit status.
+fn run_to_end(sandbox: Sandbox, ending: Ending, program: &OsString) -> (Option<Status>, u8) {
+    let result = sandbox.run();
+    if let Err(e) = &result {
+        eprintln!("fdbroker: {e}");
+    }
+    let status = result.as_ref().ok().copied();
+    let outcome = result.map_err(|e| e.exit_code());
+    (status, ending.finish(program, outcome))
 }
 
 /// `run --learn OUT`: run with a [`Learner`] as judge, then write OUT.
@@ -182,13 +225,14 @@ fn learn(
         let denials = Arc::new(Denials::to_stderr().with_learner(Arc::clone(&learner)));
         sandbox = sandbox.observer(Arc::new(move |e: &Event<'_>| denials.observe(e)));
     }
-    sandbox = match common(sandbox, args) {
+    let base_limits = *learner.base().limits();
+    let (sandbox, ending) = match common(sandbox, args, &base_limits) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let status = match sandbox.run() {
-        Ok(status) => status,
-        Err(e) => return fail(e.to_string(), e.exit_code()),
+    let (status, code) = run_to_end(sandbox, ending, program);
+    let Some(status) = status else {
+        return Ok(ExitCode::from(code));
     };
 
     let mut writer = PolicyWriter::new().header(format!(
@@ -233,7 +277,7 @@ fn learn(
         }
         eprintln!("{msg}");
     }
-    Ok(ExitCode::from(status.exit_code()))
+    Ok(ExitCode::from(code))
 }
 
 /// The command line, for the learned policy's header.

@@ -76,6 +76,14 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, ConfineError> {
         r("getxattrat", SYS_GETXATTRAT, Errno::EOPNOTSUPP),
         r("listxattrat", SYS_LISTXATTRAT, Errno::EOPNOTSUPP),
         r("file_getattr", SYS_FILE_GETATTR, Errno::EOPNOTSUPP),
+        // No prlimit64(2) on other processes: as an ordinary user the
+        // program could lower fdbroker's own limits, or kill it with
+        // RLIMIT_CPU. Its own (pid 0) stays allowed.
+        DenyRule::new("prlimit64", libc::SYS_prlimit64, Errno::EPERM).when_arg32(
+            0,
+            SeccompCmpOp::Ne,
+            0,
+        )?,
     ];
     if !network {
         // Datagram socketpairs could sendmsg(2) to any pathname socket
@@ -94,6 +102,16 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, ConfineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prlimit_of_others_is_denied() {
+        for network in [false, true] {
+            let rules = run_deny_rules(network).unwrap();
+            let prlimit: Vec<_> = rules.iter().filter(|r| r.syscall == "prlimit64").collect();
+            assert_eq!(prlimit.len(), 1);
+            assert_eq!(prlimit[0].when.len(), 1);
+        }
+    }
 
     #[test]
     fn run_filter_compiles() {

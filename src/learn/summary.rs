@@ -71,6 +71,9 @@ pub struct AuditSummary {
     /// Denials by `(path, rights)`: the resolved path (or the path as
     /// requested when nothing was resolved) and the rights as logged.
     pub denials: BTreeMap<(String, String), DeniedGroup>,
+    /// Resource limits that stopped a run (`"event": "limit"` lines), by
+    /// limit (`memory`), counted.
+    pub limits: BTreeMap<String, u64>,
 }
 
 impl AuditSummary {
@@ -111,6 +114,11 @@ impl AuditSummary {
             .as_object()
             .ok_or_else(|| "not a JSON object".to_string())?;
         let field = |k: &str| obj.get(k).and_then(Value::as_str);
+        if field("event") == Some("limit") {
+            let limit = field("limit").ok_or("a limit event without `limit`")?;
+            *self.limits.entry(limit.to_string()).or_default() += 1;
+            return Ok(());
+        }
         let decision = field("decision").ok_or("no `decision` string")?;
         match decision {
             "allow" => {
@@ -225,6 +233,15 @@ mod tests {
             Some("p.toml:4")
         );
         assert!(s.suggested().rules.is_empty());
+    }
+
+    #[test]
+    fn limit_events_are_counted_apart() {
+        let log = "{\"time\":\"x\",\"event\":\"limit\",\"limit\":\"memory\",\"value\":\"64M\"}\n\
+                   {\"event\":\"limit\"}\n";
+        let s = AuditSummary::read(log.as_bytes()).unwrap();
+        assert_eq!(s.limits.get("memory"), Some(&1));
+        assert_eq!((s.allowed, s.denied, s.malformed_count), (0, 0, 1));
     }
 
     #[test]

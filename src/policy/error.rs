@@ -137,6 +137,16 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+    /// A value in `[limits]` that is not a valid limit.
+    #[error("{at}: bad `{key}` in [limits]: {reason}")]
+    Limit {
+        /// The value.
+        at: Location,
+        /// The limit's key (`memory`).
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The patterns were valid one by one but could not be compiled together
     /// (the matcher's size limit).
     #[error("{}: cannot compile the policy's patterns: {message}", file.display())]
@@ -160,7 +170,8 @@ impl PolicyError {
             | PolicyError::Pattern { at, .. }
             | PolicyError::IncludeCycle { at, .. }
             | PolicyError::Include { at, .. }
-            | PolicyError::Profile { at, .. } => Some(at),
+            | PolicyError::Profile { at, .. }
+            | PolicyError::Limit { at, .. } => Some(at),
             PolicyError::Read { .. } | PolicyError::Compile { .. } => None,
         }
     }

@@ -11,8 +11,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::glob::Pattern;
+use super::limits::RawLimits;
 use super::matcher::MatcherBuilder;
 use super::{Access, Location, PolicyError, Rule, RuleKind, RuleRef, profiles};
+use crate::limits::Limits;
 
 /// The largest policy file we read; anything bigger is a mistake.
 const MAX_POLICY_BYTES: u64 = 16 << 20;
@@ -30,6 +32,7 @@ struct RawPolicy {
     allow: Vec<Spanned<RawRule>>,
     #[serde(default)]
     deny: Vec<Spanned<RawRule>>,
+    limits: Option<RawLimits>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +51,8 @@ pub(crate) struct Loaded {
     pub(crate) files: Vec<PathBuf>,
     pub(crate) profiles: Vec<&'static str>,
     pub(crate) network: Vec<Location>,
+    /// The stricter of each limit set by any file or profile.
+    pub(crate) limits: Limits,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -153,6 +158,9 @@ impl Loader {
             && *n.get_ref()
         {
             self.out.network.push(at(n.span().start));
+        }
+        if let Some(limits) = &raw.limits {
+            self.out.limits = self.out.limits.stricter(limits.parse(&at)?);
         }
 
         // Rules in the order they appear in the file, allow and deny interleaved.

@@ -60,6 +60,7 @@ mod access;
 mod decision;
 mod error;
 mod glob;
+mod limits;
 mod lint;
 mod load;
 mod matcher;
@@ -142,6 +143,7 @@ pub struct Policy {
     network: Vec<Location>,
     files: Vec<PathBuf>,
     profiles: Vec<&'static str>,
+    limits: crate::limits::Limits,
 }
 
 impl Policy {
@@ -183,6 +185,7 @@ impl Policy {
             network: loaded.network,
             files: loaded.files,
             profiles: loaded.profiles,
+            limits: loaded.limits,
         })
     }
 
@@ -274,6 +277,12 @@ impl Policy {
     /// The built-in profiles used, directly or indirectly, each once.
     pub fn profiles(&self) -> &[&'static str] {
         &self.profiles
+    }
+
+    /// The resource limits of the `[limits]` tables: where the file, its
+    /// includes and profiles set the same one, the stricter value.
+    pub fn limits(&self) -> &crate::limits::Limits {
+        &self.limits
     }
 }
 

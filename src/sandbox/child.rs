@@ -27,6 +27,11 @@
 //!    kills the process on foreign system-call ABIs;
 //! 8. restores the signal mask and `SIGPIPE` and calls execve(2).
 //!
+//! With resource limits ([`crate::limits`]) the child also joins the
+//! sandbox's cgroups and, where `--max-processes` needs one, enters a user
+//! namespace of its own, both right after step 2; it sets its rlimits just
+//! before the deny filter of step 7. Core dumps are off in any case.
+//!
 //! The first stage that fails reports itself and its errno to the parent
 //! ([`SetupMsg::Failed`]); the child then exits with 125, or 126/127 when
 //! execve failed. The environment passes through unchanged, plus
@@ -47,6 +52,7 @@ use super::user::Ids;
 use super::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_SETUP, SandboxError, sys_err};
 use crate::confine::{self, ConfineError, PreparedLandlock, sock_filter};
 use crate::launch::FD_ENV;
+use crate::limits::ChildLimits;
 use crate::sys;
 use crate::sys::child::Forked;
 
@@ -113,6 +119,8 @@ pub(super) struct ChildPlan<'a> {
     pub(super) exec: &'a ExecArgs,
     /// The signal mask to restore before execve.
     pub(super) old_mask: SigSet,
+    /// Cgroups to join, a user namespace to enter, rlimits to set.
+    pub(super) limits: &'a ChildLimits,
 }
 
 /// Forks (the process must still have a single thread) and runs the child
@@ -156,6 +164,13 @@ fn child_main(
             fail(Stage::SwitchUser, e);
         }
     }
+    if let Err(e) = plan.limits.join_cgroups() {
+        fail(Stage::JoinCgroups, e.errno());
+    }
+    // Before the capabilities go: a new user namespace brings a full set.
+    if let Err(e) = plan.limits.enter_user_namespace() {
+        fail(Stage::UserNamespace, e.errno());
+    }
     if let Err(e) = confine::drop_capabilities_through(plan.cap_last_cap) {
         fail(Stage::DropCapabilities, confine_errno(&e));
     }
@@ -181,6 +196,10 @@ fn child_main(
         fail(Stage::SendListener, e);
     }
     drop(listener);
+    // After the last descriptor of the setup is made.
+    if let Err(e) = plan.limits.restrict() {
+        fail(Stage::Rlimits, e.errno());
+    }
     if let Err(e) = confine::install(plan.deny) {
         fail(Stage::DenyFilter, confine_errno(&e));
     }

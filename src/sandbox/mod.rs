@@ -42,6 +42,7 @@ use crate::audit::AuditLog;
 use crate::broker::BrokerError;
 use crate::confine::{self, ConfineError, LandlockBuilder, Missing};
 use crate::event::{self, Event, Observer};
+use crate::limits::{Enforcer, LimitError};
 use crate::notify::{NotifyError, notify_filter};
 use crate::policy::{Judge, Policy};
 use crate::sys;
@@ -120,6 +121,9 @@ pub enum SandboxError {
     /// The broker of the socketpair protocol could not start.
     #[error("starting the broker: {0}")]
     Broker(#[from] BrokerError),
+    /// The resource limits cannot be enforced.
+    #[error("{0}")]
+    Limits(#[from] LimitError),
     /// The notification server could not start.
     #[error("starting the broker: {0}")]
     Notify(#[from] NotifyError),
@@ -219,6 +223,7 @@ pub struct Sandbox {
     user: Option<String>,
     audit: Option<Arc<AuditLog>>,
     hooks: Hooks,
+    enforcer: Option<Enforcer>,
 }
 
 /// What `fdbroker run --learn` and helpful denials change (see
@@ -254,6 +259,7 @@ impl Sandbox {
             user: None,
             audit: None,
             hooks: Hooks::default(),
+            enforcer: None,
         }
     }
 
@@ -285,6 +291,16 @@ impl Sandbox {
         self
     }
 
+    /// Enforce resource limits (see [`crate::limits`]); without, the
+    /// program only gets core dumps turned off.
+    pub fn limits(mut self, enforcer: Enforcer) -> Sandbox {
+        if let Some(o) = enforcer.observer() {
+            self.hooks.observers.push(o);
+        }
+        self.enforcer = Some(enforcer);
+        self
+    }
+
     /// Record every decision in `log`.
     pub fn audit(mut self, log: Arc<AuditLog>) -> Sandbox {
         self.audit = Some(log);
@@ -293,7 +309,7 @@ impl Sandbox {
 
     /// Runs the program confined and waits for it. Must be called while the
     /// process has a single thread (it forks).
-    pub fn run(self) -> Result<Status, SandboxError> {
+    pub fn run(mut self) -> Result<Status, SandboxError> {
         sys::child::ensure_stdio_open().map_err(sys_err("checking descriptors 0-2"))?;
         let (kernel, cap_last_cap) = confine::check_for_run().map_err(SandboxError::Kernel)?;
         let exe = program::find_program(&self.program)?;
@@ -323,6 +339,10 @@ impl Sandbox {
             proto_child.as_fd(),
         )?;
         let signals = supervise::prepare()?;
+        // The child's cgroups, user namespace and rlimits, prepared before
+        // the fork; the run's clock starts.
+        let mut limits = self.enforcer.take().unwrap_or_default();
+        let child_limits = limits.before_fork(ids.map(|i| (i.uid, i.gid)), &signals.handled)?;
         let plan = ChildPlan {
             parent: nix::unistd::getpid(),
             cap_last_cap,
@@ -331,9 +351,10 @@ impl Sandbox {
             deny: &deny,
             exec: &exec,
             old_mask: signals.old_mask,
+            limits: &child_limits,
         };
         let child = child::start(&plan, landlock, setup_child.as_fd(), proto_child.as_fd())?;
-        drop((proto_child, setup_child));
+        drop((proto_child, setup_child, child_limits));
         let channels = Channels {
             setup: setup_parent,
             proto: proto_parent,
@@ -342,7 +363,10 @@ impl Sandbox {
             judge: self.effective_judge(),
             observer: self.combined_observer(),
         };
-        supervise::supervise(child, &exe.exec_path, channels, &signals, judging)
+        let result = supervise::supervise(child, &exe.exec_path, channels, &mut limits, judging);
+        // The hits only the end shows, the report, the cgroups removed.
+        limits.finish(result.as_ref().ok().copied());
+        result
     }
 
     /// Who judges brokered requests: the learn-mode judge, or the policy.

@@ -39,6 +39,13 @@ pub enum Stage {
     SignalMask = 9,
     /// execve(2) of the program.
     Exec = 10,
+    /// Joining the sandbox's cgroups (resource limits).
+    JoinCgroups = 11,
+    /// Creating the sandbox's own user namespace (`--max-processes`
+    /// without a cgroup).
+    UserNamespace = 12,
+    /// Setting the program's rlimits.
+    Rlimits = 13,
 }
 
 impl Stage {
@@ -56,6 +63,9 @@ impl Stage {
             Stage::DenyFilter => "deny filters",
             Stage::SignalMask => "signal mask",
             Stage::Exec => "execve",
+            Stage::JoinCgroups => "joining the sandbox's cgroups (limits)",
+            Stage::UserNamespace => "creating a user namespace (for --max-processes)",
+            Stage::Rlimits => "setting resource limits",
         }
     }
 }
@@ -82,6 +92,9 @@ impl TryFrom<u8> for Stage {
             8 => Stage::DenyFilter,
             9 => Stage::SignalMask,
             10 => Stage::Exec,
+            11 => Stage::JoinCgroups,
+            12 => Stage::UserNamespace,
+            13 => Stage::Rlimits,
             _ => return Err(SetupMsgError::UnknownStage(value)),
         })
     }
@@ -213,7 +226,7 @@ impl SetupMsg {
 mod tests {
     use super::*;
 
-    const ALL: [Stage; 11] = [
+    const ALL: [Stage; 14] = [
         Stage::NoNewPrivs,
         Stage::SwitchUser,
         Stage::DropCapabilities,
@@ -225,6 +238,9 @@ mod tests {
         Stage::DenyFilter,
         Stage::SignalMask,
         Stage::Exec,
+        Stage::JoinCgroups,
+        Stage::UserNamespace,
+        Stage::Rlimits,
     ];
 
     #[test]
@@ -236,7 +252,7 @@ mod tests {
         }
         assert_eq!(Stage::Exec.to_string(), "execve");
         assert_eq!(Stage::DenyFilter.name(), "deny filters");
-        for n in 11..=u8::MAX {
+        for n in ALL.len() as u8..=u8::MAX {
             assert_eq!(Stage::try_from(n), Err(SetupMsgError::UnknownStage(n)));
         }
     }
@@ -300,8 +316,8 @@ mod tests {
             Err(SetupMsgError::TooLong { len: 7, need: 6 })
         );
         assert_eq!(
-            SetupMsg::decode(&[FAILED, 11, 1, 0, 0, 0]),
-            Err(SetupMsgError::UnknownStage(11))
+            SetupMsg::decode(&[FAILED, 14, 1, 0, 0, 0]),
+            Err(SetupMsgError::UnknownStage(14))
         );
         assert_eq!(
             SetupMsg::decode(&[FAILED, 4, 0, 0, 0, 0]),

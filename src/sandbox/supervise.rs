@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -22,6 +21,7 @@ use super::setup::{self, SetupMsg, SetupMsgError, Stage};
 use super::{SandboxError, Status, sys_err};
 use crate::broker::{Broker, BrokerError};
 use crate::event::Observer;
+use crate::limits::Enforcer;
 use crate::notify::NotifyServer;
 use crate::ops::Ops;
 use crate::policy::Judge;
@@ -31,7 +31,7 @@ use crate::sys;
 /// The signals fdbroker handles itself, through a signalfd.
 pub(super) struct Signals {
     /// `SIGCHLD`, `SIGINT`, `SIGTERM`, `SIGHUP`: blocked from now on.
-    handled: SigSet,
+    pub(super) handled: SigSet,
     /// The mask before, which the child restores.
     pub(super) old_mask: SigSet,
 }
@@ -75,10 +75,10 @@ pub(super) fn supervise(
     child: Pid,
     exec_path: &Path,
     channels: Channels,
-    signals: &Signals,
+    limits: &mut Enforcer,
     judging: Judging,
 ) -> Result<Status, SandboxError> {
-    let result = serve_and_wait(child, exec_path, channels, signals, judging);
+    let result = serve_and_wait(child, exec_path, channels, limits, judging);
     if result.is_err() {
         let _ = kill(child, Signal::SIGKILL);
         let _ = waitpid(child, None);
@@ -138,7 +138,7 @@ fn serve_and_wait(
     child: Pid,
     exec_path: &Path,
     channels: Channels,
-    signals: &Signals,
+    limits: &mut Enforcer,
     judging: Judging,
 ) -> Result<Status, SandboxError> {
     let Channels { setup, proto } = channels;
@@ -173,13 +173,13 @@ fn serve_and_wait(
     }
     drop(setup);
 
-    let signals = SignalFd::with_flags(&signals.handled, SfdFlags::SFD_CLOEXEC)
-        .map_err(sys_err("signalfd"))?;
     loop {
         if let Some(status) = reap(child)? {
             return Ok(status);
         }
-        let info = match signals.read_signal() {
+        // A signal, or `None` after a check of the limits (the timeout, a
+        // hit), which may have stopped the sandbox.
+        let info = match limits.next_signal() {
             Ok(Some(info)) => info,
             Ok(None) | Err(Errno::EINTR) => continue,
             Err(e) => return Err(sys_err("reading signals")(e)),

@@ -1,0 +1,124 @@
+//! The resource-limit options of `fdbroker run` (`--memory`, `--cpu-time`,
+//! `--timeout`, `--max-file-size`, `--max-processes`, `--max-open-files`,
+//! `--stats`, `--verbose`): merged over the policy's `[limits]`, handed to
+//! the sandbox, and what is printed and written when the run ends.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fdbroker::audit::AuditLog;
+use fdbroker::limits::{
+    Enforcer, Limits, Report, RunHandle, parse_count, parse_seconds, parse_size,
+};
+use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status};
+
+/// The options, flattened into `run`'s.
+#[derive(clap::Args, Debug, Default)]
+pub struct LimitArgs {
+    /// Memory of the whole sandbox, all its processes together (e.g. 256M, 2G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory: Option<u64>,
+    /// CPU time of the sandbox, in seconds (e.g. 10, 1.5, 2m).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub cpu_time: Option<Duration>,
+    /// Wall-clock time, then the whole sandbox is killed and fdbroker exits with 124.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+    /// The largest file the program may write (e.g. 100M).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
+    /// Processes and threads of the sandbox at once.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub max_processes: Option<u64>,
+    /// Open descriptors, in each process.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub max_open_files: Option<u64>,
+    /// When the run ends, write a JSON report to FILE (`-`: standard error).
+    #[arg(long, value_name = "FILE|-")]
+    pub stats: Option<PathBuf>,
+    /// Say on standard error how each limit is enforced.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            memory: self.memory,
+            cpu_time: self.cpu_time,
+            timeout: self.timeout,
+            max_file_size: self.max_file_size,
+            max_processes: self.max_processes,
+            max_open_files: self.max_open_files,
+        }
+    }
+}
+
+/// What the end of the run needs.
+pub struct Ending {
+    handle: RunHandle,
+    stats: Option<PathBuf>,
+}
+
+/// Hands `sandbox` the limits in force — the policy's, each replaced by
+/// the command line's where given — with hits recorded in `audit`.
+/// `Err(status)` when they cannot be enforced (the message is printed).
+pub fn apply(
+    sandbox: Sandbox,
+    args: &LimitArgs,
+    policy: &Limits,
+    audit: Option<Arc<AuditLog>>,
+) -> Result<(Sandbox, Ending), u8> {
+    let limits = policy.overridden_by(args.limits());
+    let mut enforcer = match Enforcer::prepare(&limits, args.stats.is_some()) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("fdbroker: {e}");
+            return Err(EXIT_SETUP);
+        }
+    };
+    if args.verbose {
+        eprintln!("fdbroker: {}", enforcer.describe());
+    }
+    if let Some(log) = audit {
+        enforcer = enforcer.audit(log);
+    }
+    let ending = Ending {
+        handle: enforcer.handle(),
+        stats: args.stats.clone(),
+    };
+    Ok((sandbox.limits(enforcer), ending))
+}
+
+impl Ending {
+    /// After the run of `program`, which ended with `outcome` (its status,
+    /// or the status of fdbroker's error, already printed): prints the
+    /// line of a limit hit, writes `--stats`, and returns fdbroker's exit
+    /// status (124 after `--timeout`).
+    pub fn finish(self, program: &OsStr, outcome: Result<Status, u8>) -> u8 {
+        let report = self.handle.report();
+        let code = match outcome {
+            Ok(status) => Report::exit_code(report.as_ref(), status),
+            Err(code) => code,
+        };
+        if let Some(hit) = report.as_ref().and_then(|r| r.hit) {
+            eprintln!("fdbroker: {}", hit.message(&program.to_string_lossy()));
+        }
+        if let Some(path) = &self.stats {
+            let mut line = Report::json(report.as_ref(), code);
+            line.push('\n');
+            let written = if path.as_os_str() == "-" {
+                std::io::stderr().write_all(line.as_bytes())
+            } else {
+                std::fs::write(path, line)
+            };
+            if let Err(e) = written {
+                eprintln!("fdbroker: --stats {}: {e}", path.display());
+            }
+        }
+        code
+    }
+}
