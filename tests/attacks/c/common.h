@@ -535,14 +535,21 @@ static void bystander_start(void) {
         return;
     }
     fflush(stdout);
+    /* Ignored from the child's first instruction on: the signals attack
+     * sends SIGUSR1 to the whole process group, possibly before a loaded
+     * machine has run the child at all. */
+    void (*old_usr1)(int) = signal(SIGUSR1, SIG_IGN);
+    void (*old_usr2)(int) = signal(SIGUSR2, SIG_IGN);
     pid_t p = fork();
+    if (p != 0) {
+        signal(SIGUSR1, old_usr1);
+        signal(SIGUSR2, old_usr2);
+    }
     if (p < 0) {
         ERROR("bystander", "fork: %s", ename(errno));
         return;
     }
     if (p == 0) {
-        signal(SIGUSR1, SIG_IGN);
-        signal(SIGUSR2, SIG_IGN);
         close(stop[1]);
         close(res[0]);
         fcntl(stop[0], F_SETFL, O_NONBLOCK);
