@@ -14,7 +14,6 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -50,9 +49,7 @@ struct Dir {
 
 impl Dir {
     fn new() -> Dir {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(tmp.path()).expect("canonical");
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let (tmp, root) = common::scratch_dir();
         fs::write(root.join("plain.txt"), "plain\n").expect("write");
         let policy = root.join("policy.toml");
         fs::write(
@@ -256,10 +253,6 @@ fn main() {
             true,
         ),
     ];
-    let ready = if nix::unistd::geteuid().is_root() {
-        kernel_ready(&Dir::new())
-    } else {
-        Err("not root: `fdbroker run` switches to an unprivileged user".to_string())
-    };
+    let ready = kernel_ready(&Dir::new());
     common::run_cases(cases, ready, Dir::new);
 }

@@ -9,6 +9,18 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+/// A fresh temporary directory, by its canonical path (as the broker
+/// judges it), that every user may traverse: as root, `fdbroker run` runs
+/// the program as `nobody`, and only the policy should decide what it
+/// reaches.
+pub fn scratch_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical tempdir");
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (dir, root)
+}
+
 /// Only a guard against a hung run: a stalled broker would hang forever.
 pub const GUARD: Duration = Duration::from_secs(300);
 
