@@ -105,6 +105,18 @@ pub struct Event<'a> {
     pub errno: Option<Errno>,
 }
 
+impl Event<'_> {
+    /// Whether fdbroker refused the request (`EACCES`) by a decision that did
+    /// not allow it: a policy's denial or a hard rule's refusal. Errors the
+    /// policy let through (`ENOENT` on an allowed path) and requests refused
+    /// as malformed (`EINVAL`) are not denials. This is what
+    /// `fdbroker run --fail-on-denial` counts; such an event is logged with
+    /// `"decision":"deny"` and `"error":"EACCES"`.
+    pub fn is_denial(&self) -> bool {
+        self.errno == Some(Errno::EACCES) && !self.decision.is_some_and(|d| d.allowed)
+    }
+}
+
 /// A sink for [`Event`]s, one JSON line each. Safe to share between threads
 /// (`Arc<AuditLog>`); every line is written with a single `write` so lines
 /// from concurrent requests never interleave.
@@ -388,6 +400,21 @@ mod tests {
         assert_eq!(v["access"], "read");
         assert_eq!(v["pid"], 7);
         assert!(v.get("path_lossy").is_none());
+    }
+
+    #[test]
+    fn denials_are_eacces_refusals_only() {
+        let allow = Decision {
+            allowed: true,
+            rule: None,
+        };
+        let deny = Decision::default_deny();
+        assert!(event(Some(&deny), Some(Errno::EACCES)).is_denial());
+        // A hard rule refuses without a policy decision.
+        assert!(event(None, Some(Errno::EACCES)).is_denial());
+        assert!(!event(Some(&allow), None).is_denial());
+        assert!(!event(Some(&allow), Some(Errno::ENOENT)).is_denial());
+        assert!(!event(None, Some(Errno::EINVAL)).is_denial());
     }
 
     #[test]

@@ -346,6 +346,77 @@ fn help_documents_exit_status() {
     assert!(stdout(&o).contains("Exit status: 0 when every file is valid, 1 when any is not"));
 }
 
+/// `explain --audit-log FILE --format json`: the documented shape, whole
+/// (docs/learn.md); status and stderr as with text.
+#[test]
+fn explain_audit_log_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let line = |decision: &str, op: &str, path: &str, access: &str, rule: &str| {
+        format!(
+            "{{\"decision\":\"{decision}\",\"op\":\"{op}\",\"path\":\"{path}\",\"resolved\":\"{path}\",\"access\":\"{access}\",\"rule\":\"{rule}\"}}\n"
+        )
+    };
+    let text = [
+        line("allow", "open", "/srv/in/a", "read", "p.toml:3"),
+        line("deny", "open", "/srv/other/x", "read", "default"),
+        "not json\n".to_string(),
+        line("deny", "stat", "/srv/other/x", "read", "default"),
+        line("deny", "open", "/srv/in/key", "read", "p.toml:7"),
+    ]
+    .concat();
+    fs::write(&log, text).unwrap();
+    let l = log.to_str().unwrap();
+    let o = fdbroker(&["explain", "--audit-log", l, "--format", "json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!("{l}:3: malformed line skipped: not JSON: expected ident at line 1 column 2\n")
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "version": 1,
+            "log": l,
+            "decisions": 4,
+            "allowed": 1,
+            "denied": 3,
+            "malformed": 1,
+            "malformed_lines": [
+                {"line": 3, "reason": "not JSON: expected ident at line 1 column 2"}
+            ],
+            "denials": [
+                {"path": "/srv/other/x", "access": "read", "count": 2, "rule": null,
+                 "ops": {"open": 1, "stat": 1}, "first_line": 2},
+                {"path": "/srv/in/key", "access": "read", "count": 1, "rule": "p.toml:7",
+                 "ops": {"open": 1}, "first_line": 5}
+            ],
+            "suggested": [
+                {"paths": ["/srv/other/x"], "access": ["read"], "comment": "open 1x, stat 1x"}
+            ]
+        })
+    );
+    assert_eq!(stdout(&o).lines().count(), 1, "one line");
+
+    // No denials: status 0, empty lists.
+    fs::write(&log, line("allow", "open", "/srv/in/a", "read", "p.toml:3")).unwrap();
+    let o = fdbroker(&["explain", "--audit-log", l, "--format", "json"]);
+    assert_eq!(code(&o), 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (v["denied"].as_u64(), v["denials"].as_array().map(Vec::len)),
+        (Some(0), Some(0))
+    );
+    // Text stays the default; --format belongs to --audit-log.
+    let o = fdbroker(&["explain", "--audit-log", l]);
+    assert!(stdout(&o).starts_with(&format!("{l}: 1 decision: 1 allowed, 0 denied")));
+    let o = fdbroker(&["explain", "--format", "json", "-p", "p.toml", "/x"]);
+    assert_eq!(code(&o), 2);
+    let o = fdbroker(&["explain", "--audit-log", l, "--format", "yaml"]);
+    assert_eq!(code(&o), 2);
+}
+
 /// Every long option `fdbroker COMMAND --help` lists.
 fn long_options(command: &[&str]) -> Vec<String> {
     let mut args = command.to_vec();
@@ -502,4 +573,14 @@ fn bash_completion_completes() {
     }
     let opts = complete("fdbroker run --aud");
     assert_eq!(opts, "--audit-log\n");
+}
+
+#[test]
+fn help_documents_the_denial_status() {
+    let o = fdbroker(&["run", "--help"]);
+    assert!(
+        stdout(&o).contains("With --fail-on-denial: 118 when fdbroker denied any request"),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -1,12 +1,14 @@
 //! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet] -- PROGRAM [ARGS...]`:
 //! run an unmodified program with every path it touches brokered; with
-//! `--learn OUT.toml`, record what it uses and write a policy for it.
+//! `--learn OUT.toml`, record what it uses and write a policy for it; with
+//! `--fail-on-denial`, end with [`EXIT_DENIED`] when anything was denied.
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fdbroker::audit::{AuditLog, Event};
 use fdbroker::learn::{Denials, Learner, PolicyWriter, include_entry};
@@ -40,7 +42,11 @@ See docs/run.md and docs/syscalls.md.
 Exit status: the program's, or 128+N when signal N killed it; 125 when
 fdbroker itself fails (bad policy, missing kernel feature, setup error,
 OUT.toml not writable); 126 when PROGRAM cannot be executed; 127 when it is
-not found.")]
+not found. With --fail-on-denial: 118 when fdbroker denied any request
+(refused it with EACCES, by the policy or a rule no policy lifts: audit
+records with \"decision\":\"deny\" and \"error\":\"EACCES\"), whatever the
+program's own status was, which is then named on stderr; 125, 126 and 127
+still mean that fdbroker failed or PROGRAM did not run.")]
 pub struct Args {
     /// The policy file (with --learn: the base policy, included by the learned one).
     #[arg(long, value_name = "POLICY", required_unless_present = "learn")]
@@ -70,7 +76,16 @@ pub struct Args {
         value_name = "PROGRAM"
     )]
     pub command: Vec<OsString>,
+    /// End with status 118 when any request was denied, even if the program
+    /// succeeded (for test suites: see docs/testing.md).
+    #[arg(long, conflicts_with = "learn")]
+    pub fail_on_denial: bool,
 }
+
+/// `run --fail-on-denial`'s exit status when any request was denied. Not
+/// 124-127 (timeout(1), env(1) and fdbroker's own failures) nor 128+N
+/// (signals), nor 77 and 99 (test harnesses' "skipped" and "hard error").
+pub const EXIT_DENIED: u8 = 118;
 
 fn fail(msg: String, code: u8) -> anyhow::Result<ExitCode> {
     eprintln!("fdbroker: {msg}");
@@ -103,10 +118,49 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
+    let (sandbox, denied) = count_denials(sandbox, args.fail_on_denial);
     match sandbox.run() {
-        Ok(status) => Ok(ExitCode::from(status.exit_code())),
+        Ok(status) => Ok(ExitCode::from(final_status(
+            status,
+            denied.as_deref(),
+            args.quiet,
+        ))),
         Err(e) => fail(e.to_string(), e.exit_code()),
     }
+}
+
+/// With `on`, counts the denials (see [`Event::is_denial`]) into the
+/// counter returned. Each is counted before the program gets its answer,
+/// so all of them are in when the program has exited.
+fn count_denials(sandbox: Sandbox, on: bool) -> (Sandbox, Option<Arc<AtomicU64>>) {
+    if !on {
+        return (sandbox, None);
+    }
+    let count = Arc::new(AtomicU64::new(0));
+    let c = Arc::clone(&count);
+    let sandbox = sandbox.observer(Arc::new(move |e: &Event<'_>| {
+        if e.is_denial() {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }));
+    (sandbox, Some(count))
+}
+
+/// The program's status, or [`EXIT_DENIED`] when `denied` counted any
+/// denial (said on stderr unless `quiet`).
+fn final_status(status: Status, denied: Option<&AtomicU64>, quiet: bool) -> u8 {
+    let n = denied.map_or(0, |d| d.load(Ordering::Relaxed));
+    if n == 0 {
+        return status.exit_code();
+    }
+    if !quiet {
+        eprintln!(
+            "fdbroker: {n} request{} denied: exit status {EXIT_DENIED} (--fail-on-denial); the program's was {}",
+            if n == 1 { "" } else { "s" },
+            status.exit_code()
+        );
+    }
+    EXIT_DENIED
 }
 
 /// `--user` and `--audit-log`.
