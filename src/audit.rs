@@ -63,8 +63,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::errno::Errno;
 use serde_json::{Map, Value};
 
-use crate::event::Event;
-use crate::event::Op;
+use crate::event::{Event, Op};
 use crate::policy::Decision;
 
 /// A sink for [`Event`]s, one JSON line each. Safe to share between threads
@@ -396,6 +395,21 @@ mod tests {
         assert_eq!(v["access"], "read");
         assert_eq!(v["pid"], 7);
         assert!(v.get("path_lossy").is_none());
+    }
+
+    #[test]
+    fn denials_are_eacces_refusals_only() {
+        let allow = Decision {
+            allowed: true,
+            rule: None,
+        };
+        let deny = Decision::default_deny();
+        assert!(event(Some(&deny), Some(Errno::EACCES)).is_denial());
+        // A hard rule refuses without a policy decision.
+        assert!(event(None, Some(Errno::EACCES)).is_denial());
+        assert!(!event(Some(&allow), None).is_denial());
+        assert!(!event(Some(&allow), Some(Errno::ENOENT)).is_denial());
+        assert!(!event(None, Some(Errno::EINVAL)).is_denial());
     }
 
     #[test]

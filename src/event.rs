@@ -63,9 +63,14 @@ pub struct Event<'a> {
 }
 
 impl Event<'_> {
-    /// Whether the request was judged and the policy refused it.
-    pub fn denied(&self) -> bool {
-        self.decision.is_some_and(|d| !d.allowed)
+    /// Whether fdbroker refused the request (`EACCES`) by a decision that did
+    /// not allow it: a policy's denial or a hard rule's refusal. Errors the
+    /// policy let through (`ENOENT` on an allowed path) and requests refused
+    /// as malformed (`EINVAL`) are not denials. This is what
+    /// `fdbroker run --fail-on-denial` counts; the audit log records such an
+    /// event with `"decision":"deny"` and `"error":"EACCES"`.
+    pub fn is_denial(&self) -> bool {
+        self.errno == Some(Errno::EACCES) && !self.decision.is_some_and(|d| d.allowed)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cli;
 
@@ -26,6 +26,10 @@ enum Command {
     Explain(cli::explain::Args),
     /// Run a program confined, brokering every path it touches.
     Run(cli::run::Args),
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completions(cli::completions::Args),
+    /// Print or write the manual pages, generated from these definitions.
+    Man(cli::man::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,8 @@ fn main() -> ExitCode {
         Command::Check(args) => cli::check::run(&args),
         Command::Explain(args) => cli::explain::run(&args),
         Command::Run(args) => cli::run::run(&args),
+        Command::Completions(args) => cli::completions::run(&args, Cli::command()),
+        Command::Man(args) => cli::man::run(&args, Cli::command()),
     };
     match result {
         Ok(code) => code,

@@ -345,3 +345,242 @@ fn help_documents_exit_status() {
     let o = fdbroker(&["check", "--help"]);
     assert!(stdout(&o).contains("Exit status: 0 when every file is valid, 1 when any is not"));
 }
+
+/// `explain --audit-log FILE --format json`: the documented shape, whole
+/// (docs/learn.md); status and stderr as with text.
+#[test]
+fn explain_audit_log_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let line = |decision: &str, op: &str, path: &str, access: &str, rule: &str| {
+        format!(
+            "{{\"decision\":\"{decision}\",\"op\":\"{op}\",\"path\":\"{path}\",\"resolved\":\"{path}\",\"access\":\"{access}\",\"rule\":\"{rule}\"}}\n"
+        )
+    };
+    let text = [
+        line("allow", "open", "/srv/in/a", "read", "p.toml:3"),
+        line("deny", "open", "/srv/other/x", "read", "default"),
+        "not json\n".to_string(),
+        line("deny", "stat", "/srv/other/x", "read", "default"),
+        line("deny", "open", "/srv/in/key", "read", "p.toml:7"),
+    ]
+    .concat();
+    fs::write(&log, text).unwrap();
+    let l = log.to_str().unwrap();
+    let o = fdbroker(&["explain", "--audit-log", l, "--format", "json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!("{l}:3: malformed line skipped: not JSON: expected ident at line 1 column 2\n")
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "version": 1,
+            "log": l,
+            "decisions": 4,
+            "allowed": 1,
+            "denied": 3,
+            "malformed": 1,
+            "malformed_lines": [
+                {"line": 3, "reason": "not JSON: expected ident at line 1 column 2"}
+            ],
+            "denials": [
+                {"path": "/srv/other/x", "access": "read", "count": 2, "rule": null,
+                 "ops": {"open": 1, "stat": 1}, "first_line": 2},
+                {"path": "/srv/in/key", "access": "read", "count": 1, "rule": "p.toml:7",
+                 "ops": {"open": 1}, "first_line": 5}
+            ],
+            "suggested": [
+                {"paths": ["/srv/other/x"], "access": ["read"], "comment": "open 1x, stat 1x"}
+            ]
+        })
+    );
+    assert_eq!(stdout(&o).lines().count(), 1, "one line");
+
+    // No denials: status 0, empty lists.
+    fs::write(&log, line("allow", "open", "/srv/in/a", "read", "p.toml:3")).unwrap();
+    let o = fdbroker(&["explain", "--audit-log", l, "--format", "json"]);
+    assert_eq!(code(&o), 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (v["denied"].as_u64(), v["denials"].as_array().map(Vec::len)),
+        (Some(0), Some(0))
+    );
+    // Text stays the default; --format belongs to --audit-log.
+    let o = fdbroker(&["explain", "--audit-log", l]);
+    assert!(stdout(&o).starts_with(&format!("{l}: 1 decision: 1 allowed, 0 denied")));
+    let o = fdbroker(&["explain", "--format", "json", "-p", "p.toml", "/x"]);
+    assert_eq!(code(&o), 2);
+    let o = fdbroker(&["explain", "--audit-log", l, "--format", "yaml"]);
+    assert_eq!(code(&o), 2);
+}
+
+/// Every long option `fdbroker COMMAND --help` lists.
+fn long_options(command: &[&str]) -> Vec<String> {
+    let mut args = command.to_vec();
+    args.push("--help");
+    let o = fdbroker(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let help = stdout(&o);
+    // The "Options:" section: indented lines, up to the text after it.
+    let (_, section) = help.split_once("\nOptions:\n").expect("an Options section");
+    let options: Vec<String> = section
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with(' '))
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let l = l
+                .strip_prefix("-")
+                .filter(|_| l.contains("--"))
+                .map(|_| l)?;
+            let long = &l[l.find("--")? + 2..];
+            let end = long
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .unwrap_or(long.len());
+            Some(long[..end].to_string())
+        })
+        .collect();
+    assert!(options.contains(&"help".to_string()), "{options:?}");
+    options
+}
+
+const SUBCOMMANDS: [&str; 5] = ["check", "explain", "run", "completions", "man"];
+
+#[test]
+fn man_pages_are_roff_with_every_option() {
+    for sub in SUBCOMMANDS {
+        let o = fdbroker(&["man", sub]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let page = stdout(&o);
+        assert!(
+            page.contains(&format!("\n.TH fdbroker-{sub} 1 ")),
+            "{sub}: no .TH title line:\n{page}"
+        );
+        for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS"] {
+            assert!(page.contains(section), "{sub}: no {section}:\n{page}");
+        }
+        for long in long_options(&[sub]) {
+            // roff escapes the dashes: \-\-policy
+            let roff = format!("\\fB\\-\\-{}\\fR", long.replace('-', "\\-"));
+            assert!(page.contains(&roff), "{sub}: --{long} missing:\n{page}");
+        }
+    }
+    // The overview names every subcommand and the version.
+    let o = fdbroker(&["man"]);
+    let page = stdout(&o);
+    assert!(page.contains("\n.TH fdbroker 1 "), "{page}");
+    for sub in SUBCOMMANDS {
+        assert!(
+            page.contains(&format!("fdbroker\\-{sub}(1)")),
+            "{sub}: {page}"
+        );
+    }
+    assert!(page.contains(env!("CARGO_PKG_VERSION")), "{page}");
+    let o = fdbroker(&["man", "no-such-command"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no subcommand `no-such-command`"));
+}
+
+/// `man --out DIR` writes one page per command; groff, where installed,
+/// reads each without a warning.
+#[test]
+fn man_out_writes_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man1");
+    let o = fdbroker(&["man", "--out", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut written: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    written.sort();
+    let mut expected: Vec<String> = std::iter::once("fdbroker.1".to_string())
+        .chain(SUBCOMMANDS.iter().map(|s| format!("fdbroker-{s}.1")))
+        .map(|n| out.join(n).display().to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(written, expected);
+    for page in &written {
+        let printed = match Path::new(page).file_stem().and_then(|s| s.to_str()) {
+            Some("fdbroker") => fdbroker(&["man"]),
+            Some(name) => fdbroker(&["man", name.trim_start_matches("fdbroker-")]),
+            None => panic!("{page}"),
+        };
+        assert_eq!(
+            fs::read_to_string(page).unwrap(),
+            stdout(&printed),
+            "{page}"
+        );
+        if Path::new("/usr/bin/groff").exists() {
+            let g = Command::new("/usr/bin/groff")
+                .args(["-man", "-Tutf8", "-ww", "-z", page])
+                .output()
+                .unwrap();
+            assert!(g.status.success() && g.stderr.is_empty(), "{page}: {g:?}");
+        }
+    }
+}
+
+#[test]
+fn completions_name_every_command_and_option() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = fdbroker(&["completions", shell]);
+        assert_eq!(code(&o), 0, "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        for sub in SUBCOMMANDS {
+            assert!(script.contains(sub), "{shell}: {sub} missing");
+        }
+        let run = long_options(&["run"]);
+        assert!(
+            ["policy", "learn", "audit-log", "user"]
+                .iter()
+                .all(|o| run.iter().any(|r| r == o)),
+            "{run:?}"
+        );
+        for long in run {
+            assert!(script.contains(&long), "{shell}: run --{long} missing");
+        }
+    }
+    let o = fdbroker(&["completions", "tcsh"]);
+    assert_eq!(code(&o), 2);
+}
+
+/// bash reads the script and completes with it: subcommands, then `run`'s
+/// options.
+#[test]
+fn bash_completion_completes() {
+    let script = stdout(&fdbroker(&["completions", "bash"]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fdbroker.bash");
+    fs::write(&file, script).unwrap();
+    let complete = |words: &str| {
+        let o = Command::new("bash")
+            .args(["--norc", "--noprofile", "-c"])
+            .arg(format!(
+                "set -e; source \"$1\"; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 _fdbroker fdbroker \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\""
+            ))
+            .arg("bash")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{words}: {o:?}");
+        stdout(&o)
+    };
+    let subs = complete("fdbroker ''");
+    for sub in SUBCOMMANDS {
+        assert!(subs.lines().any(|l| l == sub), "{sub}: {subs}");
+    }
+    let opts = complete("fdbroker run --aud");
+    assert_eq!(opts, "--audit-log\n");
+}
+
+#[test]
+fn help_documents_the_denial_status() {
+    let o = fdbroker(&["run", "--help"]);
+    assert!(
+        stdout(&o).contains("With --fail-on-denial: 118 when fdbroker denied any request"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -357,18 +357,26 @@ fn child(role: &str) -> Check {
         }
         "state" => {
             let status = ProcStatus::open().map_err(|e| e.to_string())?;
+            let before = ProcStatus::reread(&status).map_err(|e| e.to_string())?;
+            // The bounding set can be emptied only with CAP_SETPCAP (root,
+            // usually); without it, it must be left as it was: an ordinary
+            // user's cannot shrink, and nothing can grow it.
+            let setpcap = 1u64 << caps::Capability::CAP_SETPCAP.index();
+            let may_shrink_bounding = before.caps.permitted & setpcap != 0;
             let report = confine()?;
             let st = ProcStatus::reread(&status).map_err(|e| e.to_string())?;
             let c = st.caps;
-            if [
-                c.inheritable,
-                c.permitted,
-                c.effective,
-                c.bounding,
-                c.ambient,
-            ] != [0; 5]
+            let bounding_after = if may_shrink_bounding {
+                0
+            } else {
+                before.caps.bounding
+            };
+            if [c.inheritable, c.permitted, c.effective, c.ambient] != [0; 4]
+                || c.bounding != bounding_after
             {
-                return Err(format!("capabilities left: {c:?}"));
+                return Err(format!(
+                    "capabilities left: {c:?} (bounding set expected: {bounding_after:#x})"
+                ));
             }
             for set in [
                 caps::CapSet::Effective,
@@ -386,8 +394,11 @@ fn child(role: &str) -> Check {
             let bnd: Vec<_> = (0..=last + 1)
                 .filter(|&cap| unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) } == 1)
                 .collect();
-            if !bnd.is_empty() {
-                return Err(format!("bounding set still has {bnd:?}"));
+            let expected: Vec<_> = (0..=last + 1)
+                .filter(|&cap| cap < 64 && bounding_after & (1u64 << cap) != 0)
+                .collect();
+            if bnd != expected {
+                return Err(format!("bounding set has {bnd:?}, expected {expected:?}"));
             }
             if st.no_new_privs != Some(true)
                 || !nix::sys::prctl::get_no_new_privs().unwrap_or(false)
@@ -410,7 +421,10 @@ fn child(role: &str) -> Check {
                 return Err(format!("unexpected Landlock report {l:?}"));
             }
             let names: Vec<_> = report.filters.iter().map(|f| f.name).collect();
-            if names != ["deny"] || !report.no_new_privs || !report.capabilities.bounding_cleared {
+            if names != ["deny"]
+                || !report.no_new_privs
+                || report.capabilities.bounding_cleared != (bounding_after == 0)
+            {
                 return Err(format!("unexpected report {report:?}"));
             }
             Ok(())

@@ -37,9 +37,7 @@ struct Tree {
 
 impl Tree {
     fn new() -> Tree {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(dir.path()).expect("canonical tempdir");
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let (dir, root) = common::scratch_dir();
         for d in ["in", "out", "other", "tree/a", "tree/b/c", "tree/d"] {
             fs::create_dir_all(root.join(d)).expect("mkdir");
         }

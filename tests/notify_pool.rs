@@ -14,8 +14,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{Case, Out};
@@ -25,56 +24,32 @@ const FDBROKER: &str = env!("CARGO_BIN_EXE_fdbroker");
 /// `fdbroker run --policy POLICY -- python3 -c SCRIPT ARGS...`, killed after
 /// [`common::GUARD`].
 fn run_python(policy: &Path, script: &str, args: &[&str]) -> Out {
-    let child = Command::new(FDBROKER)
-        .args(["run", "--quiet", "--policy"])
-        .arg(policy)
-        .args(["--", "/usr/bin/python3", "-c", script])
-        .args(args)
-        .current_dir("/")
-        .env_remove("LD_LIBRARY_PATH")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fdbroker");
-    common::finish(child)
+    common::output(
+        Command::new(FDBROKER)
+            .args(["run", "--quiet", "--policy"])
+            .arg(policy)
+            .args(["--", "/usr/bin/python3", "-c", script])
+            .args(args)
+            .current_dir("/")
+            .env_remove("LD_LIBRARY_PATH"),
+    )
 }
 
-/// A directory the sandboxed user may traverse, and a policy for python3
-/// reading and writing in it.
-struct Dir {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    policy: PathBuf,
-}
+/// A directory the sandboxed user may traverse, with `plain.txt`, and a
+/// policy for python3 reading and writing in it.
+type Dir = common::Scratch;
 
-impl Dir {
-    fn new() -> Dir {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(tmp.path()).expect("canonical");
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod");
-        fs::write(root.join("plain.txt"), "plain\n").expect("write");
-        let policy = root.join("policy.toml");
-        fs::write(
-            &policy,
-            format!(
-                "version = 1\ninclude = [\"{}/policies/examples/include/python3.toml\"]\n\n\
-                 [[allow]]\npaths = [\"{root}/**\"]\naccess = [\"read\", \"write\"]\n",
-                env!("CARGO_MANIFEST_DIR"),
-                root = root.display()
-            ),
+fn dir() -> Dir {
+    let d = Dir::new(|root| {
+        format!(
+            "version = 1\ninclude = [\"{}/policies/examples/include/python3.toml\"]\n\n\
+             [[allow]]\npaths = [\"{root}/**\"]\naccess = [\"read\", \"write\"]\n",
+            env!("CARGO_MANIFEST_DIR"),
+            root = root.display()
         )
-        .expect("policy");
-        Dir {
-            _tmp: tmp,
-            root,
-            policy,
-        }
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.root.join(name).display().to_string()
-    }
+    });
+    fs::write(d.root.join("plain.txt"), "plain\n").expect("write");
+    d
 }
 
 type R = Result<(), String>;
@@ -256,10 +231,6 @@ fn main() {
             true,
         ),
     ];
-    let ready = if nix::unistd::geteuid().is_root() {
-        kernel_ready(&Dir::new())
-    } else {
-        Err("not root: `fdbroker run` switches to an unprivileged user".to_string())
-    };
-    common::run_cases(cases, ready, Dir::new);
+    let ready = kernel_ready(&dir());
+    common::run_cases(cases, ready, dir);
 }

@@ -40,11 +40,7 @@ struct Tree {
 
 impl Tree {
     fn new() -> Tree {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(dir.path()).expect("canonical tempdir");
-        // Traversable by the unprivileged user the program runs as, so
-        // that only the policy decides.
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let (dir, root) = common::scratch_dir();
         for d in ["in/sub", "in/private", "out", "elsewhere"] {
             fs::create_dir_all(root.join(d)).expect("mkdir");
         }
@@ -307,7 +303,10 @@ fn sigterm_to_fdbroker_is_forwarded(t: &Tree) -> R {
 
 fn exit_codes_126_and_127(t: &Tree) -> R {
     let pol = shell_policy(t);
-    let o = fdbroker_run(&pol, None, None, &["no-such-program-anywhere"]);
+    // Searched for on a PATH every user may search: a directory on PATH
+    // that cannot be searched makes it 126, as with env(1) and execvp(3).
+    let mut cmd = run_cmd(&pol, None, None, &["no-such-program-anywhere"]);
+    let o = finish(spawn(cmd.env("PATH", "/usr/local/bin:/usr/bin:/bin")));
     ensure!(
         o.code == Some(127) && o.stderr.contains("not found"),
         "{o:?}"
@@ -602,9 +601,9 @@ fn runs_unprivileged_without_capabilities(t: &Tree) -> R {
     let pol = t.policy(&["python3.toml"], "");
     let script = r#"
 import os
-caps = [l.split()[1] for l in open("/proc/self/status") if l.startswith(("CapEff", "CapPrm", "CapBnd", "CapAmb", "CapInh"))]
-nnp = [l.split()[1] for l in open("/proc/self/status") if l.startswith("NoNewPrivs")]
-print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), set(caps), nnp)
+status = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
+print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups())
+print(" ".join(k + "=" + status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapAmb", "CapBnd", "NoNewPrivs")))
 print(sorted(int(f) for f in os.listdir("/proc/self/fd")))
 "#;
     let o = fdbroker_run(&pol, None, None, &[PYTHON, "-c", script]);
@@ -612,16 +611,54 @@ print(sorted(int(f) for f in os.listdir("/proc/self/fd")))
     let mut lines = o.stdout.lines();
     let ids = lines.next().unwrap_or_default();
     if nix::unistd::geteuid().is_root() {
-        ensure!(ids.starts_with("65534 65534 65534 []"), "{o:?}");
+        ensure!(ids == "65534 65534 65534 []", "{o:?}");
+    } else {
+        // Not root: it keeps fdbroker's user.
+        let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+        ensure!(ids.starts_with(&format!("{uid} {uid} {gid} ")), "{o:?}");
     }
+    // It cannot gain privileges: no_new_privs and no capability. The
+    // bounding set is emptied only when fdbroker has CAP_SETPCAP; else it
+    // is the one fdbroker was started with.
+    let bounding = if fdbroker_has_setpcap() {
+        "0000000000000000".to_string()
+    } else {
+        own_status_field("CapBnd")?
+    };
+    let zero = "0000000000000000";
     ensure!(
-        ids.ends_with("{'0000000000000000'} ['1']"),
+        lines.next()
+            == Some(&format!(
+                "CapInh={zero} CapPrm={zero} CapEff={zero} CapAmb={zero} CapBnd={bounding} NoNewPrivs=1"
+            )),
         "capabilities or no_new_privs: {o:?}"
     );
     // Only stdio, the broker socket and the directory python is listing.
     let fds = lines.next().unwrap_or_default();
     ensure!(fds.split(',').count() <= 5, "inherited descriptors: {o:?}");
     Ok(())
+}
+
+/// Whether fdbroker, started by this process, has `CAP_SETPCAP` permitted:
+/// as root when the bounding set holds it, otherwise only as an ambient
+/// capability (see capabilities(7), "Transformation of capabilities during
+/// execve()").
+fn fdbroker_has_setpcap() -> bool {
+    let set = if nix::unistd::geteuid().is_root() {
+        caps::CapSet::Bounding
+    } else {
+        caps::CapSet::Ambient
+    };
+    caps::has_cap(None, set, caps::Capability::CAP_SETPCAP).unwrap_or(false)
+}
+
+/// A field of this process's `/proc/self/status`, as written there.
+fn own_status_field(name: &str) -> Result<String, String> {
+    let text = fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(":\t"))
+        .map(|v| v.trim().to_string())
+        .ok_or_else(|| format!("no {name} in /proc/self/status"))
 }
 
 fn cloexec_is_honoured(t: &Tree) -> R {

@@ -1,14 +1,15 @@
 //! `fdbroker explain --policy POLICY [--access RIGHT]... PATH...`, and
-//! `fdbroker explain --audit-log FILE`.
+//! `fdbroker explain --audit-log FILE [--format text|json]`.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use fdbroker::learn::{AuditSummary, PolicyWriter};
+use fdbroker::learn::{AuditSummary, DeniedGroup, Learned, PolicyWriter};
 use fdbroker::policy::{Access, Policy};
 use fdbroker::procfs;
+use serde_json::{Value, json};
 
 /// Show whether a policy allows access to paths, and the rule that decides.
 #[derive(clap::Args)]
@@ -25,7 +26,8 @@ allowed and denied, the denials grouped by path and rights with counts and
 the deciding rule, and [[allow]] rules that would allow what no rule
 allowed (many siblings become one glob, as in learn mode). Lines that are
 not audit records are reported on stderr with their line numbers, counted
-and skipped.
+and skipped. --format json prints the same summary as one JSON object
+(docs/learn.md, \"The JSON summary\").
 
 Exit status: 0 when every PATH is allowed, 1 when any is denied, 2 on errors
 (unreadable or invalid policy, relative PATH, unknown right). With
@@ -50,6 +52,18 @@ pub struct Args {
     /// Absolute paths to judge.
     #[arg(required_unless_present = "audit_log", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// With --audit-log: the summary's format [default: text].
+    #[arg(long, value_enum, requires = "audit_log", conflicts_with_all = ["policy", "paths", "access"])]
+    pub format: Option<Format>,
+}
+
+/// How `explain --audit-log` prints its summary.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Lines for people.
+    Text,
+    /// One JSON object (version 1; see docs/learn.md).
+    Json,
 }
 
 fn parse_right(name: &str) -> Result<Access, String> {
@@ -61,7 +75,7 @@ fn parse_right(name: &str) -> Result<Access, String> {
 /// Judges every path; the status is 1 if any is denied.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(log) = &args.audit_log {
-        return summarise(log);
+        return summarise(log, args.format.unwrap_or(Format::Text));
     }
     if let Some(rel) = args.paths.iter().find(|p| !p.is_absolute()) {
         bail!("{}: a path to explain must be absolute", rel.display());
@@ -153,7 +167,7 @@ fn proc_self(path: PathBuf) -> PathBuf {
 
 /// `explain --audit-log FILE`: the summary on stdout, malformed lines on
 /// stderr; the status is 1 when the log holds denials.
-fn summarise(log: &Path) -> anyhow::Result<ExitCode> {
+fn summarise(log: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let summary = if log.as_os_str() == "-" {
         AuditSummary::read(io::stdin().lock())
     } else {
@@ -167,6 +181,15 @@ fn summarise(log: &Path) -> anyhow::Result<ExitCode> {
     let hidden = summary.malformed_count - summary.malformed.len() as u64;
     if hidden > 0 {
         eprintln!("{name}: {hidden} more malformed lines skipped");
+    }
+    let status = if summary.denials.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    if format == Format::Json {
+        println!("{}", summary_json(&log.to_string_lossy(), &summary));
+        return Ok(status);
     }
     let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let mut head = format!(
@@ -192,9 +215,7 @@ fn summarise(log: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("\ndenied (requests, path [rights]: why):");
-    let mut groups: Vec<_> = summary.denials.iter().collect();
-    groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
-    for ((path, access), g) in groups {
+    for ((path, access), g) in by_count(&summary) {
         let why = match &g.rule {
             Some(r) => format!("denied by {r}"),
             None => "no rule allows it".to_string(),
@@ -212,7 +233,65 @@ fn summarise(log: &Path) -> anyhow::Result<ExitCode> {
         );
         print!("{}", PolicyWriter::new().render_rules(&suggested));
     }
-    Ok(ExitCode::FAILURE)
+    Ok(status)
+}
+
+/// The denial groups, most requests first, then by path and rights.
+fn by_count(summary: &AuditSummary) -> Vec<(&(String, String), &DeniedGroup)> {
+    let mut groups: Vec<_> = summary.denials.iter().collect();
+    groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+    groups
+}
+
+/// The summary as one JSON object, version 1. The keys and their meaning
+/// are documented in docs/learn.md; add keys, never change or remove them.
+fn summary_json(log: &str, summary: &AuditSummary) -> Value {
+    let denials: Vec<_> = by_count(summary)
+        .into_iter()
+        .map(|((path, access), g)| {
+            json!({
+                "path": path,
+                "access": access,
+                "count": g.count,
+                "rule": g.rule,
+                "ops": g.ops,
+                "first_line": g.first_line,
+            })
+        })
+        .collect();
+    let malformed: Vec<_> = summary
+        .malformed
+        .iter()
+        .map(|m| json!({ "line": m.line, "reason": m.reason }))
+        .collect();
+    json!({
+        "version": 1,
+        "log": log,
+        "decisions": summary.allowed + summary.denied,
+        "allowed": summary.allowed,
+        "denied": summary.denied,
+        "malformed": summary.malformed_count,
+        "malformed_lines": malformed,
+        "denials": denials,
+        "suggested": suggested_json(&summary.suggested()),
+    })
+}
+
+/// Suggested rules as `{"paths": [..], "access": [..], "comment": ..}`, the
+/// shape of a policy's `[[allow]]` entry.
+fn suggested_json(learned: &Learned) -> Vec<Value> {
+    learned
+        .rules
+        .iter()
+        .map(|r| {
+            let access: Vec<_> = Access::NAMES
+                .iter()
+                .filter(|(_, a)| r.access.contains(*a))
+                .map(|(n, _)| *n)
+                .collect();
+            json!({ "paths": [r.pattern], "access": access, "comment": r.comment })
+        })
+        .collect()
 }
 
 /// `s` with control characters escaped, for one line of output.

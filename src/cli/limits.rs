@@ -1,19 +1,17 @@
 //! The resource-limit options of `fdbroker run` (`--memory`, `--cpu-time`,
 //! `--timeout`, `--max-file-size`, `--max-processes`, `--max-open-files`,
 //! `--stats`, `--verbose`): merged over the policy's `[limits]`, handed to
-//! the sandbox, and what is printed and written when the run ends.
+//! the sandbox.
 
-use std::ffi::OsStr;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fdbroker::audit::AuditLog;
-use fdbroker::limits::{
-    Enforcer, Limits, Report, RunHandle, parse_count, parse_seconds, parse_size,
-};
-use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status};
+use fdbroker::limits::{Enforcer, Limits, parse_count, parse_seconds, parse_size};
+use fdbroker::sandbox::{EXIT_SETUP, Sandbox};
+
+use super::ending::Ending;
 
 /// The options, flattened into `run`'s.
 #[derive(clap::Args, Debug, Default)]
@@ -57,12 +55,6 @@ impl LimitArgs {
     }
 }
 
-/// What the end of the run needs.
-pub struct Ending {
-    handle: RunHandle,
-    stats: Option<PathBuf>,
-}
-
 /// Hands `sandbox` the limits in force — the policy's, each replaced by
 /// the command line's where given — with hits recorded in `audit`.
 /// `Err(status)` when they cannot be enforced (the message is printed).
@@ -86,39 +78,6 @@ pub fn apply(
     if let Some(log) = audit {
         enforcer = enforcer.audit(log);
     }
-    let ending = Ending {
-        handle: enforcer.handle(),
-        stats: args.stats.clone(),
-    };
+    let ending = Ending::new(enforcer.handle(), args.stats.clone());
     Ok((sandbox.limits(enforcer), ending))
-}
-
-impl Ending {
-    /// After the run of `program`, which ended with `outcome` (its status,
-    /// or the status of fdbroker's error, already printed): prints the
-    /// line of a limit hit, writes `--stats`, and returns fdbroker's exit
-    /// status (124 after `--timeout`).
-    pub fn finish(self, program: &OsStr, outcome: Result<Status, u8>) -> u8 {
-        let report = self.handle.report();
-        let code = match outcome {
-            Ok(status) => Report::exit_code(report.as_ref(), status),
-            Err(code) => code,
-        };
-        if let Some(hit) = report.as_ref().and_then(|r| r.hit) {
-            eprintln!("fdbroker: {}", hit.message(&program.to_string_lossy()));
-        }
-        if let Some(path) = &self.stats {
-            let mut line = Report::json(report.as_ref(), code);
-            line.push('\n');
-            let written = if path.as_os_str() == "-" {
-                std::io::stderr().write_all(line.as_bytes())
-            } else {
-                std::fs::write(path, line)
-            };
-            if let Err(e) = written {
-                eprintln!("fdbroker: --stats {}: {e}", path.display());
-            }
-        }
-        code
-    }
 }

@@ -2,8 +2,11 @@
 //! function returning the exit status (errors become status [`EXIT_ERROR`]).
 
 pub mod check;
+pub mod completions;
+pub mod ending;
 pub mod explain;
 pub mod limits;
+pub mod man;
 pub mod run;
 
 /// The exit status for an error (bad usage, unreadable or invalid input):

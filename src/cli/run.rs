@@ -1,7 +1,9 @@
 //! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet] [LIMITS] -- PROGRAM [ARGS...]`:
 //! run an unmodified program with every path it touches brokered; with
 //! `--learn OUT.toml`, record what it uses and write a policy for it. The
-//! resource limits (LIMITS) and `--stats` are in [`super::limits`].
+//! resource limits (LIMITS) and `--stats` are in [`super::limits`]; how the
+//! run's status is decided (limit hits, `--fail-on-denial`) in
+//! [`super::ending`].
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -16,7 +18,8 @@ use fdbroker::limits::Limits;
 use fdbroker::policy::Policy;
 use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status};
 
-use super::limits::{Ending, LimitArgs};
+use super::ending::Ending;
+use super::limits::LimitArgs;
 
 /// Run PROGRAM confined: every open, stat, access and readlink it (or any
 /// process it starts) makes is judged by the policy and carried out by
@@ -61,7 +64,12 @@ Exit status: the program's, or 128+N when signal N killed it (137 when
 fdbroker killed it at a limit); 124 after --timeout; 125 when fdbroker
 itself fails (bad policy, missing kernel feature, setup error, a limit that
 cannot be enforced, OUT.toml not writable); 126 when PROGRAM cannot be
-executed; 127 when it is not found.")]
+executed; 127 when it is not found.
+With --fail-on-denial: 118 when fdbroker denied any request (refused it
+with EACCES, by the policy or a rule no policy lifts: audit records with
+\"decision\":\"deny\" and \"error\":\"EACCES\"), whatever the program's
+own status was, which is then named on stderr; a limit hit (124, 137...)
+and 125, 126, 127 take precedence.")]
 pub struct Args {
     /// The policy file (with --learn: the base policy, included by the learned one).
     #[arg(long, value_name = "POLICY", required_unless_present = "learn")]
@@ -94,6 +102,10 @@ pub struct Args {
         value_name = "PROGRAM"
     )]
     pub command: Vec<OsString>,
+    /// End with status 118 when any request was denied, even if the program
+    /// succeeded (for test suites: see docs/testing.md).
+    #[arg(long, conflicts_with = "learn")]
+    pub fail_on_denial: bool,
 }
 
 fn fail(msg: String, code: u8) -> anyhow::Result<ExitCode> {
@@ -127,6 +139,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let (sandbox, ending) = match common(sandbox, args, &policy_limits) {
         Ok(s) => s,
         Err(code) => return Ok(code),
+    };
+    let (sandbox, ending) = if args.fail_on_denial {
+        ending.fail_on_denial(sandbox, args.quiet)
+    } else {
+        (sandbox, ending)
     };
     let (_, code) = run_to_end(sandbox, ending, program);
     Ok(ExitCode::from(code))

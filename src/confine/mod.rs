@@ -5,7 +5,8 @@
 //! 1. `PR_SET_NO_NEW_PRIVS` ([`set_no_new_privs`]);
 //! 2. drops every capability — bounding, ambient, inheritable, permitted,
 //!    effective — and checks `/proc/thread-self/status` shows them empty
-//!    ([`drop_capabilities`]);
+//!    ([`drop_capabilities`]; the bounding set only with `CAP_SETPCAP`,
+//!    which an ordinary user lacks);
 //! 3. Landlock handling every filesystem right of the kernel's ABI with no
 //!    rules, plus the abstract-UNIX-socket and signal scopes
 //!    ([`LandlockBuilder`]); anything short of fully enforced is an error;

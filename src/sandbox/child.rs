@@ -9,8 +9,9 @@
 //!    ([`Sandbox::user`](super::Sandbox::user), default `nobody`):
 //!    `setgroups([])`, `setresgid`, `setresuid`, so that owner and group
 //!    permission bits grant it nothing;
-//! 3. drops every capability ([`crate::confine::drop_capabilities`]), the
-//!    bounding set included;
+//! 3. drops every capability ([`crate::confine::drop_capabilities`]): the
+//!    effective, permitted, inheritable and ambient sets end up empty, and
+//!    the bounding set too when fdbroker has `CAP_SETPCAP` (as root);
 //! 4. sets `PR_SET_PDEATHSIG(SIGKILL)` (after the uid change, which would
 //!    clear it) and checks that its parent is still the broker;
 //! 5. applies Landlock: every filesystem right handled, only `Execute` and

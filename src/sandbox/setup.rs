@@ -21,7 +21,7 @@ pub enum Stage {
     NoNewPrivs = 0,
     /// `setgroups`, `setresgid`, `setresuid` to the unprivileged user.
     SwitchUser = 1,
-    /// Dropping every capability, the bounding set included.
+    /// Dropping every capability (the bounding set too with `CAP_SETPCAP`).
     DropCapabilities = 2,
     /// `PR_SET_PDEATHSIG` and checking the parent is still the broker.
     ParentDeathSignal = 3,

@@ -62,6 +62,12 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// Whether Yama keeps an ordinary user from tracing (and reading the memory
+/// of) processes other than its descendants: `ptrace_scope` above 0.
+fn yama_restricts_ptrace() -> bool {
+    fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").is_ok_and(|s| s.trim() != "0")
+}
+
 fn require_kernel() -> bool {
     std::env::var("FDBROKER_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
 }
@@ -135,6 +141,10 @@ mod runner {
                 println!("skip {name}: {why}");
                 self.skipped += 1;
             }
+        }
+        pub fn skip_unprivileged(&mut self, name: &str, why: &str) {
+            println!("skip {name}: {why}");
+            self.skipped += 1;
         }
         fn check(&mut self, name: &str, r: Result<String, String>) {
             match r {
@@ -1368,23 +1378,21 @@ access = ["stat"]
         );
         s.policy = PolicyKind::ProcAll;
         v.push(s);
-        if is_root() {
-            // The same attacks with no sandbox must get through: otherwise
-            // they would prove nothing. The "broker" is then the victim.
-            let mut s = spec(
-                "path_tricks [control: the same attacks unconfined]",
-                "path_tricks",
-                &["sys"],
-                &PATH_SYS
-                    .iter()
-                    .copied()
-                    .filter(|a| *a != "embedded_nul")
-                    .collect::<Vec<_>>(),
-            );
-            s.mode = Mode::Control;
-            s.bypass_env = true;
-            v.push(s);
-        }
+        // The same attacks with no sandbox must get through: otherwise they
+        // would prove nothing. The "broker" is then the victim.
+        let mut s = spec(
+            "path_tricks [control: the same attacks unconfined]",
+            "path_tricks",
+            &["sys"],
+            &PATH_SYS
+                .iter()
+                .copied()
+                .filter(|a| *a != "embedded_nul")
+                .collect::<Vec<_>>(),
+        );
+        s.mode = Mode::Control;
+        s.bypass_env = true;
+        v.push(s);
         for (race, swap, attack) in [
             ("buffer", None, "buffer_rewrite"),
             ("swap_dir", Some(("d", "l")), "swap_dir"),
@@ -1411,18 +1419,16 @@ access = ["stat"]
         s.bypass_env = true;
         s.fifo = true;
         v.push(s);
-        if is_root() {
-            let mut s = spec(
-                "syscall_bypasses [run, fdbroker itself as the program's user]",
-                "bypass",
-                &["all"],
-                BYPASS,
-            );
-            s.tty = true;
-            s.bypass_env = true;
-            s.mode = Mode::RunAsNobody;
-            v.push(s);
-        }
+        let mut s = spec(
+            "syscall_bypasses [run, fdbroker itself as the program's user]",
+            "bypass",
+            &["all"],
+            BYPASS,
+        );
+        s.tty = true;
+        s.bypass_env = true;
+        s.mode = Mode::RunAsNobody;
+        v.push(s);
         let mut s = spec(
             "syscall_bypasses [run, network = true]",
             "bypass",
@@ -1432,33 +1438,34 @@ access = ["stat"]
         s.policy = PolicyKind::Network;
         s.bypass_env = true;
         v.push(s);
-        if is_root() {
-            let mut s = spec(
-                "syscall_bypasses [control: the same attacks unconfined]",
-                "bypass",
-                &["all"],
-                &[
-                    "io_uring",
-                    "open_by_handle_at",
-                    "x32",
-                    "i386",
-                    "seccomp_listener",
-                    "execve",
-                    "namespaces",
-                    "ptrace",
-                    "process_vm",
-                    "signals",
-                    "sockets",
-                    "tiocsti",
-                    "fs_mutations",
-                ],
-            );
-            s.tty = true;
-            s.bypass_env = true;
-            s.mode = Mode::Control;
-            s.kernel_dependent = vec!["x32", "i386", "io_uring", "tiocsti"];
-            v.push(s);
+        let mut s = spec(
+            "syscall_bypasses [control: the same attacks unconfined]",
+            "bypass",
+            &["all"],
+            &[
+                "io_uring",
+                "open_by_handle_at",
+                "x32",
+                "i386",
+                "seccomp_listener",
+                "execve",
+                "namespaces",
+                "ptrace",
+                "process_vm",
+                "signals",
+                "sockets",
+                "tiocsti",
+                "fs_mutations",
+            ],
+        );
+        s.tty = true;
+        s.bypass_env = true;
+        s.mode = Mode::Control;
+        s.kernel_dependent = vec!["x32", "i386", "io_uring", "tiocsti"];
+        if !is_root() && yama_restricts_ptrace() {
+            s.kernel_dependent.extend(["ptrace", "process_vm"]);
         }
+        v.push(s);
         let mut s = spec(
             "protocol_abuse [run: protocol]",
             "proto_abuse",
@@ -1503,6 +1510,16 @@ access = ["stat"]
                     && let Err(why) = &ready
                 {
                     t.skip(&spec.name, why);
+                    continue;
+                }
+                if spec.mode == Mode::RunAsNobody && !is_root() {
+                    // Not a kernel feature: skipped even under
+                    // FDBROKER_REQUIRE_KERNEL=1.
+                    t.skip_unprivileged(
+                        &spec.name,
+                        "needs to run as root, to start fdbroker as nobody; \
+                         not root, the cases above already run it as the program's user",
+                    );
                     continue;
                 }
                 println!("# {}", spec.name);

@@ -9,6 +9,46 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+/// A fresh temporary directory, by its canonical path (as the broker
+/// judges it), that every user may traverse: as root, `fdbroker run` runs
+/// the program as `nobody`, and only the policy should decide what it
+/// reaches.
+pub fn scratch_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical tempdir");
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (dir, root)
+}
+
+/// A [`scratch_dir`] with a policy file in it, `policy.toml`.
+pub struct Scratch {
+    _tmp: tempfile::TempDir,
+    /// The directory, by its canonical path.
+    pub root: std::path::PathBuf,
+    /// `root/policy.toml`.
+    pub policy: std::path::PathBuf,
+}
+
+impl Scratch {
+    /// A new one, its policy the text `policy` makes for its root.
+    pub fn new(policy: impl FnOnce(&std::path::Path) -> String) -> Scratch {
+        let (tmp, root) = scratch_dir();
+        let path = root.join("policy.toml");
+        std::fs::write(&path, policy(&root)).expect("policy");
+        Scratch {
+            _tmp: tmp,
+            root,
+            policy: path,
+        }
+    }
+
+    /// The absolute path of `rel` in it, as a string.
+    pub fn p(&self, rel: &str) -> String {
+        self.root.join(rel).display().to_string()
+    }
+}
+
 /// Only a guard against a hung run: a stalled broker would hang forever.
 pub const GUARD: Duration = Duration::from_secs(300);
 
@@ -61,6 +101,16 @@ pub fn finish(mut child: Child) -> Out {
         stdout: String::from_utf8_lossy(&t1.join().unwrap_or_default()).into_owned(),
         stderr: String::from_utf8_lossy(&t2.join().unwrap_or_default()).into_owned(),
     }
+}
+
+/// Runs `cmd` with standard input on `/dev/null` and collects its output
+/// ([`finish`]).
+pub fn output(cmd: &mut std::process::Command) -> Out {
+    use std::process::Stdio;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    finish(cmd.spawn().expect("spawn"))
 }
 
 /// One case of a `harness = false` suite: its name, the case, and whether it
