@@ -12,8 +12,8 @@
 //!   `setfsgid(2)` are made as raw system calls here (a C library may apply
 //!   other id changes to every thread of the process), so only the calling
 //!   thread is affected, and only between the switch and the restore around
-//!   exactly one system call — no other code runs in between, so no thread
-//!   can be started with the borrowed ids;
+//!   one operation (an open, a readlink, a stat) — no other code runs in
+//!   between, so no thread can be started with the borrowed ids;
 //! - the real, effective and saved ids stay as they are (nobody can signal
 //!   or trace the broker because of the switch), and with them every
 //!   capability: the kernel takes the file-system capabilities out of the
@@ -78,7 +78,7 @@ impl Drop for Restore {
     }
 }
 
-/// Makes `call` (one system call) with the calling thread's fsuid and fsgid
+/// Makes `call` (one operation) with the calling thread's fsuid and fsgid
 /// set to `ids`, or with its own when `ids` is `None`.
 fn as_ids<T>(ids: Option<FsIds>, call: impl FnOnce() -> Result<T, Errno>) -> Result<T, Errno> {
     let Some(ids) = ids else {
