@@ -316,7 +316,9 @@ fn read_exact_at(mem: &File, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
 /// no NUL is found within `buf.len()` bytes. A read stops short at the first
 /// page it cannot read, so a string that ends just before one is read
 /// whole. As with process_vm_readv, most paths are short: the first read
-/// asks for at most 256 bytes.
+/// asks for at most 256 bytes. Unlike process_vm_readv (and the kernel's
+/// own copy of a path), `mem` also reads pages the caller mapped but made
+/// inaccessible (`PROT_NONE`): memory the caller could read anyway.
 fn read_c_string_at<'b>(mem: &File, addr: u64, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
     const PROBE: usize = 256;
     if addr == 0 {
@@ -394,5 +396,38 @@ mod tests {
         assert_eq!(fd_link(7, Dirfd::Fd(3)).as_deref(), Ok("/proc/7/fd/3"));
         assert_eq!(join(b"/a/b", b"c/../d"), PathBuf::from("/a/b/c/../d"));
         assert_eq!(join(b"/", b"etc"), PathBuf::from("/etc"));
+    }
+
+    /// The `/proc/<tid>/mem` readers, on our own memory.
+    #[test]
+    fn mem_readers_read_strings_and_refuse_bad_addresses() {
+        let mem = File::open("/proc/self/mem").unwrap();
+        let mut buf = [0u8; 4096];
+        for len in [0usize, 1, 255, 256, 257, 4000, 4095] {
+            let mut text = vec![b'a'; len];
+            text.push(0);
+            let got = read_c_string_at(&mem, text.as_ptr() as u64, &mut buf);
+            assert_eq!(got.map(<[u8]>::len), Ok(len), "{len}");
+        }
+        let long = vec![b'a'; 5000];
+        assert_eq!(
+            read_c_string_at(&mem, long.as_ptr() as u64, &mut buf),
+            Err(Errno::ENAMETOOLONG)
+        );
+        let mut four = [0u8; 4];
+        assert_eq!(read_exact_at(&mem, long.as_ptr() as u64, &mut four), Ok(()));
+        assert_eq!(&four, b"aaaa");
+        for addr in [0, u64::MAX, u64::MAX - 1, u64::MAX - 4095, 1 << 63] {
+            assert_eq!(
+                read_c_string_at(&mem, addr, &mut buf),
+                Err(Errno::EFAULT),
+                "{addr:#x}"
+            );
+            assert_eq!(
+                read_exact_at(&mem, addr, &mut four),
+                Err(Errno::EFAULT),
+                "{addr:#x}"
+            );
+        }
     }
 }
