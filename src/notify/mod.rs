@@ -6,8 +6,9 @@
 //! are delivered to the broker through a seccomp listener (seccomp_unotify(2)).
 //! The broker
 //!
-//! 1. reads the path from the caller's memory once (process_vm_readv(2), at
-//!    most `PATH_MAX` bytes, never trusting it to stay the same afterwards);
+//! 1. reads the path from the caller's memory once (process_vm_readv(2), or
+//!    `/proc/<tid>/mem` where that is refused: see `memory.rs`; at most
+//!    `PATH_MAX` bytes, never trusting it to stay the same afterwards);
 //! 2. makes it absolute: a relative path is joined to the caller's working
 //!    directory (`/proc/<tid>/cwd`) or to the directory its `dirfd` refers to
 //!    (`/proc/<tid>/fd/<n>`);
@@ -42,6 +43,7 @@
 //! | `filter.rs` | [`notify_filter`], the program that sends the calls here |
 //! | `decode.rs` | [`decode`]: raw number and arguments to a [`Syscall`], and the argument checks the kernel would make |
 //! | `caller.rs` | the calling thread through `/proc/<tid>`: path arguments, descriptors, memory |
+//! | `memory.rs` | how callers' memory is reached, chosen once per run by a probe |
 //! | `server.rs` | [`NotifyServer`]: one handler per call, the answer |
 //! | `pool.rs` | the threads that receive and answer |
 //! | `encode.rs` | `struct stat`/`statx` bytes for the caller |
@@ -50,6 +52,7 @@ mod caller;
 mod decode;
 mod encode;
 mod filter;
+mod memory;
 mod pool;
 mod server;
 
@@ -61,6 +64,8 @@ pub use self::decode::{
 };
 pub use self::encode::{STAT_SIZE, STATX_SIZE, encode_kernel_stat, encode_statx};
 pub use self::filter::notify_filter;
+pub(crate) use self::memory::probe;
+pub use self::memory::{Attempt, MemoryError};
 pub use self::server::NotifyServer;
 
 /// Errors setting up a [`NotifyServer`].

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use nix::errno::Errno;
 
-use super::caller::{self, Target};
+use super::caller::{Caller, Target};
+use super::memory::CallerMemory;
 use super::pool::Pool;
 use super::{
     AccessCall, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall,
@@ -39,6 +40,7 @@ pub struct NotifyServer {
     judge: Arc<dyn Judge>,
     ops: Arc<Ops>,
     observer: Option<Observer>,
+    memory: CallerMemory,
 }
 
 impl std::fmt::Debug for NotifyServer {
@@ -107,12 +109,19 @@ impl NotifyServer {
             judge,
             ops,
             observer: None,
+            memory: CallerMemory::Direct,
         })
     }
 
     /// Reports every judged request to `observer` (the audit log).
     pub fn with_observer(mut self, observer: Observer) -> NotifyServer {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Reach callers' memory `way` (default: [`CallerMemory::Direct`]).
+    pub(crate) fn caller_memory(mut self, way: CallerMemory) -> NotifyServer {
+        self.memory = way;
         self
     }
 
@@ -169,20 +178,31 @@ impl NotifyServer {
             // Not a call the filter sends us: refuse rather than run it.
             return Answer::Error(Errno::ENOSYS);
         };
+        let caller = Caller::new(n.pid, self.memory);
+        let op = super::caller::op(&call);
         let r = match call {
-            Syscall::Open(call) => self.open(n, name, call),
-            Syscall::Openat2(call) => self.openat2(n, name, call),
-            Syscall::Stat(call) => self.stat(n, name, call),
-            Syscall::Statx(call) => self.statx(n, name, call),
-            Syscall::Access(call) => self.access(n, name, call),
-            Syscall::Readlink(call) => self.readlink(n, name, call),
+            Syscall::Open(call) => self.open(&caller, n, name, call),
+            Syscall::Openat2(call) => self.openat2(&caller, n, name, call),
+            Syscall::Stat(call) => self.stat(&caller, n, name, call),
+            Syscall::Statx(call) => self.statx(&caller, n, name, call),
+            Syscall::Access(call) => self.access(&caller, n, name, call),
+            Syscall::Readlink(call) => self.readlink(&caller, n, name, call),
         };
+        if let Some(errno) = caller.failure() {
+            caller.report(self.observer.as_deref(), name, op, errno);
+        }
         r.unwrap_or_else(Answer::Error)
     }
 
-    fn open(&self, n: &Notif, name: &'static str, call: OpenCall) -> Result<Answer, Errno> {
-        let (requested, absolute) = caller::path(n.pid, call.dirfd, call.path_addr)?;
-        let ctx = caller::context(n.pid, &absolute)?;
+    fn open(
+        &self,
+        caller: &Caller,
+        n: &Notif,
+        name: &'static str,
+        call: OpenCall,
+    ) -> Result<Answer, Errno> {
+        let (requested, absolute) = caller.path(call.dirfd, call.path_addr)?;
+        let ctx = caller.context(&absolute)?;
         self.valid(n)?;
         let out = self
             .ops
@@ -201,26 +221,45 @@ impl NotifyServer {
         })
     }
 
-    fn openat2(&self, n: &Notif, name: &'static str, call: Openat2Call) -> Result<Answer, Errno> {
+    fn openat2(
+        &self,
+        caller: &Caller,
+        n: &Notif,
+        name: &'static str,
+        call: Openat2Call,
+    ) -> Result<Answer, Errno> {
         let mut raw = [0u8; super::OPEN_HOW_SIZE_MAX];
         let raw = &mut raw[..call.how_len()?];
-        sys::notify::read_exact(n.pid, call.how_addr, raw)?;
-        self.open(n, name, call.open_call(raw)?)
+        caller.read_exact(call.how_addr, raw)?;
+        self.open(caller, n, name, call.open_call(raw)?)
     }
 
-    fn stat(&self, n: &Notif, name: &'static str, call: StatCall) -> Result<Answer, Errno> {
+    fn stat(
+        &self,
+        caller: &Caller,
+        n: &Notif,
+        name: &'static str,
+        call: StatCall,
+    ) -> Result<Answer, Errno> {
         call.check()?;
-        self.write_stat(n, name, call, StatLayout::Stat)
+        self.write_stat(caller, n, name, call, StatLayout::Stat)
     }
 
-    fn statx(&self, n: &Notif, name: &'static str, call: StatxCall) -> Result<Answer, Errno> {
+    fn statx(
+        &self,
+        caller: &Caller,
+        n: &Notif,
+        name: &'static str,
+        call: StatxCall,
+    ) -> Result<Answer, Errno> {
         call.check()?;
-        self.write_stat(n, name, call.stat_call(), StatLayout::Statx)
+        self.write_stat(caller, n, name, call.stat_call(), StatLayout::Statx)
     }
 
     /// Writes the metadata `call` asks for into its buffer, in `layout`.
     fn write_stat(
         &self,
+        caller: &Caller,
         n: &Notif,
         name: &'static str,
         call: StatCall,
@@ -231,12 +270,12 @@ impl NotifyServer {
         let target = if layout == StatLayout::Statx && empty_ok && call.path_addr == 0 {
             Target::Fd(call.dirfd)
         } else {
-            caller::path_arg(n.pid, call.dirfd, call.path_addr, empty_ok)?
+            caller.path_arg(call.dirfd, call.path_addr, empty_ok)?
         };
-        let mem = caller::open_mem(n.pid)?;
+        caller.open_mem()?;
         let st = match target {
             Target::Fd(fd) => {
-                let st = caller::stat_of_fd(n.pid, fd)?;
+                let st = caller.stat_of_fd(fd)?;
                 self.valid(n)?;
                 st
             }
@@ -244,7 +283,7 @@ impl NotifyServer {
                 requested,
                 absolute,
             } => {
-                let ctx = caller::context(n.pid, &absolute)?;
+                let ctx = caller.context(&absolute)?;
                 self.valid(n)?;
                 let out = self.ops.stat(&*self.judge, &ctx, &absolute, call.follow());
                 let called = Called::plain(name, Op::Stat, &requested);
@@ -253,15 +292,21 @@ impl NotifyServer {
             }
         };
         let written = match layout {
-            StatLayout::Statx => caller::write_mem(&mem, call.buf_addr, &encode_statx(&st)),
-            StatLayout::Stat => caller::write_mem(&mem, call.buf_addr, &encode_kernel_stat(&st)),
+            StatLayout::Statx => caller.write_mem(call.buf_addr, &encode_statx(&st)),
+            StatLayout::Stat => caller.write_mem(call.buf_addr, &encode_kernel_stat(&st)),
         };
         written.map(|()| Answer::Value(0))
     }
 
-    fn access(&self, n: &Notif, name: &'static str, call: AccessCall) -> Result<Answer, Errno> {
+    fn access(
+        &self,
+        caller: &Caller,
+        n: &Notif,
+        name: &'static str,
+        call: AccessCall,
+    ) -> Result<Answer, Errno> {
         call.check()?;
-        let target = caller::path_arg(n.pid, call.dirfd, call.path_addr, call.empty_path())?;
+        let target = caller.path_arg(call.dirfd, call.path_addr, call.empty_path())?;
         let (requested, absolute) = match target {
             Target::Path {
                 requested,
@@ -269,11 +314,11 @@ impl NotifyServer {
             } => (requested, absolute),
             // access(2) on a descriptor: judge the path it was opened at.
             Target::Fd(fd) => {
-                let p = caller::fd_path(n.pid, fd)?;
+                let p = caller.fd_path(fd)?;
                 (PathBuf::new(), p)
             }
         };
-        let ctx = caller::context(n.pid, &absolute)?;
+        let ctx = caller.context(&absolute)?;
         self.valid(n)?;
         let out = self.ops.access(&*self.judge, &ctx, &absolute, call.mode);
         let called = Called {
@@ -284,17 +329,23 @@ impl NotifyServer {
         out.result.map(|()| Answer::Value(0))
     }
 
-    fn readlink(&self, n: &Notif, name: &'static str, call: ReadlinkCall) -> Result<Answer, Errno> {
+    fn readlink(
+        &self,
+        caller: &Caller,
+        n: &Notif,
+        name: &'static str,
+        call: ReadlinkCall,
+    ) -> Result<Answer, Errno> {
         call.check()?;
-        let (requested, absolute) = caller::path(n.pid, call.dirfd, call.path_addr)?;
-        let ctx = caller::context(n.pid, &absolute)?;
-        let mem = caller::open_mem(n.pid)?;
+        let (requested, absolute) = caller.path(call.dirfd, call.path_addr)?;
+        let ctx = caller.context(&absolute)?;
+        caller.open_mem()?;
         self.valid(n)?;
         let out = self.ops.readlink(&*self.judge, &ctx, &absolute);
         self.observe(n, Called::plain(name, Op::Readlink, &requested), &out);
         let target = out.result?;
         let len = target.len().min(call.buf_size as usize);
-        caller::write_mem(&mem, call.buf_addr, &target[..len])?;
+        caller.write_mem(call.buf_addr, &target[..len])?;
         Ok(Answer::Value(len as i64))
     }
 

@@ -21,9 +21,11 @@
 //! 6. leaves only 0, 1, 2 and its end of the socketpair (whose number is in
 //!    `FDBROKER_FD`) open across execve: every other descriptor is
 //!    close-on-exec;
-//! 7. installs the user-notification filter ([`crate::notify::notify_filter`])
-//!    and sends the listener to the parent over a second, close-on-exec
-//!    socketpair; then the deny filter
+//! 7. installs the user-notification filter ([`crate::notify::notify_filter`]),
+//!    sends the listener to the parent over a second, close-on-exec
+//!    socketpair (dumpable again when its user changed, as the program will
+//!    be) and waits while the parent checks that it can reach its memory;
+//!    then the deny filter
 //!    ([`deny_options`](crate::confine::run_deny::deny_options)), which also
 //!    kills the process on foreign system-call ABIs;
 //! 8. restores the signal mask and `SIGPIPE` and calls execve(2).
@@ -48,7 +50,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::unistd::Pid;
 
-use super::setup::{SetupMsg, Stage};
+use super::setup::{MEMORY_REACHED, SetupMsg, Stage};
 use super::user::Ids;
 use super::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_SETUP, SandboxError, sys_err};
 use crate::confine::{self, ConfineError, PreparedLandlock, sock_filter};
@@ -192,11 +194,26 @@ fn child_main(
         Ok(l) => l,
         Err(e) => fail(Stage::NotifyFilter, confine_errno(&e)),
     };
+    // The uid change made the child non-dumpable, which only execve would
+    // undo: the broker checks now, with the program's credentials, that it
+    // can reach its memory, and where it lacks CAP_SYS_PTRACE that needs a
+    // dumpable child, as the program will be.
+    if plan.ids.is_some()
+        && let Err(e) = nix::sys::prctl::set_dumpable(true)
+    {
+        fail(Stage::SendListener, e);
+    }
     if let Err(e) = sys::msg::send_msg(setup, &SetupMsg::Listener.encode(), Some(listener.as_fd()))
     {
         fail(Stage::SendListener, e);
     }
     drop(listener);
+    let mut go = [0u8; 1];
+    match sys::msg::recv_msg(setup, &mut go) {
+        Ok(r) if r.len == 1 && go[0] == MEMORY_REACHED && r.fds.is_empty() => {}
+        Ok(_) => fail(Stage::SendListener, Errno::EPROTO),
+        Err(e) => fail(Stage::SendListener, e),
+    }
     // After the last descriptor of the setup is made.
     if let Err(e) = plan.limits.restrict() {
         fail(Stage::Rlimits, e.errno());

@@ -43,7 +43,7 @@ use crate::broker::BrokerError;
 use crate::confine::{self, ConfineError, LandlockBuilder, Missing};
 use crate::event::{self, Event, Observer};
 use crate::limits::{Enforcer, LimitError};
-use crate::notify::{NotifyError, notify_filter};
+use crate::notify::{MemoryError, NotifyError, notify_filter};
 use crate::policy::{Judge, Policy};
 use crate::sys;
 
@@ -85,6 +85,23 @@ pub enum SandboxError {
     /// `--user` names no usable account.
     #[error("--user {0}")]
     User(#[from] UserError),
+    /// fdbroker runs as root without what switching users needs.
+    #[error(
+        "running as root without {}: cannot run the program as uid {uid}; run fdbroker as a \
+         non-root user instead (in a container: --user 65534, or runAsNonRoot and runAsUser in \
+         Kubernetes; the program then runs as that user), or grant it CAP_SETUID and \
+         CAP_SETGID (see docs/containers.md)",
+        .missing.join(" and ")
+    )]
+    CannotSwitchUser {
+        /// The capabilities missing from the effective set.
+        missing: Vec<&'static str>,
+        /// The user the program would run as.
+        uid: u32,
+    },
+    /// No way to reach the program's memory works; nothing was run.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
     /// The policy's `exec` grants cannot be expressed for Landlock.
     #[error(transparent)]
     ExecGrant(#[from] ExecGrantError),
@@ -314,6 +331,13 @@ impl Sandbox {
         let (kernel, cap_last_cap) = confine::check_for_run().map_err(SandboxError::Kernel)?;
         let exe = program::find_program(&self.program)?;
         let ids = user::resolve_user(self.user.as_deref())?;
+        if let Some(ids) = ids {
+            let missing = user::missing_switch_capabilities();
+            if !missing.is_empty() {
+                let uid = ids.uid.as_raw();
+                return Err(SandboxError::CannotSwitchUser { missing, uid });
+            }
+        }
 
         // Everything the child needs is prepared here, before the fork.
         let mut landlock = LandlockBuilder::new().scopes(kernel.landlock_scopes());
@@ -362,6 +386,10 @@ impl Sandbox {
         let judging = Judging {
             judge: self.effective_judge(),
             observer: self.combined_observer(),
+            program_ids: ids.map(|i| sys::creds::FsIds {
+                uid: i.uid.as_raw(),
+                gid: i.gid.as_raw(),
+            }),
         };
         let result = supervise::supervise(child, &exe.exec_path, channels, &mut limits, judging);
         // The hits only the end shows, the report, the cgroups removed.

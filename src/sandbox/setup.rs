@@ -31,7 +31,8 @@ pub enum Stage {
     CloseDescriptors = 5,
     /// Installing the user-notification filter.
     NotifyFilter = 6,
-    /// Sending the listener to the parent.
+    /// Sending the listener to the parent, and waiting while it checks that
+    /// it can reach the program's memory.
     SendListener = 7,
     /// Installing the deny filter.
     DenyFilter = 8,
@@ -158,6 +159,10 @@ pub(crate) enum SetupMsg {
         errno: Errno,
     },
 }
+
+/// The parent's one message to the child: it can reach the child's memory,
+/// so the child may go on and execute the program.
+pub(crate) const MEMORY_REACHED: u8 = 3;
 
 const LISTENER: u8 = 1;
 const FAILED: u8 = 2;

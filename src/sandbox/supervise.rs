@@ -22,11 +22,12 @@ use super::{SandboxError, Status, sys_err};
 use crate::broker::{Broker, BrokerError};
 use crate::event::Observer;
 use crate::limits::Enforcer;
-use crate::notify::NotifyServer;
+use crate::notify::{self, NotifyServer};
 use crate::ops::Ops;
 use crate::policy::Judge;
 use crate::procfs;
 use crate::sys;
+use crate::sys::creds::FsIds;
 
 /// The signals fdbroker handles itself, through a signalfd.
 pub(super) struct Signals {
@@ -67,6 +68,9 @@ pub(super) struct Channels {
 pub(super) struct Judging {
     pub(super) judge: Arc<dyn Judge>,
     pub(super) observer: Option<Observer>,
+    /// The program's ids when they are not ours: its memory is reached
+    /// with them where the broker's own do not suffice.
+    pub(super) program_ids: Option<FsIds>,
 }
 
 /// Parent after fork: serve, forward signals, reap, return the status.
@@ -142,7 +146,11 @@ fn serve_and_wait(
     judging: Judging,
 ) -> Result<Status, SandboxError> {
     let Channels { setup, proto } = channels;
-    let Judging { judge, observer } = judging;
+    let Judging {
+        judge,
+        observer,
+        program_ids,
+    } = judging;
     let ops = Arc::new(Ops::new().map_err(BrokerError::from)?);
     let listener = match recv_report(setup.as_fd())? {
         Report::Listener(fd) => fd,
@@ -155,7 +163,14 @@ fn serve_and_wait(
             return Err(SandboxError::ChildEnded { status });
         }
     };
-    let mut server = NotifyServer::new(listener, Arc::clone(&judge), Arc::clone(&ops))?;
+    // The child waits, with the program's credentials, until the broker
+    // has found how to reach its memory; nothing runs if no way does.
+    let pid = u32::try_from(child.as_raw()).map_err(|_| sys_err("child pid")(Errno::ESRCH))?;
+    let memory = notify::probe(pid, program_ids)?;
+    sys::msg::send_msg(setup.as_fd(), &[setup::MEMORY_REACHED], None)
+        .map_err(sys_err("sending to the child"))?;
+    let mut server =
+        NotifyServer::new(listener, Arc::clone(&judge), Arc::clone(&ops))?.caller_memory(memory);
     let mut broker = Broker::with_ops(Arc::clone(&judge), Arc::clone(&ops));
     if let Some(observer) = observer {
         server = server.with_observer(Arc::clone(&observer));

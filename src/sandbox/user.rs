@@ -1,5 +1,6 @@
 //! Who the program runs as: `--user` (a name or a number) resolved to the
-//! ids the child switches to when fdbroker is root.
+//! ids the child switches to when fdbroker is root, and whether fdbroker
+//! holds the capabilities that switch needs.
 
 use nix::unistd::{Gid, Uid};
 
@@ -47,6 +48,20 @@ pub(super) fn resolve_user(spec: Option<&str>) -> Result<Option<Ids>, UserError>
         return Err(UserError::Root(name.to_string()));
     }
     Ok(Some(ids))
+}
+
+/// The capabilities of `CAP_SETUID` and `CAP_SETGID` missing from the
+/// effective set: the child needs both to become the program's user, and
+/// the broker to open the program's `/proc` files as that user.
+pub(super) fn missing_switch_capabilities() -> Vec<&'static str> {
+    [
+        (caps::Capability::CAP_SETUID, "CAP_SETUID"),
+        (caps::Capability::CAP_SETGID, "CAP_SETGID"),
+    ]
+    .into_iter()
+    .filter(|&(cap, _)| !caps::has_cap(None, caps::CapSet::Effective, cap).unwrap_or(false))
+    .map(|(_, name)| name)
+    .collect()
 }
 
 /// A user name or number; a number without an account gets the group of
