@@ -126,7 +126,11 @@ fn run_cmd(policy: &str, audit: Option<&Path>, cwd: Option<&Path>, argv: &[&str]
     if let Some(a) = audit {
         cmd.arg("--audit-log").arg(a);
     }
-    cmd.arg("--").args(argv);
+    // Options of fdbroker's own may come first, ended by their own `--`.
+    if !argv.contains(&"--") {
+        cmd.arg("--");
+    }
+    cmd.args(argv);
     cmd.current_dir(cwd.unwrap_or(Path::new("/")));
     cmd
 }
@@ -689,11 +693,15 @@ fn socketpair_protocol_is_served_too(t: &Tree) -> R {
         exe.display()
     );
     let pol = t.policy(&[], &extra);
+    // The role reaches the program only because it is passed explicitly:
+    // the program does not get fdbroker's environment.
     let mut cmd = run_cmd(
         &pol,
         None,
         None,
         &[
+            &format!("--keep-env={ROLE_ENV}"),
+            "--",
             exe.to_str().unwrap_or_default(),
             &t.p("in/a.txt"),
             &t.p("elsewhere/c.txt"),
@@ -706,6 +714,89 @@ fn socketpair_protocol_is_served_too(t: &Tree) -> R {
         o.stdout == "protocol: alpha needle\nprotocol: denied\n",
         "{o:?}"
     );
+    Ok(())
+}
+
+fn the_environment_is_minimal_unless_extended(t: &Tree) -> R {
+    let pol = t.policy(
+        &["shell-tools.toml"],
+        "[env]\nkeep = [\"FROM_POLICY_*\"]\nset = { SET_BY_POLICY = \"p\", OVERRIDDEN = \"policy\" }\n",
+    );
+    let outer = [
+        ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+        ("SSH_AUTH_SOCK", "/run/agent.sock"),
+        ("HOME", "/home/someone"),
+        ("KEPT_A", "a"),
+        ("KEPT_B", "b"),
+        ("FROM_POLICY_X", "x"),
+        ("OVERRIDDEN", "outer"),
+        ("PATH", "/usr/bin:/bin"),
+        ("LC_TIME", "C"),
+        ("FDBROKER_FD", "99"),
+    ];
+    let env_of = |extra: &[&str]| -> Result<Vec<String>, String> {
+        let mut argv = extra.to_vec();
+        argv.extend(["--", "sh", "-c", "export -p"]);
+        let mut cmd = run_cmd(&pol, None, None, &argv);
+        cmd.env_clear().envs(outer);
+        let o = finish(spawn(&mut cmd));
+        if o.code != Some(0) {
+            return Err(format!("{o:?}"));
+        }
+        // dash exports PWD itself.
+        Ok(o.stdout
+            .lines()
+            .filter(|l| !l.starts_with("export PWD="))
+            .map(|l| l.trim_start_matches("export ").replace('\'', ""))
+            .collect())
+    };
+    let mut want = vec![
+        "FDBROKER_FD=FD",
+        "FROM_POLICY_X=x",
+        "HOME=/nonexistent",
+        "LC_TIME=C",
+        "OVERRIDDEN=policy",
+        "PATH=/usr/bin:/bin",
+        "SET_BY_POLICY=p",
+        "TMPDIR=/tmp",
+    ];
+    let fd = |vars: Vec<String>| -> Vec<String> {
+        vars.into_iter()
+            .map(|v| {
+                if v.starts_with("FDBROKER_FD=") && v != "FDBROKER_FD=99" {
+                    "FDBROKER_FD=FD".to_string()
+                } else {
+                    v
+                }
+            })
+            .collect()
+    };
+    let got = fd(env_of(&[])?);
+    ensure!(got == want, "default: {got:?}");
+    // The command line adds to it and wins over the policy.
+    let got = fd(env_of(&[
+        "--keep-env",
+        "KEPT_*",
+        "--keep-env=HOME",
+        "--setenv",
+        "OVERRIDDEN=cli=1",
+    ])?);
+    want[2] = "HOME=/home/someone";
+    want[4] = "OVERRIDDEN=cli=1";
+    want.extend(["KEPT_A=a", "KEPT_B=b"]);
+    want.sort_unstable();
+    ensure!(got == want, "extended: {got:?}");
+    // Bad settings are usage errors; nothing runs.
+    for bad in [
+        &["--setenv", "FDBROKER_FD=3"][..],
+        &["--setenv", "NO_VALUE"],
+        &["--keep-env", "A-B"],
+    ] {
+        let mut argv = bad.to_vec();
+        argv.extend(["--", "sh", "-c", "echo ran"]);
+        let o = finish(spawn(&mut run_cmd(&pol, None, None, &argv)));
+        ensure!(o.code == Some(2) && o.stdout.is_empty(), "{bad:?}: {o:?}");
+    }
     Ok(())
 }
 
@@ -981,6 +1072,11 @@ fn main() {
         (
             "socketpair_protocol_is_served_too",
             socketpair_protocol_is_served_too,
+            true,
+        ),
+        (
+            "the_environment_is_minimal_unless_extended",
+            the_environment_is_minimal_unless_extended,
             true,
         ),
         (

@@ -1,4 +1,5 @@
-//! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet] -- PROGRAM [ARGS...]`:
+//! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet]
+//! [--keep-env NAME]... [--setenv NAME=VALUE]... -- PROGRAM [ARGS...]`:
 //! run an unmodified program with every path it touches brokered; with
 //! `--learn OUT.toml`, record what it uses and write a policy for it.
 
@@ -11,8 +12,8 @@ use std::sync::Arc;
 use fdbroker::audit::AuditLog;
 use fdbroker::event::Event;
 use fdbroker::learn::{Denials, Learner, PolicyWriter, include_entry};
-use fdbroker::policy::Policy;
-use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status};
+use fdbroker::policy::{NamePattern, Policy};
+use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status, parse_setenv};
 
 /// Run PROGRAM confined: every open, stat, access and readlink it (or any
 /// process it starts) makes is judged by the policy and carried out by
@@ -24,8 +25,14 @@ its calls stop in the kernel (seccomp user notification) and fdbroker does
 them on its behalf when the policy allows, so a denied file fails with
 EACCES (\"Permission denied\"). Landlock lets it execute only the program,
 its interpreter and what the policy grants `exec`. When fdbroker runs as
-root the program runs as --user (default: nobody). The environment is passed
-through, plus FDBROKER_FD (the socketpair for the explicit protocol).
+root the program runs as --user (default: nobody).
+
+Environment: the program does not get fdbroker's (credentials, tokens and
+agent sockets stay out), only PATH, LANG, LANGUAGE, LC_*, TZ and TERM from
+it, HOME=/nonexistent, TMPDIR=/tmp, and FDBROKER_FD (the socketpair for the
+explicit protocol). Pass more with --keep-env NAME (globs: 'PYTHON*'; '*'
+passes everything), set one with --setenv NAME=VALUE, or use the policy's
+[env] table; the command line wins over the policy, --setenv over all.
 The first time each path and right is denied, a line starting with
 `fdbroker: denied` says why and which [[allow]] entry would allow it
 (--quiet: no such lines).
@@ -71,6 +78,40 @@ pub struct Args {
         value_name = "PROGRAM"
     )]
     pub command: Vec<OsString>,
+    /// Pass the variables of fdbroker's environment whose names match NAME
+    /// (a name, or a glob with `*` and `?`). Repeat for several.
+    #[arg(long, value_name = "NAME", value_parser = parse_keep)]
+    pub keep_env: Vec<NamePattern>,
+    /// Set NAME to VALUE in the program's environment. Repeat for several.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = SetenvParser)]
+    pub setenv: Vec<(String, OsString)>,
+}
+
+fn parse_keep(s: &str) -> Result<NamePattern, String> {
+    NamePattern::parse(s).map_err(|e| e.to_string())
+}
+
+/// `--setenv NAME=VALUE`, where VALUE may be any bytes.
+#[derive(Clone)]
+struct SetenvParser;
+
+impl clap::builder::TypedValueParser for SetenvParser {
+    type Value = (String, OsString);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        parse_setenv(value).map_err(|e| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for --setenv: {e}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
 }
 
 fn fail(msg: String, code: u8) -> anyhow::Result<ExitCode> {
@@ -110,10 +151,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `--user` and `--audit-log`.
+/// `--user`, `--audit-log`, `--keep-env` and `--setenv`.
 fn common(mut sandbox: Sandbox, args: &Args) -> Result<Sandbox, ExitCode> {
     if let Some(user) = &args.user {
         sandbox = sandbox.user(user.clone());
+    }
+    for pattern in &args.keep_env {
+        sandbox = sandbox.keep_env(pattern.clone());
+    }
+    for (name, value) in &args.setenv {
+        sandbox = sandbox.setenv(name.clone(), value.clone());
     }
     if let Some(path) = &args.audit_log {
         match AuditLog::open(path) {

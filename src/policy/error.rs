@@ -137,6 +137,15 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+    /// A bad name, pattern or value in an `[env]` table.
+    #[error("{at}: {source}")]
+    Env {
+        /// The name, pattern or value.
+        at: Location,
+        /// What is wrong with it.
+        #[source]
+        source: super::EnvError,
+    },
     /// The patterns were valid one by one but could not be compiled together
     /// (the matcher's size limit).
     #[error("{}: cannot compile the policy's patterns: {message}", file.display())]
@@ -160,7 +169,8 @@ impl PolicyError {
             | PolicyError::Pattern { at, .. }
             | PolicyError::IncludeCycle { at, .. }
             | PolicyError::Include { at, .. }
-            | PolicyError::Profile { at, .. } => Some(at),
+            | PolicyError::Profile { at, .. }
+            | PolicyError::Env { at, .. } => Some(at),
             PolicyError::Read { .. } | PolicyError::Compile { .. } => None,
         }
     }

@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use super::glob::Pattern;
 use super::matcher::MatcherBuilder;
-use super::{Access, Location, PolicyError, Rule, RuleKind, RuleRef, profiles};
+use super::{Access, EnvTable, Location, PolicyError, Rule, RuleKind, RuleRef, env, profiles};
 
 /// The largest policy file we read; anything bigger is a mistake.
 const MAX_POLICY_BYTES: u64 = 16 << 20;
@@ -30,6 +30,7 @@ struct RawPolicy {
     allow: Vec<Spanned<RawRule>>,
     #[serde(default)]
     deny: Vec<Spanned<RawRule>>,
+    env: Option<env::RawEnv>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +49,7 @@ pub(crate) struct Loaded {
     pub(crate) files: Vec<PathBuf>,
     pub(crate) profiles: Vec<&'static str>,
     pub(crate) network: Vec<Location>,
+    pub(crate) env: EnvTable,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -153,6 +155,9 @@ impl Loader {
             && *n.get_ref()
         {
             self.out.network.push(at(n.span().start));
+        }
+        if let Some(table) = &raw.env {
+            env::merge(&mut self.out.env, table, &at)?;
         }
 
         // Rules in the order they appear in the file, allow and deny interleaved.

@@ -58,6 +58,7 @@
 
 mod access;
 mod decision;
+mod env;
 mod error;
 mod glob;
 mod lint;
@@ -71,6 +72,7 @@ use std::os::unix::ffi::OsStrExt;
 
 pub use access::Access;
 pub use decision::{Decision, Judge, RuleKind, RuleRef};
+pub use env::{EnvError, EnvTable, NamePattern, check_env_name};
 pub use error::{Location, PolicyError};
 pub use glob::{literal_pattern, literal_prefix};
 pub use lint::{Warning, WarningKind, lint};
@@ -142,6 +144,7 @@ pub struct Policy {
     network: Vec<Location>,
     files: Vec<PathBuf>,
     profiles: Vec<&'static str>,
+    env: EnvTable,
 }
 
 impl Policy {
@@ -170,7 +173,7 @@ impl Policy {
     /// Any [`PolicyError`] with its `file:line:column`: invalid TOML, unknown
     /// keys, wrong types, a missing or unsupported `version`, unknown rights,
     /// empty lists, bad patterns, include cycles, unreadable includes,
-    /// unknown profiles.
+    /// unknown profiles, bad `[env]` names and values.
     pub fn parse(text: &str, origin: &Path) -> Result<Policy, PolicyError> {
         let loaded = load::Loader::default().load_root(text, origin)?;
         let matcher = loaded.matcher.build().map_err(|e| PolicyError::Compile {
@@ -183,6 +186,7 @@ impl Policy {
             network: loaded.network,
             files: loaded.files,
             profiles: loaded.profiles,
+            env: loaded.env,
         })
     }
 
@@ -274,6 +278,12 @@ impl Policy {
     /// The built-in profiles used, directly or indirectly, each once.
     pub fn profiles(&self) -> &[&'static str] {
         &self.profiles
+    }
+
+    /// The `[env]` tables of the file, its includes and profiles, merged:
+    /// what `fdbroker run` passes to the program besides its defaults.
+    pub fn env(&self) -> &EnvTable {
+        &self.env
     }
 }
 

@@ -29,13 +29,13 @@
 //!
 //! The first stage that fails reports itself and its errno to the parent
 //! ([`SetupMsg::Failed`]); the child then exits with 125, or 126/127 when
-//! execve failed. The environment passes through unchanged, plus
+//! execve failed. The environment is the one `env` made, plus
 //! `FDBROKER_FD`.
 
 use std::error::Error;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -61,12 +61,14 @@ pub(super) struct ExecArgs {
 }
 
 impl ExecArgs {
-    /// `exec_path` with argv `[program, args...]` and our environment, with
-    /// [`FD_ENV`] naming `proto` (the child's end of the socketpair).
+    /// `exec_path` with argv `[program, args...]` and environment `vars`
+    /// (see `env`), plus [`FD_ENV`] naming `proto` (the child's end of the
+    /// socketpair).
     pub(super) fn new(
         exec_path: &Path,
         program: &OsStr,
         args: &[OsString],
+        vars: &[(OsString, OsString)],
         proto: BorrowedFd<'_>,
     ) -> Result<ExecArgs, SandboxError> {
         let mut argv = vec![cstring(program)?];
@@ -74,13 +76,11 @@ impl ExecArgs {
             argv.push(cstring(a)?);
         }
         let mut envp = Vec::new();
-        for (k, v) in std::env::vars_os() {
-            if k != FD_ENV {
-                let mut kv = k.into_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_bytes());
-                envp.push(CString::new(kv).map_err(|_| sys_err("environment")(Errno::EINVAL))?);
-            }
+        for (k, v) in vars.iter().filter(|(k, _)| k != FD_ENV) {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            envp.push(CString::new(kv).map_err(|_| sys_err("environment")(Errno::EINVAL))?);
         }
         envp.push(cstring(OsStr::new(&format!(
             "{FD_ENV}={}",

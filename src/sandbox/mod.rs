@@ -6,7 +6,8 @@
 //! ([`KernelSupport::missing_for_run`](crate::confine::KernelSupport::missing_for_run)),
 //! finds the program (`program`: `PATH` lookup, interpreters), resolves who
 //! it runs as (`user`), turns the policy's `exec` grants into Landlock rules
-//! (`exec_grants`) and prepares the filters (the run's deny list is
+//! (`exec_grants`), makes the program's minimal environment (`env`) and
+//! prepares the filters (the run's deny list is
 //! [`crate::confine::run_deny`]). Then, while the process is still
 //! single-threaded, it forks: the child confines itself and executes the
 //! program (`child`), reporting each failed step to the parent (`setup`);
@@ -15,6 +16,7 @@
 //! story; `docs/syscalls.md` lists what happens to each system call.
 
 mod child;
+mod env;
 mod exec_grants;
 mod program;
 mod setup;
@@ -30,6 +32,7 @@ use std::sync::Arc;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
+pub use self::env::{DEFAULT_HOME, DEFAULT_KEEP, DEFAULT_TMPDIR, parse_setenv};
 pub use self::exec_grants::{ExecGrantError, exec_grants};
 pub use self::program::{Unusable, program_and_interpreters};
 pub use self::setup::{SetupMsgError, Stage};
@@ -43,7 +46,7 @@ use crate::broker::BrokerError;
 use crate::confine::{self, ConfineError, LandlockBuilder, Missing};
 use crate::event::{self, Event, Observer};
 use crate::notify::{NotifyError, notify_filter};
-use crate::policy::{Judge, Policy};
+use crate::policy::{EnvError, Judge, NamePattern, Policy};
 use crate::sys;
 
 /// Exit status for fdbroker's own errors (as env(1), timeout(1)).
@@ -123,6 +126,9 @@ pub enum SandboxError {
     /// The notification server could not start.
     #[error("starting the broker: {0}")]
     Notify(#[from] NotifyError),
+    /// A variable set with [`Sandbox::setenv`] cannot be set.
+    #[error("--setenv: {0}")]
+    Env(#[from] EnvError),
 }
 
 fn list(items: &[Missing]) -> String {
@@ -219,6 +225,7 @@ pub struct Sandbox {
     user: Option<String>,
     audit: Option<Arc<AuditLog>>,
     hooks: Hooks,
+    env: env::EnvOptions,
 }
 
 /// What `fdbroker run --learn` and helpful denials change (see
@@ -254,6 +261,7 @@ impl Sandbox {
             user: None,
             audit: None,
             hooks: Hooks::default(),
+            env: env::EnvOptions::default(),
         }
     }
 
@@ -291,6 +299,21 @@ impl Sandbox {
         self
     }
 
+    /// Also pass the variables of fdbroker's environment whose names match
+    /// `pattern` (see `docs/run.md`, "Environment").
+    pub fn keep_env(mut self, pattern: NamePattern) -> Sandbox {
+        self.env.keep.push(pattern);
+        self
+    }
+
+    /// Set `name` to `value` in the program's environment, over anything
+    /// else. `FDBROKER_FD` and names that are not portable shell names are
+    /// refused by [`Sandbox::run`] ([`SandboxError::Env`]).
+    pub fn setenv(mut self, name: impl Into<String>, value: impl Into<OsString>) -> Sandbox {
+        self.env.set.push((name.into(), value.into()));
+        self
+    }
+
     /// Runs the program confined and waits for it. Must be called while the
     /// process has a single thread (it forks).
     pub fn run(self) -> Result<Status, SandboxError> {
@@ -316,10 +339,12 @@ impl Sandbox {
             sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
         let (setup_parent, setup_child) =
             sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
+        let vars = env::program_env(self.policy.env(), &self.env, std::env::vars_os())?;
         let exec = ExecArgs::new(
             &exe.exec_path,
             &self.program,
             &self.args,
+            &vars,
             proto_child.as_fd(),
         )?;
         let signals = supervise::prepare()?;

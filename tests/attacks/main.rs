@@ -829,6 +829,8 @@ access = ["stat"]
             };
             argv.extend([fdbroker, "run".into(), "--policy".into()]);
             argv.push(policy.display().to_string());
+            // The program gets only what it is given: the runner's settings.
+            argv.extend(["--keep-env".into(), "ATTACK_*".into()]);
             argv.push("--".into());
         }
         argv.push(bins.path(spec.prog));
@@ -839,6 +841,12 @@ access = ["stat"]
             .env("ATTACK_ROOT", &tree.root)
             .env("ATTACK_SELF", bins.path(spec.prog))
             .env_remove("FDBROKER_FD")
+            // Credentials of whoever runs fdbroker: never the program's.
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                format!("SECRET-{}-env", tree.token),
+            )
+            .env("SSH_AUTH_SOCK", tree.p("agent.sock"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -1337,6 +1345,7 @@ access = ["stat"]
             "fs_mutations",
             "metadata_by_path",
             "kernel_facilities",
+            "environment",
         ];
         let mut v = vec![
             spec(
@@ -1451,6 +1460,7 @@ access = ["stat"]
                     "sockets",
                     "tiocsti",
                     "fs_mutations",
+                    "environment",
                 ],
             );
             s.tty = true;

@@ -688,6 +688,45 @@ static void tiocsti(void) {
     must_fail(n, "open /dev/tty", open("/dev/tty", O_RDWR));
 }
 
+/* ---------------------------------------------------------- environment */
+
+/* The runner puts credentials in fdbroker's environment (and, unconfined,
+ * in ours): the program must not see them, by getenv or in its own
+ * /proc/self/environ. Only names are printed, never values. */
+static void environment(void) {
+    const char *n = "environment";
+    static const char *secrets[] = {"AWS_SECRET_ACCESS_KEY", "SSH_AUTH_SOCK"};
+    for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
+        if (getenv(secrets[i]))
+            SUCCEEDED(n, "%s is in the environment", secrets[i]);
+        else
+            BLOCKED(n, "%s is not in the environment", secrets[i]);
+    }
+    int fd = open("/proc/self/environ", O_RDONLY);
+    if (fd < 0) {
+        BLOCKED(n, "/proc/self/environ: %s", ename(errno));
+        return;
+    }
+    static char buf[1 << 16];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    int found = 0;
+    for (size_t off = 0; off < len; off += strlen(buf + off) + 1) {
+        for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
+            size_t k = strlen(secrets[i]);
+            if (!strncmp(buf + off, secrets[i], k) && buf[off + k] == '=') {
+                SUCCEEDED(n, "%s is in /proc/self/environ", secrets[i]);
+                found = 1;
+            }
+        }
+    }
+    if (!found)
+        BLOCKED(n, "no credential in /proc/self/environ (%zu bytes)", len);
+}
+
 /* ---------------------------------------------- changing files by path */
 
 static void mutations(void) {
@@ -855,6 +894,7 @@ int main(int argc, char **argv) {
         {"execve", exec_attacks},       {"namespaces", namespaces},
         {"processes", processes},       {"signals", signals},
         {"sockets", sockets},           {"tiocsti", tiocsti},
+        {"environment", environment},
         {"fs_mutations", mutations},    {"misc", misc},
     };
     for (size_t i = 0; i < sizeof attacks / sizeof *attacks; i++) {
