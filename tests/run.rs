@@ -800,6 +800,126 @@ fn the_environment_is_minimal_unless_extended(t: &Tree) -> R {
     Ok(())
 }
 
+/// `fdbroker ARGS...` as the foreground job of a session whose controlling
+/// terminal is a new pseudo-terminal (`setsid --ctty`), as from a shell on a
+/// real terminal: what the terminal showed, and the exit status. `keys` are
+/// typed once the terminal shows `ready`.
+fn on_a_terminal(args: &[&str], keys: &[u8]) -> Result<(String, Option<i32>), String> {
+    use std::io::{Read, Write};
+    let pty = nix::pty::openpty(None, None).map_err(|e| format!("openpty: {e}"))?;
+    let end = || -> Result<Stdio, String> {
+        Ok(Stdio::from(
+            pty.slave.try_clone().map_err(|e| e.to_string())?,
+        ))
+    };
+    let mut child = Command::new("setsid")
+        .args(["--ctty", "--wait", FDBROKER])
+        .args(args)
+        .current_dir("/")
+        .stdin(end()?)
+        .stdout(end()?)
+        .stderr(end()?)
+        .spawn()
+        .map_err(|e| format!("setsid: {e}"))?;
+    drop(pty.slave);
+    let mut master = fs::File::from(pty.master);
+    let mut typing = master.try_clone().map_err(|e| e.to_string())?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once no one holds the terminal any more.
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            all.extend_from_slice(&buf[..n]);
+            let _ = tx.send(String::from_utf8_lossy(&all).into_owned());
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    let start = Instant::now();
+    if !keys.is_empty() {
+        while let Ok(text) = rx.recv_timeout(GUARD) {
+            if text.contains("ready") {
+                typing.write_all(keys).map_err(|e| e.to_string())?;
+                break;
+            }
+        }
+    }
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            break st;
+        }
+        if start.elapsed() > GUARD {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let text = reader.join().unwrap_or_default();
+    Ok((text, status.code()))
+}
+
+fn no_tty_gives_the_program_no_terminal(t: &Tree) -> R {
+    // Even a policy granting /dev/tty: opened by the broker it would be
+    // fdbroker's own terminal.
+    let pol = t.policy(
+        &["shell-tools.toml"],
+        "[[allow]]\npaths = [\"/dev/tty\"]\naccess = [\"read\", \"write\"]\n",
+    );
+    let probe = "for f in 0 1 2; do [ -t $f ] && echo is-a-tty-$f; done; \
+                 (: </dev/tty) && echo has-dev-tty; echo out; echo err >&2";
+    // Control: on the terminal without --no-tty, the program has it.
+    let (text, code) = on_a_terminal(
+        &["run", "-q", "--policy", &pol, "--", "sh", "-c", probe],
+        b"",
+    )?;
+    ensure!(code == Some(0), "{code:?}: {text}");
+    for want in [
+        "is-a-tty-0",
+        "is-a-tty-1",
+        "is-a-tty-2",
+        "has-dev-tty",
+        "out",
+        "err",
+    ] {
+        ensure!(text.contains(want), "control: no {want}: {text}");
+    }
+    let script = format!("{probe}; read line || echo stdin-at-eof");
+    let (text, code) = on_a_terminal(
+        &[
+            "run", "--no-tty", "--policy", &pol, "--", "sh", "-c", &script,
+        ],
+        b"",
+    )?;
+    ensure!(code == Some(0), "{code:?}: {text}");
+    for want in [
+        "stdin-at-eof",
+        "out",
+        "err",
+        "denied read of /dev/tty: denied by <no-tty>:0",
+    ] {
+        ensure!(text.contains(want), "--no-tty: no {want}: {text}");
+    }
+    for unwanted in ["is-a-tty-", "has-dev-tty"] {
+        ensure!(!text.contains(unwanted), "--no-tty: {unwanted}: {text}");
+    }
+    // Ctrl-C on the terminal reaches the program through fdbroker.
+    let (text, code) = on_a_terminal(
+        &[
+            "run",
+            "-q",
+            "--no-tty",
+            "--policy",
+            &pol,
+            "--",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 60",
+        ],
+        b"\x03",
+    )?;
+    ensure!(code == Some(130), "Ctrl-C: {code:?}: {text}");
+    Ok(())
+}
+
 fn the_program_cannot_touch_the_broker(t: &Tree) -> R {
     let pol = t.policy(&["python3.toml"], "");
     let script = r#"
@@ -1077,6 +1197,11 @@ fn main() {
         (
             "the_environment_is_minimal_unless_extended",
             the_environment_is_minimal_unless_extended,
+            true,
+        ),
+        (
+            "no_tty_gives_the_program_no_terminal",
+            no_tty_gives_the_program_no_terminal,
             true,
         ),
         (

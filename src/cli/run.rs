@@ -1,5 +1,5 @@
 //! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet]
-//! [--keep-env NAME]... [--setenv NAME=VALUE]... -- PROGRAM [ARGS...]`:
+//! [--keep-env NAME]... [--setenv NAME=VALUE]... [--no-tty] -- PROGRAM [ARGS...]`:
 //! run an unmodified program with every path it touches brokered; with
 //! `--learn OUT.toml`, record what it uses and write a policy for it.
 
@@ -33,6 +33,10 @@ it, HOME=/nonexistent, TMPDIR=/tmp, and FDBROKER_FD (the socketpair for the
 explicit protocol). Pass more with --keep-env NAME (globs: 'PYTHON*'; '*'
 passes everything), set one with --setenv NAME=VALUE, or use the policy's
 [env] table; the command line wins over the policy, --setenv over all.
+
+Terminal: the program cannot change the terminal's line discipline, size
+or controlling terminal; the modes and foreground process group it changes
+are put back when fdbroker ends. --no-tty gives it no terminal at all.
 The first time each path and right is denied, a line starting with
 `fdbroker: denied` says why and which [[allow]] entry would allow it
 (--quiet: no such lines).
@@ -85,6 +89,11 @@ pub struct Args {
     /// Set NAME to VALUE in the program's environment. Repeat for several.
     #[arg(long, value_name = "NAME=VALUE", value_parser = SetenvParser)]
     pub setenv: Vec<(String, OsString)>,
+    /// Give the program no terminal: a session of its own, standard input
+    /// from /dev/null and its output copied to the terminal through pipes,
+    /// for each standard descriptor that is a terminal.
+    #[arg(long)]
+    pub no_tty: bool,
 }
 
 fn parse_keep(s: &str) -> Result<NamePattern, String> {
@@ -151,7 +160,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `--user`, `--audit-log`, `--keep-env` and `--setenv`.
+/// `--user`, `--audit-log`, `--keep-env`, `--setenv` and `--no-tty`.
 fn common(mut sandbox: Sandbox, args: &Args) -> Result<Sandbox, ExitCode> {
     if let Some(user) = &args.user {
         sandbox = sandbox.user(user.clone());
@@ -162,6 +171,7 @@ fn common(mut sandbox: Sandbox, args: &Args) -> Result<Sandbox, ExitCode> {
     for (name, value) in &args.setenv {
         sandbox = sandbox.setenv(name.clone(), value.clone());
     }
+    sandbox = sandbox.no_tty(args.no_tty);
     if let Some(path) = &args.audit_log {
         match AuditLog::open(path) {
             Ok(log) => sandbox = sandbox.audit(Arc::new(log)),

@@ -17,6 +17,9 @@
 //!    `ReadFile` granted, on the program, its interpreters and what the
 //!    policy grants `exec` (see [`exec_grants`](super::exec_grants)); plus
 //!    the abstract-UNIX-socket and signal scopes when the kernel has them;
+//!    with `--no-tty` ([`Sandbox::no_tty`](super::Sandbox::no_tty)), it
+//!    then starts a session of its own and puts `/dev/null` and pipes in
+//!    place of the standard descriptors that are terminals;
 //! 6. leaves only 0, 1, 2 and its end of the socketpair (whose number is in
 //!    `FDBROKER_FD`) open across execve: every other descriptor is
 //!    close-on-exec;
@@ -42,6 +45,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::unistd::Pid;
 
+use super::no_tty::NoTty;
 use super::setup::{SetupMsg, Stage};
 use super::user::Ids;
 use super::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_SETUP, SandboxError, sys_err};
@@ -113,6 +117,8 @@ pub(super) struct ChildPlan<'a> {
     pub(super) exec: &'a ExecArgs,
     /// The signal mask to restore before execve.
     pub(super) old_mask: SigSet,
+    /// `--no-tty`: a new session and no terminal on 0, 1, 2.
+    pub(super) no_tty: Option<&'a NoTty>,
 }
 
 /// Forks (the process must still have a single thread) and runs the child
@@ -168,6 +174,11 @@ fn child_main(
     }
     if let Err(e) = landlock.restrict_self() {
         fail(Stage::Landlock, confine_errno(&e));
+    }
+    if let Some(no_tty) = plan.no_tty
+        && let Err(e) = no_tty.apply(forked)
+    {
+        fail(Stage::NoTerminal, e);
     }
     if let Err(e) = forked.keep_only_across_exec(&[proto]) {
         fail(Stage::CloseDescriptors, e);

@@ -18,9 +18,11 @@
 mod child;
 mod env;
 mod exec_grants;
+mod no_tty;
 mod program;
 mod setup;
 mod supervise;
+mod terminal;
 mod user;
 
 use std::ffi::OsString;
@@ -168,6 +170,13 @@ fn sys_err(what: &'static str) -> impl Fn(Errno) -> SandboxError {
     move |errno| SandboxError::Sys { what, errno }
 }
 
+fn io_err(what: &'static str) -> impl Fn(std::io::Error) -> SandboxError {
+    move |e| SandboxError::Sys {
+        what,
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
 /// How the program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -226,6 +235,7 @@ pub struct Sandbox {
     audit: Option<Arc<AuditLog>>,
     hooks: Hooks,
     env: env::EnvOptions,
+    no_tty: bool,
 }
 
 /// What `fdbroker run --learn` and helpful denials change (see
@@ -262,6 +272,7 @@ impl Sandbox {
             audit: None,
             hooks: Hooks::default(),
             env: env::EnvOptions::default(),
+            no_tty: false,
         }
     }
 
@@ -314,6 +325,14 @@ impl Sandbox {
         self
     }
 
+    /// Give the program no terminal: a session of its own, standard input
+    /// from `/dev/null` and its output through pipes fdbroker copies to the
+    /// terminal, in place of each standard descriptor that is a terminal.
+    pub fn no_tty(mut self, yes: bool) -> Sandbox {
+        self.no_tty = yes;
+        self
+    }
+
     /// Runs the program confined and waits for it. Must be called while the
     /// process has a single thread (it forks).
     pub fn run(self) -> Result<Status, SandboxError> {
@@ -347,7 +366,14 @@ impl Sandbox {
             &vars,
             proto_child.as_fd(),
         )?;
-        let signals = supervise::prepare()?;
+        let no_tty =
+            (self.no_tty.then(no_tty::NoTty::prepare).transpose()).map_err(io_err("--no-tty"))?;
+        // Restored when this returns, once the sandbox is gone.
+        let _terminal = terminal::save();
+        let mut signals = supervise::prepare()?;
+        // In a session of its own the program gets no signal from the
+        // terminal: fdbroker forwards those too.
+        signals.forward_kernel_signals = no_tty.is_some();
         let plan = ChildPlan {
             parent: nix::unistd::getpid(),
             cap_last_cap,
@@ -356,18 +382,34 @@ impl Sandbox {
             deny: &deny,
             exec: &exec,
             old_mask: signals.old_mask,
+            no_tty: no_tty.as_ref(),
         };
         let child = child::start(&plan, landlock, setup_child.as_fd(), proto_child.as_fd())?;
         drop((proto_child, setup_child));
+        let copiers = match no_tty.map(no_tty::NoTty::start_copying).transpose() {
+            Ok(c) => c,
+            Err(e) => {
+                supervise::abandon(child);
+                return Err(io_err("--no-tty")(e));
+            }
+        };
         let channels = Channels {
             setup: setup_parent,
             proto: proto_parent,
         };
+        let mut judge = self.effective_judge();
+        if self.no_tty {
+            judge = Arc::new(no_tty::WithoutTty(judge));
+        }
         let judging = Judging {
-            judge: self.effective_judge(),
+            judge,
             observer: self.combined_observer(),
         };
-        supervise::supervise(child, &exe.exec_path, channels, &signals, judging)
+        let status = supervise::supervise(child, &exe.exec_path, channels, &signals, judging);
+        if let Some(c) = copiers {
+            c.finish();
+        }
+        status
     }
 
     /// Who judges brokered requests: the learn-mode judge, or the policy.

@@ -11,8 +11,9 @@ use std::fmt;
 
 use nix::errno::Errno;
 
-/// A step of the child's setup after fork(2), in order; the first that
-/// fails is reported to the parent with its errno.
+/// A step of the child's setup after fork(2), in order (but
+/// [`Stage::NoTerminal`], numbered last, comes after Landlock); the first
+/// that fails is reported to the parent with its errno.
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -39,6 +40,8 @@ pub enum Stage {
     SignalMask = 9,
     /// execve(2) of the program.
     Exec = 10,
+    /// `--no-tty`: a new session, `/dev/null` and pipes on 0, 1, 2.
+    NoTerminal = 11,
 }
 
 impl Stage {
@@ -56,6 +59,7 @@ impl Stage {
             Stage::DenyFilter => "deny filters",
             Stage::SignalMask => "signal mask",
             Stage::Exec => "execve",
+            Stage::NoTerminal => "leaving the terminal",
         }
     }
 }
@@ -82,6 +86,7 @@ impl TryFrom<u8> for Stage {
             8 => Stage::DenyFilter,
             9 => Stage::SignalMask,
             10 => Stage::Exec,
+            11 => Stage::NoTerminal,
             _ => return Err(SetupMsgError::UnknownStage(value)),
         })
     }
@@ -213,7 +218,7 @@ impl SetupMsg {
 mod tests {
     use super::*;
 
-    const ALL: [Stage; 11] = [
+    const ALL: [Stage; 12] = [
         Stage::NoNewPrivs,
         Stage::SwitchUser,
         Stage::DropCapabilities,
@@ -225,6 +230,7 @@ mod tests {
         Stage::DenyFilter,
         Stage::SignalMask,
         Stage::Exec,
+        Stage::NoTerminal,
     ];
 
     #[test]
@@ -236,7 +242,7 @@ mod tests {
         }
         assert_eq!(Stage::Exec.to_string(), "execve");
         assert_eq!(Stage::DenyFilter.name(), "deny filters");
-        for n in 11..=u8::MAX {
+        for n in 12..=u8::MAX {
             assert_eq!(Stage::try_from(n), Err(SetupMsgError::UnknownStage(n)));
         }
     }
@@ -300,8 +306,8 @@ mod tests {
             Err(SetupMsgError::TooLong { len: 7, need: 6 })
         );
         assert_eq!(
-            SetupMsg::decode(&[FAILED, 11, 1, 0, 0, 0]),
-            Err(SetupMsgError::UnknownStage(11))
+            SetupMsg::decode(&[FAILED, 12, 1, 0, 0, 0]),
+            Err(SetupMsgError::UnknownStage(12))
         );
         assert_eq!(
             SetupMsg::decode(&[FAILED, 4, 0, 0, 0, 0]),

@@ -1047,6 +1047,20 @@ access = ["stat"]
                 }
             }
         }
+        if spec.tty {
+            // tty_wrap's shell reports how the program left the terminal.
+            let verdict = if control {
+                "control terminal changed"
+            } else {
+                "terminal_restored"
+            };
+            if !out.lines.iter().any(|l| l.contains(verdict)) {
+                t.fail(
+                    &format!("{name} / terminal state after the run"),
+                    "tty_wrap did not report it",
+                );
+            }
+        }
         let finished = ready && done && !out.hung;
         let exit_ok = out.status.is_some_and(|s| s.code() == Some(0));
         if !finished || !exit_ok {
@@ -1346,6 +1360,7 @@ access = ["stat"]
             "metadata_by_path",
             "kernel_facilities",
             "environment",
+            "terminal",
         ];
         let mut v = vec![
             spec(
@@ -1461,6 +1476,7 @@ access = ["stat"]
                     "tiocsti",
                     "fs_mutations",
                     "environment",
+                    "terminal",
                 ],
             );
             s.tty = true;
