@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use fdbroker::audit::AuditLog;
 use fdbroker::event::Event;
-use fdbroker::learn::{Denials, Learner, PolicyWriter, include_entry};
+use fdbroker::learn::{Denials, LEARN_BUDGET, Learner, PolicyWriter, include_entry};
 use fdbroker::policy::{NamePattern, Policy};
 use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status, parse_setenv};
 
@@ -220,7 +220,8 @@ fn learn(
     }
     let implicit = fdbroker::sandbox::program_and_interpreters(program).unwrap_or_default();
     let learner = match Learner::new(args.policy.as_deref(), &args.learn_writable, implicit) {
-        Ok(l) => Arc::new(l),
+        Ok(l) if args.quiet => Arc::new(l),
+        Ok(l) => Arc::new(l.notices(Box::new(std::io::stderr()))),
         Err(e) => return fail(e.to_string(), EXIT_SETUP),
     };
     let mut sandbox = Sandbox::new(
@@ -255,32 +256,47 @@ fn learn(
     writer = writer.header(
         "Every rule is something the program used in that run; review before use (docs/learn.md).",
     );
+    let incomplete = learner.incomplete();
+    if incomplete {
+        writer = writer.header(format!(
+            "INCOMPLETE: the record of this run reached its limit ({} MiB); what the program used after that is missing.",
+            LEARN_BUDGET >> 20
+        ));
+    }
     if let Some(base) = &args.policy {
         writer = writer.include(include_entry(base, out));
     }
+    // The record is given back once the rules are made, the rules once the
+    // text is: the memory bound of learn mode (docs/learn.md).
     let learned = learner.learned(&writer);
+    learner.forget();
+    let rules = learned.rules.len();
     let text = writer.render(&learned);
+    drop(learned);
     if let Err(e) = write_atomically(out, &text) {
         return fail(format!("--learn {}: {e}", out.display()), EXIT_SETUP);
     }
     // The writer's output must always be a valid policy; say so if not.
-    if let Err(e) = Policy::from_file(out) {
+    if let Err(e) = Policy::parse(&text, out) {
         return fail(
             format!("the learned policy is invalid (a bug in fdbroker): {e}"),
             EXIT_SETUP,
         );
     }
+    drop(text);
     if !args.quiet {
         let (requests, refused) = learner.counts();
         let mut msg = format!(
-            "fdbroker: learned {} rule{} from {requests} request{} into {}",
-            learned.rules.len(),
-            if learned.rules.len() == 1 { "" } else { "s" },
+            "fdbroker: learned {rules} rule{} from {requests} request{} into {}",
+            if rules == 1 { "" } else { "s" },
             if requests == 1 { "" } else { "s" },
             out.display()
         );
         if refused > 0 {
             msg.push_str(&format!("; {refused} refused (not learned)"));
+        }
+        if incomplete {
+            msg.push_str("; INCOMPLETE: the record reached its limit");
         }
         if status != Status::Exited(0) {
             msg.push_str(&format!(
