@@ -216,3 +216,59 @@ fn copy(from: OwnedFd, to: OwnedFd, stop: OwnedFd) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    #[test]
+    fn dev_tty_is_denied_whatever_the_policy() {
+        let policy = Policy::parse(
+            "version = 1\n[[allow]]\npaths = [\"/dev/tty\", \"/srv/in\"]\naccess = [\"read\", \"write\"]\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        let judge = WithoutTty(Arc::new(policy));
+        let tty = Path::new("/dev/tty");
+        for access in [Access::READ, Access::WRITE, Access::READ | Access::STAT] {
+            let d = judge.decide(tty, access);
+            assert!(!d.allowed);
+            assert_eq!(d.reason(), "denied by <no-tty>:0");
+        }
+        assert!(judge.decide(tty, Access::STAT).allowed);
+        assert!(judge.decide(Path::new("/srv/in"), Access::READ).allowed);
+        assert!(!judge.decide(Path::new("/srv/other"), Access::READ).allowed);
+    }
+
+    #[test]
+    fn copies_until_the_end_or_until_stopped() {
+        let (to_read, to_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        // Ended by end of file.
+        let (from_read, from_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (stop_read, stop_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let t = std::thread::spawn(move || copy(from_read, to_write, stop_read));
+        let mut w = File::from(from_write);
+        w.write_all(b"first ").unwrap();
+        drop(w);
+        t.join().unwrap();
+        drop(stop_write);
+        // Ended by the stop, with what is left copied, though a writer of
+        // the pipe is still alive.
+        let (to_read2, to_write2) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (from_read, from_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (stop_read, stop_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let mut w = File::from(from_write);
+        w.write_all(b"left over").unwrap();
+        let t = std::thread::spawn(move || copy(from_read, to_write2, stop_read));
+        drop(stop_write);
+        t.join().unwrap();
+        let mut out = String::new();
+        File::from(to_read).read_to_string(&mut out).unwrap();
+        assert_eq!(out, "first ");
+        out.clear();
+        File::from(to_read2).read_to_string(&mut out).unwrap();
+        assert_eq!(out, "left over");
+        drop(w);
+    }
+}
