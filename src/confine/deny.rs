@@ -121,7 +121,7 @@ impl DenyRule {
 
 /// Which groups the deny filter contains. The "bypass" group (`io_uring_*`,
 /// `ptrace`, `process_vm_*`, `pidfd_getfd`, new seccomp listeners, terminal
-/// injection and the terminal changes of [`TERMINAL_IOCTLS`]) is always in.
+/// injection, terminal changes that outlive the child) is always in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DenyOptions {

@@ -311,7 +311,7 @@ impl Sandbox {
     }
 
     /// Also pass the variables of fdbroker's environment whose names match
-    /// `pattern` (see `docs/run.md`, "Environment").
+    /// `pattern` (see `docs/run.md`, "What the program gets").
     pub fn keep_env(mut self, pattern: NamePattern) -> Sandbox {
         self.env.keep.push(pattern);
         self
@@ -366,8 +366,11 @@ impl Sandbox {
             &vars,
             proto_child.as_fd(),
         )?;
-        let no_tty =
-            (self.no_tty.then(no_tty::NoTty::prepare).transpose()).map_err(io_err("--no-tty"))?;
+        let no_tty = self
+            .no_tty
+            .then(no_tty::NoTty::prepare)
+            .transpose()
+            .map_err(io_err("--no-tty"))?;
         // Restored when this returns, once the sandbox is gone.
         let _terminal = terminal::save();
         let mut signals = supervise::prepare()?;
