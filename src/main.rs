@@ -25,7 +25,7 @@ enum Command {
     /// Show whether a policy allows access to paths, and the deciding rule.
     Explain(cli::explain::Args),
     /// Run a program confined, brokering every path it touches.
-    Run(cli::run::Args),
+    Run(Box<cli::run::Args>),
     /// Print a shell completion script (bash, zsh, fish, ...).
     Completions(cli::completions::Args),
     /// Print or write the manual pages, generated from these definitions.

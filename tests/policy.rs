@@ -39,7 +39,7 @@ fn unknown_keys_are_located() {
     assert_eq!(
         error("version = 1\nnetwrok = true\n"),
         "t.toml:2:1: unknown field `netwrok`, expected one of `version`, `profiles`, \
-         `include`, `network`, `allow`, `deny`, `limits`"
+         `include`, `network`, `allow`, `deny`, `limits`, `env`"
     );
     assert_eq!(
         error("version = 1\n[[allow]]\npaths = [\"/a\"]\n  acces = [\"read\"]\n"),
@@ -460,4 +460,87 @@ fn shipped_policies_are_valid_and_mean_what_they_say() {
         Access::CREATE
     ));
     assert!(!load("include/common.toml").network());
+}
+
+#[test]
+fn env_tables_merge_across_includes() {
+    let dir = tree(&[
+        (
+            "main.toml",
+            "version = 1\ninclude = [\"a.toml\"]\n[env]\nkeep = [\"PYTHON*\"]\nset = { TMPDIR = \"/srv/tmp\" }\n",
+        ),
+        (
+            "a.toml",
+            "version = 1\n\n[env]\nkeep = [\"LC_ALL\"]\nset.TMPDIR = \"/ignored\"\nset.MPLBACKEND = \"Agg\"\n",
+        ),
+    ]);
+    let main = dir.path().join("main.toml");
+    let p = Policy::from_file(&main).unwrap();
+    let env = p.env();
+    let keep: Vec<(&str, String)> = env
+        .keep()
+        .map(|(k, at)| (k.as_str(), at.to_string()))
+        .collect();
+    let a = dir.path().join("a.toml");
+    assert_eq!(
+        keep,
+        [
+            ("PYTHON*", format!("{}:4:9", main.display())),
+            ("LC_ALL", format!("{}:4:9", a.display())),
+        ]
+    );
+    // The first file in load order wins: the including file's own table.
+    let set: Vec<(&str, &str, String)> =
+        env.set().map(|(k, v, at)| (k, v, at.to_string())).collect();
+    assert_eq!(
+        set,
+        [
+            ("MPLBACKEND", "Agg", format!("{}:6:5", a.display())),
+            ("TMPDIR", "/srv/tmp", format!("{}:5:9", main.display())),
+        ]
+    );
+    assert!(
+        Policy::parse("version = 1\n", Path::new("t.toml"))
+            .unwrap()
+            .env()
+            .is_empty()
+    );
+}
+
+#[test]
+fn env_errors_are_located() {
+    assert_eq!(
+        error("version = 1\n[env]\nkeep = [\"PATH\", \"A-B\"]\n"),
+        "t.toml:3:17: `A-B`: not a variable name (character 2): use ASCII letters, digits \
+         and `_`, not starting with a digit, and the wildcards `*` and `?`"
+    );
+    assert_eq!(
+        error("version = 1\n[env]\nkeep = [\"\"]\n"),
+        "t.toml:3:9: an empty variable name"
+    );
+    assert_eq!(
+        error("version = 1\n[env]\nset = { \"1X\" = \"y\" }\n"),
+        "t.toml:3:9: `1X`: not a variable name (character 1): use ASCII letters, digits \
+         and `_`, not starting with a digit"
+    );
+    assert_eq!(
+        error("version = 1\n[env]\nset = { FDBROKER_FD = \"7\" }\n"),
+        "t.toml:3:9: `FDBROKER_FD` is set by fdbroker itself (the broker's socket)"
+    );
+    assert_eq!(
+        error("version = 1\n[env]\nset = { X = \"a\\u0000b\" }\n"),
+        "t.toml:3:13: the value of `X` contains a NUL byte"
+    );
+    assert_eq!(
+        error("version = 1\n[env]\nset = { X = 1 }\n"),
+        "t.toml:3:13: invalid type: integer `1`, expected a string"
+    );
+    assert_eq!(
+        error("version = 1\n[env]\nkepe = [\"A\"]\n"),
+        "t.toml:3:1: unknown field `kepe`, expected `keep` or `set`"
+    );
+    assert_eq!(
+        error("version = 1\n[env]\nkeep = \"A\"\n"),
+        "t.toml:3:8: invalid type: string \"A\", expected a sequence"
+    );
 }

@@ -122,7 +122,11 @@ fn run_cmd(policy: &str, audit: Option<&Path>, cwd: Option<&Path>, argv: &[&str]
     if let Some(a) = audit {
         cmd.arg("--audit-log").arg(a);
     }
-    cmd.arg("--").args(argv);
+    // Options of fdbroker's own may come first, ended by their own `--`.
+    if !argv.contains(&"--") {
+        cmd.arg("--");
+    }
+    cmd.args(argv);
     cmd.current_dir(cwd.unwrap_or(Path::new("/")));
     cmd
 }
@@ -726,11 +730,15 @@ fn socketpair_protocol_is_served_too(t: &Tree) -> R {
         exe.display()
     );
     let pol = t.policy(&[], &extra);
+    // The role reaches the program only because it is passed explicitly:
+    // the program does not get fdbroker's environment.
     let mut cmd = run_cmd(
         &pol,
         None,
         None,
         &[
+            &format!("--keep-env={ROLE_ENV}"),
+            "--",
             exe.to_str().unwrap_or_default(),
             &t.p("in/a.txt"),
             &t.p("elsewhere/c.txt"),
@@ -743,6 +751,209 @@ fn socketpair_protocol_is_served_too(t: &Tree) -> R {
         o.stdout == "protocol: alpha needle\nprotocol: denied\n",
         "{o:?}"
     );
+    Ok(())
+}
+
+fn the_environment_is_minimal_unless_extended(t: &Tree) -> R {
+    let pol = t.policy(
+        &["shell-tools.toml"],
+        "[env]\nkeep = [\"FROM_POLICY_*\"]\nset = { SET_BY_POLICY = \"p\", OVERRIDDEN = \"policy\" }\n",
+    );
+    let outer = [
+        ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+        ("SSH_AUTH_SOCK", "/run/agent.sock"),
+        ("HOME", "/home/someone"),
+        ("KEPT_A", "a"),
+        ("KEPT_B", "b"),
+        ("FROM_POLICY_X", "x"),
+        ("OVERRIDDEN", "outer"),
+        ("PATH", "/usr/bin:/bin"),
+        ("LC_TIME", "C"),
+        ("FDBROKER_FD", "99"),
+    ];
+    let env_of = |extra: &[&str]| -> Result<Vec<String>, String> {
+        let mut argv = extra.to_vec();
+        argv.extend(["--", "sh", "-c", "export -p"]);
+        let mut cmd = run_cmd(&pol, None, None, &argv);
+        cmd.env_clear().envs(outer);
+        let o = finish(spawn(&mut cmd));
+        if o.code != Some(0) {
+            return Err(format!("{o:?}"));
+        }
+        // dash exports PWD itself.
+        Ok(o.stdout
+            .lines()
+            .filter(|l| !l.starts_with("export PWD="))
+            .map(|l| l.trim_start_matches("export ").replace('\'', ""))
+            .collect())
+    };
+    let mut want = vec![
+        "FDBROKER_FD=FD",
+        "FROM_POLICY_X=x",
+        "HOME=/nonexistent",
+        "LC_TIME=C",
+        "OVERRIDDEN=policy",
+        "PATH=/usr/bin:/bin",
+        "SET_BY_POLICY=p",
+        "TMPDIR=/tmp",
+    ];
+    let fd = |vars: Vec<String>| -> Vec<String> {
+        vars.into_iter()
+            .map(|v| {
+                if v.starts_with("FDBROKER_FD=") && v != "FDBROKER_FD=99" {
+                    "FDBROKER_FD=FD".to_string()
+                } else {
+                    v
+                }
+            })
+            .collect()
+    };
+    let got = fd(env_of(&[])?);
+    ensure!(got == want, "default: {got:?}");
+    // The command line adds to it and wins over the policy.
+    let got = fd(env_of(&[
+        "--keep-env",
+        "KEPT_*",
+        "--keep-env=HOME",
+        "--setenv",
+        "OVERRIDDEN=cli=1",
+    ])?);
+    want[2] = "HOME=/home/someone";
+    want[4] = "OVERRIDDEN=cli=1";
+    want.extend(["KEPT_A=a", "KEPT_B=b"]);
+    want.sort_unstable();
+    ensure!(got == want, "extended: {got:?}");
+    // Bad settings are usage errors; nothing runs.
+    for bad in [
+        &["--setenv", "FDBROKER_FD=3"][..],
+        &["--setenv", "NO_VALUE"],
+        &["--keep-env", "A-B"],
+    ] {
+        let mut argv = bad.to_vec();
+        argv.extend(["--", "sh", "-c", "echo ran"]);
+        let o = finish(spawn(&mut run_cmd(&pol, None, None, &argv)));
+        ensure!(o.code == Some(2) && o.stdout.is_empty(), "{bad:?}: {o:?}");
+    }
+    Ok(())
+}
+
+/// `fdbroker ARGS...` as the foreground job of a session whose controlling
+/// terminal is a new pseudo-terminal (`setsid --ctty`), as from a shell on a
+/// real terminal: what the terminal showed, and the exit status. `keys` are
+/// typed once the terminal shows `ready`.
+fn on_a_terminal(args: &[&str], keys: &[u8]) -> Result<(String, Option<i32>), String> {
+    use std::io::{Read, Write};
+    let pty = nix::pty::openpty(None, None).map_err(|e| format!("openpty: {e}"))?;
+    let end = || -> Result<Stdio, String> {
+        Ok(Stdio::from(
+            pty.slave.try_clone().map_err(|e| e.to_string())?,
+        ))
+    };
+    let mut child = Command::new("setsid")
+        .args(["--ctty", "--wait", FDBROKER])
+        .args(args)
+        .current_dir("/")
+        .stdin(end()?)
+        .stdout(end()?)
+        .stderr(end()?)
+        .spawn()
+        .map_err(|e| format!("setsid: {e}"))?;
+    drop(pty.slave);
+    let mut master = fs::File::from(pty.master);
+    let mut typing = master.try_clone().map_err(|e| e.to_string())?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once no one holds the terminal any more.
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            all.extend_from_slice(&buf[..n]);
+            let _ = tx.send(String::from_utf8_lossy(&all).into_owned());
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    let start = Instant::now();
+    if !keys.is_empty() {
+        while let Ok(text) = rx.recv_timeout(GUARD) {
+            if text.contains("ready") {
+                typing.write_all(keys).map_err(|e| e.to_string())?;
+                break;
+            }
+        }
+    }
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            break st;
+        }
+        if start.elapsed() > GUARD {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let text = reader.join().unwrap_or_default();
+    Ok((text, status.code()))
+}
+
+fn no_tty_gives_the_program_no_terminal(t: &Tree) -> R {
+    // Even a policy granting /dev/tty: opened by the broker it would be
+    // fdbroker's own terminal.
+    let pol = t.policy(
+        &["shell-tools.toml"],
+        "[[allow]]\npaths = [\"/dev/tty\"]\naccess = [\"read\", \"write\"]\n",
+    );
+    let probe = "for f in 0 1 2; do [ -t $f ] && echo is-a-tty-$f; done; \
+                 (: </dev/tty) && echo has-dev-tty; echo out; echo err >&2";
+    // Control: on the terminal without --no-tty, the program has it.
+    let (text, code) = on_a_terminal(
+        &["run", "-q", "--policy", &pol, "--", "sh", "-c", probe],
+        b"",
+    )?;
+    ensure!(code == Some(0), "{code:?}: {text}");
+    for want in [
+        "is-a-tty-0",
+        "is-a-tty-1",
+        "is-a-tty-2",
+        "has-dev-tty",
+        "out",
+        "err",
+    ] {
+        ensure!(text.contains(want), "control: no {want}: {text}");
+    }
+    let script = format!("{probe}; read line || echo stdin-at-eof");
+    let (text, code) = on_a_terminal(
+        &[
+            "run", "--no-tty", "--policy", &pol, "--", "sh", "-c", &script,
+        ],
+        b"",
+    )?;
+    ensure!(code == Some(0), "{code:?}: {text}");
+    for want in [
+        "stdin-at-eof",
+        "out",
+        "err",
+        "denied read of /dev/tty: denied by <no-tty>:0",
+    ] {
+        ensure!(text.contains(want), "--no-tty: no {want}: {text}");
+    }
+    for unwanted in ["is-a-tty-", "has-dev-tty"] {
+        ensure!(!text.contains(unwanted), "--no-tty: {unwanted}: {text}");
+    }
+    // Ctrl-C on the terminal reaches the program through fdbroker.
+    let (text, code) = on_a_terminal(
+        &[
+            "run",
+            "-q",
+            "--no-tty",
+            "--policy",
+            &pol,
+            "--",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 60",
+        ],
+        b"\x03",
+    )?;
+    ensure!(code == Some(130), "Ctrl-C: {code:?}: {text}");
     Ok(())
 }
 
@@ -1018,6 +1229,16 @@ fn main() {
         (
             "socketpair_protocol_is_served_too",
             socketpair_protocol_is_served_too,
+            true,
+        ),
+        (
+            "the_environment_is_minimal_unless_extended",
+            the_environment_is_minimal_unless_extended,
+            true,
+        ),
+        (
+            "no_tty_gives_the_program_no_terminal",
+            no_tty_gives_the_program_no_terminal,
             true,
         ),
         (

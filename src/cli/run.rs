@@ -1,4 +1,5 @@
-//! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet] [LIMITS] -- PROGRAM [ARGS...]`:
+//! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet]
+//! [--keep-env NAME]... [--setenv NAME=VALUE]... [--no-tty] [LIMITS] -- PROGRAM [ARGS...]`:
 //! run an unmodified program with every path it touches brokered; with
 //! `--learn OUT.toml`, record what it uses and write a policy for it. The
 //! resource limits (LIMITS) and `--stats` are in [`super::limits`]; how the
@@ -13,10 +14,10 @@ use std::sync::Arc;
 
 use fdbroker::audit::AuditLog;
 use fdbroker::event::Event;
-use fdbroker::learn::{Denials, Learner, PolicyWriter, include_entry};
+use fdbroker::learn::{Denials, LEARN_BUDGET, Learner, PolicyWriter, include_entry};
 use fdbroker::limits::Limits;
-use fdbroker::policy::Policy;
-use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status};
+use fdbroker::policy::{NamePattern, Policy};
+use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status, parse_setenv};
 
 use super::ending::Ending;
 use super::limits::LimitArgs;
@@ -31,8 +32,18 @@ its calls stop in the kernel (seccomp user notification) and fdbroker does
 them on its behalf when the policy allows, so a denied file fails with
 EACCES (\"Permission denied\"). Landlock lets it execute only the program,
 its interpreter and what the policy grants `exec`. When fdbroker runs as
-root the program runs as --user (default: nobody). The environment is passed
-through, plus FDBROKER_FD (the socketpair for the explicit protocol).
+root the program runs as --user (default: nobody).
+
+Environment: the program does not get fdbroker's (credentials, tokens and
+agent sockets stay out), only PATH, LANG, LANGUAGE, LC_*, TZ and TERM from
+it, HOME=/nonexistent, TMPDIR=/tmp, and FDBROKER_FD (the socketpair for the
+explicit protocol). Pass more with --keep-env NAME (globs: 'PYTHON*'; '*'
+passes everything), set one with --setenv NAME=VALUE, or use the policy's
+[env] table; the command line wins over the policy, --setenv over all.
+
+Terminal: the program cannot change the terminal's line discipline, size
+or controlling terminal; the modes and foreground process group it changes
+are put back when fdbroker ends. --no-tty gives it no terminal at all.
 The first time each path and right is denied, a line starting with
 `fdbroker: denied` says why and which [[allow]] entry would allow it
 (--quiet: no such lines).
@@ -106,6 +117,45 @@ pub struct Args {
     /// succeeded (for test suites: see docs/testing.md).
     #[arg(long, conflicts_with = "learn")]
     pub fail_on_denial: bool,
+    /// Pass the variables of fdbroker's environment whose names match NAME
+    /// (a name, or a glob with `*` and `?`). Repeat for several.
+    #[arg(long, value_name = "NAME", value_parser = parse_keep)]
+    pub keep_env: Vec<NamePattern>,
+    /// Set NAME to VALUE in the program's environment. Repeat for several.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = SetenvParser)]
+    pub setenv: Vec<(String, OsString)>,
+    /// Give the program no terminal: a session of its own, standard input
+    /// from /dev/null and its output copied to the terminal through pipes,
+    /// for each standard descriptor that is a terminal.
+    #[arg(long)]
+    pub no_tty: bool,
+}
+
+fn parse_keep(s: &str) -> Result<NamePattern, String> {
+    NamePattern::parse(s).map_err(|e| e.to_string())
+}
+
+/// `--setenv NAME=VALUE`, where VALUE may be any bytes.
+#[derive(Clone)]
+struct SetenvParser;
+
+impl clap::builder::TypedValueParser for SetenvParser {
+    type Value = (String, OsString);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        parse_setenv(value).map_err(|e| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for --setenv: {e}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
 }
 
 fn fail(msg: String, code: u8) -> anyhow::Result<ExitCode> {
@@ -149,7 +199,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-/// `--user`, `--audit-log` and the limits.
+/// `--user`, `--audit-log`, `--keep-env`, `--setenv`, `--no-tty` and the
+/// limits.
 fn common(
     mut sandbox: Sandbox,
     args: &Args,
@@ -158,6 +209,13 @@ fn common(
     if let Some(user) = &args.user {
         sandbox = sandbox.user(user.clone());
     }
+    for pattern in &args.keep_env {
+        sandbox = sandbox.keep_env(pattern.clone());
+    }
+    for (name, value) in &args.setenv {
+        sandbox = sandbox.setenv(name.clone(), value.clone());
+    }
+    sandbox = sandbox.no_tty(args.no_tty);
     let mut audit = None;
     if let Some(path) = &args.audit_log {
         match AuditLog::open(path) {
@@ -223,7 +281,8 @@ fn learn(
     }
     let implicit = fdbroker::sandbox::program_and_interpreters(program).unwrap_or_default();
     let learner = match Learner::new(args.policy.as_deref(), &args.learn_writable, implicit) {
-        Ok(l) => Arc::new(l),
+        Ok(l) if args.quiet => Arc::new(l),
+        Ok(l) => Arc::new(l.notices(Box::new(std::io::stderr()))),
         Err(e) => return fail(e.to_string(), EXIT_SETUP),
     };
     let mut sandbox = Sandbox::new(
@@ -259,32 +318,47 @@ fn learn(
     writer = writer.header(
         "Every rule is something the program used in that run; review before use (docs/learn.md).",
     );
+    let incomplete = learner.incomplete();
+    if incomplete {
+        writer = writer.header(format!(
+            "INCOMPLETE: the record of this run reached its limit ({} MiB); what the program used after that is missing.",
+            LEARN_BUDGET >> 20
+        ));
+    }
     if let Some(base) = &args.policy {
         writer = writer.include(include_entry(base, out));
     }
+    // The record is given back once the rules are made, the rules once the
+    // text is: the memory bound of learn mode (docs/learn.md).
     let learned = learner.learned(&writer);
+    learner.forget();
+    let rules = learned.rules.len();
     let text = writer.render(&learned);
+    drop(learned);
     if let Err(e) = write_atomically(out, &text) {
         return fail(format!("--learn {}: {e}", out.display()), EXIT_SETUP);
     }
     // The writer's output must always be a valid policy; say so if not.
-    if let Err(e) = Policy::from_file(out) {
+    if let Err(e) = Policy::parse(&text, out) {
         return fail(
             format!("the learned policy is invalid (a bug in fdbroker): {e}"),
             EXIT_SETUP,
         );
     }
+    drop(text);
     if !args.quiet {
         let (requests, refused) = learner.counts();
         let mut msg = format!(
-            "fdbroker: learned {} rule{} from {requests} request{} into {}",
-            learned.rules.len(),
-            if learned.rules.len() == 1 { "" } else { "s" },
+            "fdbroker: learned {rules} rule{} from {requests} request{} into {}",
+            if rules == 1 { "" } else { "s" },
             if requests == 1 { "" } else { "s" },
             out.display()
         );
         if refused > 0 {
             msg.push_str(&format!("; {refused} refused (not learned)"));
+        }
+        if incomplete {
+            msg.push_str("; INCOMPLETE: the record reached its limit");
         }
         if status != Status::Exited(0) {
             msg.push_str(&format!(

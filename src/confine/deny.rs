@@ -42,6 +42,25 @@ pub(super) const ATTRIBUTE_IOCTLS: [u32; 8] = [
     0x800c_6613,
 ];
 
+/// ioctl(2) requests whose effect on a terminal outlives the child, on the
+/// terminal it shares with its caller (ioctl_tty(2)): `TIOCSETD` (the line
+/// discipline), `TIOCSCTTY` and `TIOCNOTTY` (the controlling terminal),
+/// `TIOCEXCL` (exclusive mode: further opens fail with `EBUSY`),
+/// `TIOCSWINSZ` (the window size, which only the terminal emulator knows:
+/// putting back an old size would undo a resize of the window), `TIOCCONS`
+/// (console output), `TIOCVHANGUP` and `TIOCSLCKTRMIOS`. What the child may
+/// change (termios, the foreground process group) `fdbroker run` restores.
+pub(super) const TERMINAL_IOCTLS: [u32; 8] = [
+    libc::TIOCSETD as u32,
+    libc::TIOCSCTTY as u32,
+    libc::TIOCNOTTY as u32,
+    libc::TIOCEXCL as u32,
+    libc::TIOCSWINSZ as u32,
+    libc::TIOCCONS as u32,
+    libc::TIOCVHANGUP as u32,
+    libc::TIOCSLCKTRMIOS as u32,
+];
+
 /// What `socket(2)` may create under the deny filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -102,7 +121,7 @@ impl DenyRule {
 
 /// Which groups the deny filter contains. The "bypass" group (`io_uring_*`,
 /// `ptrace`, `process_vm_*`, `pidfd_getfd`, new seccomp listeners, terminal
-/// injection) is always in.
+/// injection, terminal changes that outlive the child) is always in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DenyOptions {
@@ -200,6 +219,10 @@ pub fn deny_rules(opts: &DenyOptions) -> Result<Vec<DenyRule>, ConfineError> {
         r("ioctl", SYS_ioctl, Errno::EPERM).when_arg32(1, SeccompCmpOp::Eq, TIOCSTI as u32)?,
         r("ioctl", SYS_ioctl, Errno::EPERM).when_arg32(1, SeccompCmpOp::Eq, TIOCLINUX as u32)?,
     ]);
+    // Changing that terminal for longer than the child lives.
+    for cmd in TERMINAL_IOCTLS {
+        rules.push(r("ioctl", SYS_ioctl, Errno::EPERM).when_arg32(1, SeccompCmpOp::Eq, cmd)?);
+    }
     // Ways out of the confinement: new namespaces (a user namespace would
     // hand the child capabilities over its own mounts), mounts, and
     // kernel-wide facilities no confined program needs.
@@ -353,6 +376,14 @@ mod tests {
             ("seccomp", EPERM, 1),
             ("ioctl", EPERM, 1),
             ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
+            ("ioctl", EPERM, 1),
             ("unshare", EPERM, 0),
             ("setns", EPERM, 0),
             ("clone3", ENOSYS, 0),
@@ -468,6 +499,13 @@ mod tests {
                 .iter()
                 .all(|r| r.errno == EPERM || (r.syscall == "clone3" && r.errno == ENOSYS))
         );
-        assert_eq!(without_open.len(), 54);
+        assert_eq!(without_open.len(), 62);
+        // The terminal requests, as ioctl_tty(2) numbers them on x86-64.
+        assert_eq!(
+            TERMINAL_IOCTLS,
+            [
+                0x5423, 0x540E, 0x5422, 0x540C, 0x5414, 0x541D, 0x5437, 0x5457
+            ]
+        );
     }
 }

@@ -13,8 +13,9 @@
 //! 4. one seccomp filter, [`deny_filter`]: i386 and x32 calls kill the
 //!    process (as [`foreign_abi_filter`] does); the open family fails with
 //!    `EACCES`; `io_uring_*`, `ptrace`, `process_vm_*`, `pidfd_getfd`, new
-//!    seccomp listeners, `TIOCSTI`/`TIOCLINUX` and metadata changes with
-//!    `EPERM`.
+//!    seccomp listeners, `TIOCSTI`/`TIOCLINUX`, terminal changes that would
+//!    outlive the child (line discipline, controlling terminal, size, ...)
+//!    and metadata changes with `EPERM`.
 //!
 //! Afterwards the only way to a file is a descriptor someone else opened —
 //! the broker. Descriptors already open keep working. `docs/confinement.md`

@@ -258,7 +258,9 @@ mod tests {
     use super::*;
     use crate::bpf::vm::{const_result, const_steps, run};
     use crate::bpf::{AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, JMP_JEQ_K};
-    use crate::confine::deny::{ATTRIBUTE_IOCTLS, DenyRule, SeccompCmpOp, Sockets};
+    use crate::confine::deny::{
+        ATTRIBUTE_IOCTLS, DenyRule, SeccompCmpOp, Sockets, TERMINAL_IOCTLS,
+    };
     use nix::errno::Errno;
 
     fn errno(e: Errno) -> u32 {
@@ -343,7 +345,25 @@ mod tests {
         assert_eq!(ioctl(libc::TIOCSTI), errno(Errno::EPERM));
         assert_eq!(ioctl(libc::TIOCSTI | (7 << 32)), errno(Errno::EPERM));
         assert_eq!(ioctl(libc::TIOCLINUX), errno(Errno::EPERM));
-        assert_eq!(ioctl(libc::FIONREAD), RET_ALLOW);
+        for cmd in TERMINAL_IOCTLS {
+            assert_eq!(ioctl(u64::from(cmd)), errno(Errno::EPERM), "{cmd:#x}");
+            assert_eq!(ioctl(u64::from(cmd) | (3 << 33)), errno(Errno::EPERM));
+        }
+        // What fdbroker run restores, and reading the terminal's state, pass.
+        for cmd in [
+            libc::FIONREAD,
+            libc::TCGETS,
+            libc::TCSETS,
+            libc::TCSETSW,
+            libc::TIOCGPGRP,
+            libc::TIOCSPGRP,
+            libc::TIOCGWINSZ,
+            libc::TIOCGETD,
+            libc::TCXONC,
+            libc::TCSBRK,
+        ] {
+            assert_eq!(ioctl(cmd), RET_ALLOW, "{cmd:#x}");
+        }
         // Attribute changes through ioctl (chattr and friends).
         for cmd in ATTRIBUTE_IOCTLS {
             assert_eq!(ioctl(u64::from(cmd)), errno(Errno::EPERM), "{cmd:#x}");

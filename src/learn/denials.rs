@@ -1,6 +1,7 @@
 //! Denials that explain themselves: the first time each path and right is
 //! denied, one line on fdbroker's standard error (which is the program's
-//! too, hence the `fdbroker: ` prefix).
+//! too, hence the `fdbroker: ` prefix). What was reported is remembered
+//! within [`DENIALS_BUDGET`] bytes.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -10,14 +11,16 @@ use std::sync::{Arc, Mutex};
 use nix::errno::Errno;
 
 use super::Learner;
+use super::budget::{Budget, Charge, entry_cost, human};
 use super::writer::{clean, toml_string};
 use crate::event::Event;
 use crate::policy::{Access, Decision, literal_pattern};
 
-/// The most distinct denials remembered; later ones are still reported but
-/// no longer deduplicated, so that a program cannot make fdbroker's memory
-/// grow without bound.
-const MAX_REMEMBERED: usize = 100_000;
+/// The most memory the denials already reported may take. Past it, one
+/// notice says so and denials not reported yet are no longer reported: a
+/// program cannot make fdbroker's memory, nor its standard error, grow
+/// without bound. (The audit log keeps recording every decision.)
+pub const DENIALS_BUDGET: usize = 1 << 20;
 
 /// Reports each denied `(path, rights)` once. Share it with an `Arc` and
 /// call [`Denials::observe`] for every decision.
@@ -49,9 +52,15 @@ const MAX_REMEMBERED: usize = 100_000;
 /// assert!(text.starts_with("fdbroker: denied read of /etc/passwd: no rule allows it"));
 /// ```
 pub struct Denials {
-    seen: Mutex<HashSet<(PathBuf, Access)>>,
+    seen: Mutex<Seen>,
     out: Mutex<Box<dyn Write + Send>>,
     learner: Option<Arc<Learner>>,
+}
+
+/// The denials reported so far, within their budget.
+struct Seen {
+    set: HashSet<(PathBuf, Access)>,
+    budget: Budget,
 }
 
 impl std::fmt::Debug for Denials {
@@ -63,8 +72,16 @@ impl std::fmt::Debug for Denials {
 impl Denials {
     /// Writes lines to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> Denials {
+        Denials::with_budget(out, DENIALS_BUDGET)
+    }
+
+    /// Writes lines to `out`, remembering at most `budget` bytes of them.
+    fn with_budget(out: Box<dyn Write + Send>, budget: usize) -> Denials {
         Denials {
-            seen: Mutex::new(HashSet::new()),
+            seen: Mutex::new(Seen {
+                set: HashSet::new(),
+                budget: Budget::new(budget),
+            }),
             out: Mutex::new(out),
             learner: None,
         }
@@ -93,11 +110,25 @@ impl Denials {
         {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             let key = (resolved.to_path_buf(), e.access);
-            if seen.contains(&key) {
+            if seen.set.contains(&key) {
                 return;
             }
-            if seen.len() < MAX_REMEMBERED {
-                seen.insert(key);
+            match seen.budget.charge(entry_cost(resolved, 0)) {
+                Charge::Taken => {
+                    seen.set.insert(key);
+                }
+                Charge::Full { first } => {
+                    let limit = seen.budget.limit();
+                    drop(seen);
+                    if first {
+                        self.write(&format!(
+                            "fdbroker: notice: {} of distinct denials reported; further ones are not \
+                             (--audit-log records every decision)\n",
+                            human(limit)
+                        ));
+                    }
+                    return;
+                }
             }
         }
         let refusal = self
@@ -112,8 +143,12 @@ impl Denials {
                 format!("{}\n", denial_line(resolved, requested, e.access, decision))
             }
         };
+        self.write(&line);
+    }
+
+    /// Writes one line: lines from concurrent requests never mix.
+    fn write(&self, line: &str) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        // One write per line: lines from concurrent requests never mix.
         let _ = out.write_all(line.as_bytes());
         let _ = out.flush();
     }
@@ -186,23 +221,8 @@ pub fn denial_line(
 mod tests {
     use super::*;
     use crate::event::{Op, Source};
+    use crate::learn::testing::Sink;
     use crate::policy::{RuleKind, RuleRef};
-
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().write(b)
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl Sink {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
 
     fn event<'a>(
         path: &'a Path,
@@ -257,6 +277,33 @@ mod tests {
         assert!(lines[0].starts_with("fdbroker: denied read of /srv/a: no rule allows it"));
         assert!(lines[1].starts_with("fdbroker: denied write of /srv/a: "));
         assert!(lines[1].ends_with("access = [\"write\"]"));
+    }
+
+    #[test]
+    fn remembered_within_the_budget() {
+        let sink = Sink::default();
+        let d = Denials::with_budget(Box::new(sink.clone()), 1000);
+        let deny = Decision::default_deny();
+        let paths: Vec<PathBuf> = (0..20)
+            .map(|i| PathBuf::from(format!("/srv/{i:0>300}")))
+            .collect();
+        for _ in 0..2 {
+            for p in &paths {
+                d.observe(&event(p, p, Access::READ, &deny, Some(Errno::EACCES)));
+            }
+        }
+        let text = sink.text();
+        let lines: Vec<&str> = text.lines().collect();
+        // Two fit in 1000 bytes, each reported once; then one notice, and
+        // nothing more however many come.
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].contains(&paths[0].display().to_string()));
+        assert!(lines[1].contains(&paths[1].display().to_string()));
+        assert_eq!(
+            lines[2],
+            "fdbroker: notice: 1000 bytes of distinct denials reported; further ones are not \
+             (--audit-log records every decision)"
+        );
     }
 
     #[test]

@@ -12,13 +12,14 @@
 //!   path and right is denied.
 //! - [`AuditSummary`]: `fdbroker explain --audit-log`.
 
+mod budget;
 mod denials;
 mod summary;
 mod writer;
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
@@ -27,18 +28,30 @@ use std::sync::{Arc, Mutex};
 
 use nix::fcntl::OFlag;
 
-pub use denials::{Denials, denial_line};
+pub use denials::{DENIALS_BUDGET, Denials, denial_line};
 pub use summary::{AuditSummary, DeniedGroup, Malformed};
 pub use writer::{
     GLOB_THRESHOLD, Learned, LearnedRule, PolicyWriter, Requester, Usage, toml_string,
 };
 
+use self::budget::{Budget, Charge, entry_cost, human};
 use crate::binfmt::{BINPRM_BUF_SIZE, elf_interpreter, shebang};
 use crate::event::{Event, Op};
 use crate::ops::flags::{Object, OpenFlags};
 use crate::policy::{Access, Decision, Judge, Policy, PolicyError, RuleKind, RuleRef};
 use crate::procfs;
 use crate::resolve::{FollowSymlinks, Resolver};
+
+/// The most memory learn mode's record may take: the paths used, their
+/// usage, and the programs seen (about 5,000 typical paths). Past it, one
+/// notice says so, what is new is no longer recorded, and
+/// [`Learner::incomplete`] turns true: a program cannot make fdbroker's
+/// memory grow without bound, and the learned policy says it is incomplete.
+pub const LEARN_BUDGET: usize = 3 << 20;
+
+/// What a [`Usage`] costs beyond its path and program: its maps' nodes and
+/// the names in them.
+const USAGE_EXTRA: usize = 448;
 
 /// The file name of the pseudo-rule behind learn-mode decisions: the audit
 /// log shows `<learn>:0` for a request allowed only because of learn mode,
@@ -123,6 +136,7 @@ pub struct Learner {
     implicit: Vec<PathBuf>,
     resolver: Resolver,
     state: Mutex<State>,
+    notices: Option<Mutex<Box<dyn Write + Send>>>,
 }
 
 impl std::fmt::Debug for Learner {
@@ -134,13 +148,26 @@ impl std::fmt::Debug for Learner {
     }
 }
 
-#[derive(Default)]
 struct State {
     usage: BTreeMap<PathBuf, Usage>,
     /// `(pid, program)` pairs already looked at for executions.
     programs: HashSet<(u32, PathBuf)>,
     requests: u64,
     refused: u64,
+    /// What `usage` and `programs` may still take.
+    budget: Budget,
+}
+
+impl State {
+    fn new(budget: usize) -> State {
+        State {
+            usage: BTreeMap::new(),
+            programs: HashSet::new(),
+            requests: 0,
+            refused: 0,
+            budget: Budget::new(budget),
+        }
+    }
 }
 
 impl Learner {
@@ -185,8 +212,41 @@ impl Learner {
             writable,
             implicit,
             resolver: Resolver::new()?,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State::new(LEARN_BUDGET)),
+            notices: None,
         })
+    }
+
+    /// Writes the notice that the record is full (once) to `out`.
+    pub fn notices(mut self, out: Box<dyn Write + Send>) -> Learner {
+        self.notices = Some(Mutex::new(out));
+        self
+    }
+
+    /// Whether the record reached [`LEARN_BUDGET`], so that some of what
+    /// the program used was not recorded.
+    pub fn incomplete(&self) -> bool {
+        self.lock().budget.is_full()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Says once that the record is full, when `charge` is the first refusal.
+    fn notice_if_full(&self, charge: Charge) {
+        if charge != (Charge::Full { first: true }) {
+            return;
+        }
+        if let Some(out) = &self.notices {
+            let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(
+                out,
+                "fdbroker: notice: learn mode's record reached {}; what the program uses from now on is not learned, and the policy will say it is incomplete",
+                human(LEARN_BUDGET)
+            );
+            let _ = out.flush();
+        }
     }
 
     /// The base policy: the `runtime` profile and the included base file.
@@ -240,7 +300,7 @@ impl Learner {
         };
         let pid = e.pid.unwrap_or(0);
         let program = exe_of(pid);
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
         state.requests += 1;
         if !decision.allowed {
             state.refused += 1;
@@ -254,7 +314,7 @@ impl Learner {
             program: program.clone(),
             pid,
         };
-        record(
+        let recorded = record(
             &mut state,
             resolved,
             access,
@@ -262,10 +322,22 @@ impl Learner {
             error.as_deref(),
             &who,
         );
+        // A program not looked at yet in this process.
+        let mut new_program = None;
+        let mut program_charge = Charge::Taken;
         if let Some(exe) = program
-            && state.programs.insert((pid, exe.clone()))
+            && !state.programs.contains(&(pid, exe.clone()))
         {
-            drop(state);
+            program_charge = state.budget.charge(entry_cost(&exe, 8));
+            if program_charge == Charge::Taken {
+                state.programs.insert((pid, exe.clone()));
+                new_program = Some(exe);
+            }
+        }
+        drop(state);
+        self.notice_if_full(recorded);
+        self.notice_if_full(program_charge);
+        if let Some(exe) = new_program {
             self.learn_execution(pid, &exe, &who);
         }
     }
@@ -284,11 +356,16 @@ impl Learner {
         if let Some(script) = self.script_of(pid) {
             executed.push(script);
         }
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
+        let mut charges = Vec::new();
         for path in executed {
             if !self.implicit.contains(&path) {
-                record(&mut state, &path, Access::EXEC, "exec", None, who);
+                charges.push(record(&mut state, &path, Access::EXEC, "exec", None, who));
             }
+        }
+        drop(state);
+        for charge in charges {
+            self.notice_if_full(charge);
         }
     }
 
@@ -352,24 +429,28 @@ impl Learner {
 
     /// What was recorded so far, per canonical path.
     pub fn usage(&self) -> BTreeMap<PathBuf, Usage> {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .usage
-            .clone()
+        self.lock().usage.clone()
+    }
+
+    /// Drops what was recorded (the counts and [`Learner::incomplete`]
+    /// stay), giving its memory back once the rules are made.
+    pub fn forget(&self) {
+        let mut state = self.lock();
+        state.usage = BTreeMap::new();
+        state.programs = HashSet::new();
     }
 
     /// Decisions observed, and how many of them were denials.
     pub fn counts(&self) -> (u64, u64) {
-        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let s = self.lock();
         (s.requests, s.refused)
     }
 
     /// The rules `writer` makes of what was recorded, leaving out what the
-    /// base policy allows.
+    /// base policy allows. (Made from the record in place: no copy of it.)
     pub fn learned(&self, writer: &PolicyWriter) -> Learned {
-        let usage = self.usage();
-        writer.rules(&usage, &|p, a| self.base.decide(p, a).allowed)
+        let state = self.lock();
+        writer.rules(&state.usage, &|p, a| self.base.decide(p, a).allowed)
     }
 }
 
@@ -407,7 +488,8 @@ fn learn_decision(allowed: bool) -> Decision {
     }
 }
 
-/// Adds one request to the usage of `path`.
+/// Adds one request to the usage of `path`; a path not recorded yet is
+/// left out (`Charge::Full`) once the record is full.
 fn record(
     state: &mut State,
     path: &Path,
@@ -415,14 +497,23 @@ fn record(
     op: &str,
     error: Option<&str>,
     who: &Requester,
-) {
-    let order = state.usage.len() as u64;
-    let u = state.usage.entry(path.to_path_buf()).or_default();
-    if u.first.is_none() {
-        u.first = Some(who.clone());
-        u.order = order;
+) -> Charge {
+    if let Some(u) = state.usage.get_mut(path) {
+        u.add(access, op, error);
+        return Charge::Taken;
     }
-    u.add(access, op, error);
+    let program = who.program.as_ref().map_or(0, |p| p.as_os_str().len());
+    let charge = state.budget.charge(entry_cost(path, program + USAGE_EXTRA));
+    if charge == Charge::Taken {
+        let mut u = Usage {
+            first: Some(who.clone()),
+            order: state.usage.len() as u64,
+            ..Usage::default()
+        };
+        u.add(access, op, error);
+        state.usage.insert(path.to_path_buf(), u);
+    }
+    charge
 }
 
 /// The rights a successful request needs on every later run: an `open`
@@ -501,8 +592,36 @@ pub fn include_entry(base: &Path, out: &Path) -> String {
     }
 }
 
+/// What the tests of learn's notices write to.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// A writer whose bytes a test reads back.
+    #[derive(Clone, Default)]
+    pub(crate) struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().write(b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sink {
+        /// Everything written so far.
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::Sink;
     use super::*;
 
     #[test]
@@ -513,6 +632,50 @@ mod tests {
         assert!(!other_process(Path::new("/proc/1x")));
         assert!(!other_process(Path::new("/proc/sys/kernel")));
         assert!(!other_process(Path::new("/srv/proc/1")));
+    }
+
+    #[test]
+    fn the_record_stays_within_its_budget() {
+        let sink = Sink::default();
+        let l = Learner::new(None, &[], Vec::new())
+            .unwrap()
+            .notices(Box::new(sink.clone()));
+        *l.lock() = State::new(4000);
+        let allow = Decision {
+            allowed: true,
+            rule: None,
+        };
+        let paths: Vec<PathBuf> = (0..20)
+            .map(|i| PathBuf::from(format!("/srv/{i:0>500}")))
+            .collect();
+        for p in paths.iter().chain(&paths) {
+            l.observe(&Event {
+                pid: Some(std::process::id()),
+                source: crate::event::Source::Seccomp,
+                syscall: Some("openat"),
+                op: Op::Open,
+                path: p,
+                resolved: Some(p),
+                flags: Some(0),
+                mode: None,
+                access: Access::READ,
+                decision: Some(&allow),
+                errno: None,
+            });
+        }
+        let usage = l.usage();
+        assert!(l.incomplete());
+        // Some were recorded, in order, each once; then nothing new.
+        assert!((1..20).contains(&usage.len()), "{}", usage.len());
+        assert!(usage.contains_key(&paths[0]));
+        assert!(!usage.contains_key(&paths[19]));
+        assert_eq!(usage[&paths[0]].ops["open"], 2);
+        let text = sink.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.starts_with("fdbroker: notice: learn mode's record reached 3 MiB"));
+        assert_eq!(l.counts(), (40, 0));
+        l.forget();
+        assert!(l.usage().is_empty() && l.incomplete());
     }
 
     #[test]

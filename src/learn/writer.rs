@@ -345,7 +345,7 @@ impl PolicyWriter {
         if learned.rules.is_empty() {
             s.push_str("# Nothing else was used.\n");
         }
-        s.push_str(&self.render_rules(learned));
+        self.write_rules(&mut s, learned);
         s
     }
 
@@ -353,6 +353,18 @@ impl PolicyWriter {
     /// preceded by an empty line.
     pub fn render_rules(&self, learned: &Learned) -> String {
         let mut s = String::new();
+        self.write_rules(&mut s, learned);
+        s
+    }
+
+    /// Appends [`PolicyWriter::render_rules`] to `s`, without a second copy.
+    fn write_rules(&self, s: &mut String, learned: &Learned) {
+        let size: usize = learned
+            .rules
+            .iter()
+            .map(|r| r.pattern.len() + r.comment.len() + 80)
+            .sum();
+        s.reserve(size);
         for r in &learned.rules {
             let names: Vec<String> = Access::NAMES
                 .iter()
@@ -367,7 +379,6 @@ impl PolicyWriter {
                 names.join(", ")
             );
         }
-        s
     }
 
     /// [`PolicyWriter::rules`] and [`PolicyWriter::render`] in one.

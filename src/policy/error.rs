@@ -147,6 +147,15 @@ pub enum PolicyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A bad name, pattern or value in an `[env]` table.
+    #[error("{at}: {source}")]
+    Env {
+        /// The name, pattern or value.
+        at: Location,
+        /// What is wrong with it.
+        #[source]
+        source: super::EnvError,
+    },
     /// The patterns were valid one by one but could not be compiled together
     /// (the matcher's size limit).
     #[error("{}: cannot compile the policy's patterns: {message}", file.display())]
@@ -172,6 +181,7 @@ impl PolicyError {
             | PolicyError::Include { at, .. }
             | PolicyError::Profile { at, .. }
             | PolicyError::Limit { at, .. } => Some(at),
+            PolicyError::Env { at, .. } => Some(at),
             PolicyError::Read { .. } | PolicyError::Compile { .. } => None,
         }
     }

@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::glob::Pattern;
 use super::limits::RawLimits;
 use super::matcher::MatcherBuilder;
-use super::{Access, Location, PolicyError, Rule, RuleKind, RuleRef, profiles};
+use super::{Access, EnvTable, Location, PolicyError, Rule, RuleKind, RuleRef, env, profiles};
 use crate::limits::Limits;
 
 /// The largest policy file we read; anything bigger is a mistake.
@@ -33,6 +33,7 @@ struct RawPolicy {
     #[serde(default)]
     deny: Vec<Spanned<RawRule>>,
     limits: Option<RawLimits>,
+    env: Option<env::RawEnv>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +54,7 @@ pub(crate) struct Loaded {
     pub(crate) network: Vec<Location>,
     /// The stricter of each limit set by any file or profile.
     pub(crate) limits: Limits,
+    pub(crate) env: EnvTable,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -161,6 +163,9 @@ impl Loader {
         }
         if let Some(limits) = &raw.limits {
             self.out.limits = self.out.limits.stricter(limits.parse(&at)?);
+        }
+        if let Some(table) = &raw.env {
+            env::merge(&mut self.out.env, table, &at)?;
         }
 
         // Rules in the order they appear in the file, allow and deny interleaved.

@@ -58,6 +58,7 @@
 
 mod access;
 mod decision;
+mod env;
 mod error;
 mod glob;
 mod limits;
@@ -72,6 +73,7 @@ use std::os::unix::ffi::OsStrExt;
 
 pub use access::Access;
 pub use decision::{Decision, Judge, RuleKind, RuleRef};
+pub use env::{EnvError, EnvTable, NamePattern, check_env_name};
 pub use error::{Location, PolicyError};
 pub use glob::{literal_pattern, literal_prefix};
 pub use lint::{Warning, WarningKind, lint};
@@ -144,6 +146,7 @@ pub struct Policy {
     files: Vec<PathBuf>,
     profiles: Vec<&'static str>,
     limits: crate::limits::Limits,
+    env: EnvTable,
 }
 
 impl Policy {
@@ -172,7 +175,7 @@ impl Policy {
     /// Any [`PolicyError`] with its `file:line:column`: invalid TOML, unknown
     /// keys, wrong types, a missing or unsupported `version`, unknown rights,
     /// empty lists, bad patterns, include cycles, unreadable includes,
-    /// unknown profiles.
+    /// unknown profiles, bad `[env]` names and values.
     pub fn parse(text: &str, origin: &Path) -> Result<Policy, PolicyError> {
         let loaded = load::Loader::default().load_root(text, origin)?;
         let matcher = loaded.matcher.build().map_err(|e| PolicyError::Compile {
@@ -186,6 +189,7 @@ impl Policy {
             files: loaded.files,
             profiles: loaded.profiles,
             limits: loaded.limits,
+            env: loaded.env,
         })
     }
 
@@ -283,6 +287,12 @@ impl Policy {
     /// includes and profiles set the same one, the stricter value.
     pub fn limits(&self) -> &crate::limits::Limits {
         &self.limits
+    }
+
+    /// The `[env]` tables of the file, its includes and profiles, merged:
+    /// what `fdbroker run` passes to the program besides its defaults.
+    pub fn env(&self) -> &EnvTable {
+        &self.env
     }
 }
 

@@ -18,6 +18,9 @@
 //!    `ReadFile` granted, on the program, its interpreters and what the
 //!    policy grants `exec` (see [`exec_grants`](super::exec_grants)); plus
 //!    the abstract-UNIX-socket and signal scopes when the kernel has them;
+//!    with `--no-tty` ([`Sandbox::no_tty`](super::Sandbox::no_tty)), it
+//!    then starts a session of its own and puts `/dev/null` and pipes in
+//!    place of the standard descriptors that are terminals;
 //! 6. leaves only 0, 1, 2 and its end of the socketpair (whose number is in
 //!    `FDBROKER_FD`) open across execve: every other descriptor is
 //!    close-on-exec;
@@ -37,19 +40,20 @@
 //!
 //! The first stage that fails reports itself and its errno to the parent
 //! ([`SetupMsg::Failed`]); the child then exits with 125, or 126/127 when
-//! execve failed. The environment passes through unchanged, plus
+//! execve failed. The environment is the one `env` made, plus
 //! `FDBROKER_FD`.
 
 use std::error::Error;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::unistd::Pid;
 
+use super::no_tty::NoTty;
 use super::setup::{MEMORY_REACHED, SetupMsg, Stage};
 use super::user::Ids;
 use super::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_SETUP, SandboxError, sys_err};
@@ -70,12 +74,14 @@ pub(super) struct ExecArgs {
 }
 
 impl ExecArgs {
-    /// `exec_path` with argv `[program, args...]` and our environment, with
-    /// [`FD_ENV`] naming `proto` (the child's end of the socketpair).
+    /// `exec_path` with argv `[program, args...]` and environment `vars`
+    /// (see `env`), plus [`FD_ENV`] naming `proto` (the child's end of the
+    /// socketpair).
     pub(super) fn new(
         exec_path: &Path,
         program: &OsStr,
         args: &[OsString],
+        vars: &[(OsString, OsString)],
         proto: BorrowedFd<'_>,
     ) -> Result<ExecArgs, SandboxError> {
         let mut argv = vec![cstring(program)?];
@@ -83,13 +89,11 @@ impl ExecArgs {
             argv.push(cstring(a)?);
         }
         let mut envp = Vec::new();
-        for (k, v) in std::env::vars_os() {
-            if k != FD_ENV {
-                let mut kv = k.into_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_bytes());
-                envp.push(CString::new(kv).map_err(|_| sys_err("environment")(Errno::EINVAL))?);
-            }
+        for (k, v) in vars.iter().filter(|(k, _)| k != FD_ENV) {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            envp.push(CString::new(kv).map_err(|_| sys_err("environment")(Errno::EINVAL))?);
         }
         envp.push(cstring(OsStr::new(&format!(
             "{FD_ENV}={}",
@@ -124,6 +128,8 @@ pub(super) struct ChildPlan<'a> {
     pub(super) old_mask: SigSet,
     /// Cgroups to join, a user namespace to enter, rlimits to set.
     pub(super) limits: &'a ChildLimits,
+    /// `--no-tty`: a new session and no terminal on 0, 1, 2.
+    pub(super) no_tty: Option<&'a NoTty>,
 }
 
 /// Forks (the process must still have a single thread) and runs the child
@@ -186,6 +192,11 @@ fn child_main(
     }
     if let Err(e) = landlock.restrict_self() {
         fail(Stage::Landlock, confine_errno(&e));
+    }
+    if let Some(no_tty) = plan.no_tty
+        && let Err(e) = no_tty.apply(forked)
+    {
+        fail(Stage::NoTerminal, e);
     }
     if let Err(e) = forked.keep_only_across_exec(&[proto]) {
         fail(Stage::CloseDescriptors, e);

@@ -6,7 +6,8 @@
 //! ([`KernelSupport::missing_for_run`](crate::confine::KernelSupport::missing_for_run)),
 //! finds the program (`program`: `PATH` lookup, interpreters), resolves who
 //! it runs as (`user`), turns the policy's `exec` grants into Landlock rules
-//! (`exec_grants`) and prepares the filters (the run's deny list is
+//! (`exec_grants`), makes the program's minimal environment (`env`) and
+//! prepares the filters (the run's deny list is
 //! [`crate::confine::run_deny`]). Then, while the process is still
 //! single-threaded, it forks: the child confines itself and executes the
 //! program (`child`), reporting each failed step to the parent (`setup`);
@@ -15,10 +16,13 @@
 //! story; `docs/syscalls.md` lists what happens to each system call.
 
 mod child;
+mod env;
 mod exec_grants;
+mod no_tty;
 mod program;
 mod setup;
 mod supervise;
+mod terminal;
 mod user;
 
 use std::ffi::OsString;
@@ -30,6 +34,7 @@ use std::sync::Arc;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
+pub use self::env::{DEFAULT_HOME, DEFAULT_KEEP, DEFAULT_TMPDIR, parse_setenv};
 pub use self::exec_grants::{ExecGrantError, exec_grants};
 pub use self::program::{Unusable, program_and_interpreters};
 pub use self::setup::{SetupMsgError, Stage};
@@ -44,7 +49,7 @@ use crate::confine::{self, ConfineError, LandlockBuilder, Missing};
 use crate::event::{self, Event, Observer};
 use crate::limits::{Enforcer, LimitError};
 use crate::notify::{MemoryError, NotifyError, notify_filter};
-use crate::policy::{Judge, Policy};
+use crate::policy::{EnvError, Judge, NamePattern, Policy};
 use crate::sys;
 
 /// Exit status for fdbroker's own errors (as env(1), timeout(1)).
@@ -144,6 +149,9 @@ pub enum SandboxError {
     /// The notification server could not start.
     #[error("starting the broker: {0}")]
     Notify(#[from] NotifyError),
+    /// A variable set with [`Sandbox::setenv`] cannot be set.
+    #[error("--setenv: {0}")]
+    Env(#[from] EnvError),
 }
 
 fn list(items: &[Missing]) -> String {
@@ -181,6 +189,13 @@ impl SandboxError {
 
 fn sys_err(what: &'static str) -> impl Fn(Errno) -> SandboxError {
     move |errno| SandboxError::Sys { what, errno }
+}
+
+fn io_err(what: &'static str) -> impl Fn(std::io::Error) -> SandboxError {
+    move |e| SandboxError::Sys {
+        what,
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
 }
 
 /// How the program ended.
@@ -241,6 +256,8 @@ pub struct Sandbox {
     audit: Option<Arc<AuditLog>>,
     hooks: Hooks,
     enforcer: Option<Enforcer>,
+    env: env::EnvOptions,
+    no_tty: bool,
 }
 
 /// What `fdbroker run --learn` and helpful denials change (see
@@ -277,6 +294,8 @@ impl Sandbox {
             audit: None,
             hooks: Hooks::default(),
             enforcer: None,
+            env: env::EnvOptions::default(),
+            no_tty: false,
         }
     }
 
@@ -324,6 +343,29 @@ impl Sandbox {
         self
     }
 
+    /// Also pass the variables of fdbroker's environment whose names match
+    /// `pattern` (see `docs/run.md`, "What the program gets").
+    pub fn keep_env(mut self, pattern: NamePattern) -> Sandbox {
+        self.env.keep.push(pattern);
+        self
+    }
+
+    /// Set `name` to `value` in the program's environment, over anything
+    /// else. `FDBROKER_FD` and names that are not portable shell names are
+    /// refused by [`Sandbox::run`] ([`SandboxError::Env`]).
+    pub fn setenv(mut self, name: impl Into<String>, value: impl Into<OsString>) -> Sandbox {
+        self.env.set.push((name.into(), value.into()));
+        self
+    }
+
+    /// Give the program no terminal: a session of its own, standard input
+    /// from `/dev/null` and its output through pipes fdbroker copies to the
+    /// terminal, in place of each standard descriptor that is a terminal.
+    pub fn no_tty(mut self, yes: bool) -> Sandbox {
+        self.no_tty = yes;
+        self
+    }
+
     /// Runs the program confined and waits for it. Must be called while the
     /// process has a single thread (it forks).
     pub fn run(mut self) -> Result<Status, SandboxError> {
@@ -356,13 +398,25 @@ impl Sandbox {
             sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
         let (setup_parent, setup_child) =
             sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
+        let vars = env::program_env(self.policy.env(), &self.env, std::env::vars_os())?;
         let exec = ExecArgs::new(
             &exe.exec_path,
             &self.program,
             &self.args,
+            &vars,
             proto_child.as_fd(),
         )?;
-        let signals = supervise::prepare()?;
+        let no_tty = self
+            .no_tty
+            .then(no_tty::NoTty::prepare)
+            .transpose()
+            .map_err(io_err("--no-tty"))?;
+        // Restored when this returns, once the sandbox is gone.
+        let _terminal = terminal::save();
+        let mut signals = supervise::prepare()?;
+        // In a session of its own the program gets no signal from the
+        // terminal: fdbroker forwards those too.
+        signals.forward_kernel_signals = no_tty.is_some();
         // The child's cgroups, user namespace and rlimits, prepared before
         // the fork; the run's clock starts.
         let mut limits = self.enforcer.take().unwrap_or_default();
@@ -376,24 +430,46 @@ impl Sandbox {
             exec: &exec,
             old_mask: signals.old_mask,
             limits: &child_limits,
+            no_tty: no_tty.as_ref(),
         };
         let child = child::start(&plan, landlock, setup_child.as_fd(), proto_child.as_fd())?;
         drop((proto_child, setup_child, child_limits));
+        let copiers = match no_tty.map(no_tty::NoTty::start_copying).transpose() {
+            Ok(c) => c,
+            Err(e) => {
+                supervise::abandon(child);
+                return Err(io_err("--no-tty")(e));
+            }
+        };
         let channels = Channels {
             setup: setup_parent,
             proto: proto_parent,
         };
+        let mut judge = self.effective_judge();
+        if self.no_tty {
+            judge = Arc::new(no_tty::WithoutTty(judge));
+        }
         let judging = Judging {
-            judge: self.effective_judge(),
+            judge,
             observer: self.combined_observer(),
             program_ids: ids.map(|i| sys::creds::FsIds {
                 uid: i.uid.as_raw(),
                 gid: i.gid.as_raw(),
             }),
         };
-        let result = supervise::supervise(child, &exe.exec_path, channels, &mut limits, judging);
+        let result = supervise::supervise(
+            child,
+            &exe.exec_path,
+            channels,
+            &signals,
+            &mut limits,
+            judging,
+        );
         // The hits only the end shows, the report, the cgroups removed.
         limits.finish(result.as_ref().ok().copied());
+        if let Some(c) = copiers {
+            c.finish();
+        }
         result
     }
 

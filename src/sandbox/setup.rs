@@ -11,8 +11,9 @@ use std::fmt;
 
 use nix::errno::Errno;
 
-/// A step of the child's setup after fork(2), in order; the first that
-/// fails is reported to the parent with its errno.
+/// A step of the child's setup after fork(2), in order (but
+/// [`Stage::NoTerminal`], numbered last, comes after Landlock); the first
+/// that fails is reported to the parent with its errno.
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -47,6 +48,8 @@ pub enum Stage {
     UserNamespace = 12,
     /// Setting the program's rlimits.
     Rlimits = 13,
+    /// `--no-tty`: a new session, `/dev/null` and pipes on 0, 1, 2.
+    NoTerminal = 14,
 }
 
 impl Stage {
@@ -67,6 +70,7 @@ impl Stage {
             Stage::JoinCgroups => "joining the sandbox's cgroups (limits)",
             Stage::UserNamespace => "creating a user namespace (for --max-processes)",
             Stage::Rlimits => "setting resource limits",
+            Stage::NoTerminal => "leaving the terminal",
         }
     }
 }
@@ -96,6 +100,7 @@ impl TryFrom<u8> for Stage {
             11 => Stage::JoinCgroups,
             12 => Stage::UserNamespace,
             13 => Stage::Rlimits,
+            14 => Stage::NoTerminal,
             _ => return Err(SetupMsgError::UnknownStage(value)),
         })
     }
@@ -231,7 +236,7 @@ impl SetupMsg {
 mod tests {
     use super::*;
 
-    const ALL: [Stage; 14] = [
+    const ALL: [Stage; 15] = [
         Stage::NoNewPrivs,
         Stage::SwitchUser,
         Stage::DropCapabilities,
@@ -246,6 +251,7 @@ mod tests {
         Stage::JoinCgroups,
         Stage::UserNamespace,
         Stage::Rlimits,
+        Stage::NoTerminal,
     ];
 
     #[test]
@@ -321,8 +327,8 @@ mod tests {
             Err(SetupMsgError::TooLong { len: 7, need: 6 })
         );
         assert_eq!(
-            SetupMsg::decode(&[FAILED, 14, 1, 0, 0, 0]),
-            Err(SetupMsgError::UnknownStage(14))
+            SetupMsg::decode(&[FAILED, 15, 1, 0, 0, 0]),
+            Err(SetupMsgError::UnknownStage(15))
         );
         assert_eq!(
             SetupMsg::decode(&[FAILED, 4, 0, 0, 0, 0]),

@@ -3,9 +3,9 @@
 //! ([`Broker`]) with one judge and one [`Ops`] engine, forward signals, reap,
 //! and return the program's [`Status`].
 //!
-//! `SIGINT`, `SIGTERM` and `SIGHUP` are forwarded to the child unless the
-//! kernel sent them (e.g. from the terminal: the child got its own copy
-//! then). fdbroker is a child subreaper: when the program exits, whatever it
+//! `SIGINT`, `SIGTERM`, `SIGHUP` and `SIGQUIT` are forwarded to the child
+//! unless the kernel sent them (e.g. from the terminal: the child got its
+//! own copy then, except under `--no-tty`). fdbroker is a child subreaper: when the program exits, whatever it
 //! left running is killed.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -31,10 +31,13 @@ use crate::sys::creds::FsIds;
 
 /// The signals fdbroker handles itself, through a signalfd.
 pub(super) struct Signals {
-    /// `SIGCHLD`, `SIGINT`, `SIGTERM`, `SIGHUP`: blocked from now on.
+    /// `SIGCHLD`, `SIGINT`, `SIGTERM`, `SIGHUP`, `SIGQUIT`: blocked from now on.
     pub(super) handled: SigSet,
     /// The mask before, which the child restores.
     pub(super) old_mask: SigSet,
+    /// Forward what the kernel sent too (terminal keys, hangup): the program
+    /// is in a session of its own and got no copy (`--no-tty`).
+    pub(super) forward_kernel_signals: bool,
 }
 
 /// Blocks the handled signals (in every thread started later too) and makes
@@ -46,6 +49,9 @@ pub(super) fn prepare() -> Result<Signals, SandboxError> {
         Signal::SIGINT,
         Signal::SIGTERM,
         Signal::SIGHUP,
+        // Ctrl-\ would end fdbroker before the program, its terminal
+        // unrestored.
+        Signal::SIGQUIT,
     ] {
         handled.add(s);
     }
@@ -53,7 +59,18 @@ pub(super) fn prepare() -> Result<Signals, SandboxError> {
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&handled), Some(&mut old_mask))
         .map_err(sys_err("sigprocmask"))?;
     nix::sys::prctl::set_child_subreaper(true).map_err(sys_err("PR_SET_CHILD_SUBREAPER"))?;
-    Ok(Signals { handled, old_mask })
+    Ok(Signals {
+        handled,
+        old_mask,
+        forward_kernel_signals: false,
+    })
+}
+
+/// Kills and reaps the program when its supervision cannot start.
+pub(super) fn abandon(child: Pid) {
+    let _ = kill(child, Signal::SIGKILL);
+    let _ = waitpid(child, None);
+    kill_descendants();
 }
 
 /// The parent's ends of the two socketpairs.
@@ -79,10 +96,11 @@ pub(super) fn supervise(
     child: Pid,
     exec_path: &Path,
     channels: Channels,
+    signals: &Signals,
     limits: &mut Enforcer,
     judging: Judging,
 ) -> Result<Status, SandboxError> {
-    let result = serve_and_wait(child, exec_path, channels, limits, judging);
+    let result = serve_and_wait(child, exec_path, channels, signals, limits, judging);
     if result.is_err() {
         let _ = kill(child, Signal::SIGKILL);
         let _ = waitpid(child, None);
@@ -142,6 +160,7 @@ fn serve_and_wait(
     child: Pid,
     exec_path: &Path,
     channels: Channels,
+    signals: &Signals,
     limits: &mut Enforcer,
     judging: Judging,
 ) -> Result<Status, SandboxError> {
@@ -188,6 +207,7 @@ fn serve_and_wait(
     }
     drop(setup);
 
+    let forward_all = signals.forward_kernel_signals;
     loop {
         if let Some(status) = reap(child)? {
             return Ok(status);
@@ -205,7 +225,7 @@ fn serve_and_wait(
         }
         // A signal from the kernel (terminal keys, hangup) reached the
         // child's process group too; forward only what someone sent us.
-        if info.ssi_code != libc::SI_KERNEL
+        if (info.ssi_code != libc::SI_KERNEL || forward_all)
             && let Ok(sig) = Signal::try_from(signo)
         {
             let _ = kill(child, sig);

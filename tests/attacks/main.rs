@@ -839,6 +839,8 @@ access = ["stat"]
             };
             argv.extend([fdbroker, "run".into(), "--policy".into()]);
             argv.push(policy.display().to_string());
+            // The program gets only what it is given: the runner's settings.
+            argv.extend(["--keep-env".into(), "ATTACK_*".into()]);
             argv.push("--".into());
         }
         argv.push(bins.path(spec.prog));
@@ -849,6 +851,12 @@ access = ["stat"]
             .env("ATTACK_ROOT", &tree.root)
             .env("ATTACK_SELF", bins.path(spec.prog))
             .env_remove("FDBROKER_FD")
+            // Credentials of whoever runs fdbroker: never the program's.
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                format!("SECRET-{}-env", tree.token),
+            )
+            .env("SSH_AUTH_SOCK", tree.p("agent.sock"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -1047,6 +1055,20 @@ access = ["stat"]
                     None if succeeded.contains_key(a) => {}
                     None => t.fail(&n, "not attempted"),
                 }
+            }
+        }
+        if spec.tty {
+            // tty_wrap's shell reports how the program left the terminal.
+            let verdict = if control {
+                "control terminal changed"
+            } else {
+                "terminal_restored"
+            };
+            if !out.lines.iter().any(|l| l.contains(verdict)) {
+                t.fail(
+                    &format!("{name} / terminal state after the run"),
+                    "tty_wrap did not report it",
+                );
             }
         }
         let finished = ready && done && !out.hung;
@@ -1347,6 +1369,8 @@ access = ["stat"]
             "fs_mutations",
             "metadata_by_path",
             "kernel_facilities",
+            "environment",
+            "terminal",
         ];
         let mut v = vec![
             spec(
@@ -1456,6 +1480,8 @@ access = ["stat"]
                 "sockets",
                 "tiocsti",
                 "fs_mutations",
+                "environment",
+                "terminal",
             ],
         );
         s.tty = true;

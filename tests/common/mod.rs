@@ -113,6 +113,16 @@ pub fn output(cmd: &mut std::process::Command) -> Out {
     finish(cmd.spawn().expect("spawn"))
 }
 
+/// A fresh scratch directory, by its canonical path, that the
+/// unprivileged user a sandboxed program runs as can traverse.
+pub fn scratch() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical tempdir");
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (dir, root)
+}
+
 /// One case of a `harness = false` suite: its name, the case, and whether it
 /// needs the kernel features `fdbroker run` needs.
 pub type Case<T> = (&'static str, fn(&T) -> Result<(), String>, bool);

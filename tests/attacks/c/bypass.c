@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -688,6 +689,104 @@ static void tiocsti(void) {
     must_fail(n, "open /dev/tty", open("/dev/tty", O_RDWR));
 }
 
+/* ----------------------------------------------------- terminal changes */
+
+/* Changes to the terminal shared with the caller that would outlive the
+ * program: refused. Unconfined the harmless ones are made for real (the line
+ * discipline set to the one it has, the size to the one it has, exclusive
+ * mode undone at once); those that would hang up or detach the control's
+ * own terminal are only tried confined. */
+static void terminal(void) {
+    const char *n = "terminal";
+    if (!getenv("ATTACK_TTY") || !isatty(0)) {
+        SKIP(n, "standard input is not a terminal");
+        return;
+    }
+    int ldisc = 0;
+    ioctl(0, TIOCGETD, &ldisc);
+    must_fail(n, "TIOCSETD (line discipline)", ioctl(0, TIOCSETD, &ldisc));
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    ioctl(0, TIOCGWINSZ, &ws);
+    must_fail(n, "TIOCSWINSZ (window size)", ioctl(0, TIOCSWINSZ, &ws));
+    long excl = ioctl(0, TIOCEXCL);
+    must_fail(n, "TIOCEXCL (exclusive mode)", excl);
+    if (excl == 0)
+        ioctl(0, TIOCNXCL);
+    must_fail(n, "TIOCSCTTY (steal it)", ioctl(0, TIOCSCTTY, 1));
+    if (g_control)
+        return;
+    must_fail(n, "TIOCNOTTY (give it up)", ioctl(0, TIOCNOTTY));
+    must_fail(n, "TIOCCONS (console output)", ioctl(0, TIOCCONS));
+    must_fail(n, "TIOCVHANGUP", ioctl(0, TIOCVHANGUP));
+    struct termios lock;
+    memset(&lock, 0xff, sizeof lock);
+    must_fail(n, "TIOCSLCKTRMIOS", ioctl(0, TIOCSLCKTRMIOS, &lock));
+}
+
+/* After the last handshake: a new process group takes the terminal's
+ * foreground and leaves it without echo, canonical input or signals, then
+ * everything exits. The shell of tty_wrap checks that fdbroker put it back
+ * (or, unconfined, that it stayed changed). */
+static void terminal_parting_shot(void) {
+    if (!getenv("ATTACK_TTY") || !isatty(0))
+        return;
+    signal(SIGTTOU, SIG_IGN);
+    pid_t p = fork();
+    if (p == 0) {
+        setpgid(0, 0);
+        tcsetpgrp(0, getpid());
+        struct termios t;
+        if (tcgetattr(0, &t) == 0) {
+            t.c_lflag &= ~(tcflag_t)(ECHO | ICANON | ISIG);
+            t.c_cc[VMIN] = 0;
+            tcsetattr(0, TCSANOW, &t);
+        }
+        _exit(0);
+    }
+    if (p > 0)
+        waitpid(p, NULL, 0);
+}
+
+/* ---------------------------------------------------------- environment */
+
+/* The runner puts credentials in fdbroker's environment (and, unconfined,
+ * in ours): the program must not see them, by getenv or in its own
+ * /proc/self/environ. Only names are printed, never values. */
+static void environment(void) {
+    const char *n = "environment";
+    static const char *secrets[] = {"AWS_SECRET_ACCESS_KEY", "SSH_AUTH_SOCK"};
+    for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
+        if (getenv(secrets[i]))
+            SUCCEEDED(n, "%s is in the environment", secrets[i]);
+        else
+            BLOCKED(n, "%s is not in the environment", secrets[i]);
+    }
+    int fd = open("/proc/self/environ", O_RDONLY);
+    if (fd < 0) {
+        BLOCKED(n, "/proc/self/environ: %s", ename(errno));
+        return;
+    }
+    static char buf[1 << 16];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    int found = 0;
+    for (size_t off = 0; off < len; off += strlen(buf + off) + 1) {
+        for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
+            size_t k = strlen(secrets[i]);
+            if (!strncmp(buf + off, secrets[i], k) && buf[off + k] == '=') {
+                SUCCEEDED(n, "%s is in /proc/self/environ", secrets[i]);
+                found = 1;
+            }
+        }
+    }
+    if (!found)
+        BLOCKED(n, "no credential in /proc/self/environ (%zu bytes)", len);
+}
+
 /* ---------------------------------------------- changing files by path */
 
 static void mutations(void) {
@@ -855,6 +954,7 @@ int main(int argc, char **argv) {
         {"execve", exec_attacks},       {"namespaces", namespaces},
         {"processes", processes},       {"signals", signals},
         {"sockets", sockets},           {"tiocsti", tiocsti},
+        {"environment", environment},   {"terminal", terminal},
         {"fs_mutations", mutations},    {"misc", misc},
     };
     for (size_t i = 0; i < sizeof attacks / sizeof *attacks; i++) {
@@ -869,5 +969,10 @@ int main(int argc, char **argv) {
         control_public("after");
     }
     done();
+    int wanted = !strcmp(first, "all");
+    for (int a = 1; a < argc; a++)
+        wanted |= !strcmp(argv[a], "terminal");
+    if (wanted)
+        terminal_parting_shot();
     return 0;
 }
