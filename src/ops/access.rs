@@ -1,4 +1,5 @@
-//! `access`: the policy and the real permission bits, both.
+//! `access`: the policy and the permission bits, both (for the broker's real
+//! ids, or the program's credentials where those act).
 
 use std::path::Path;
 

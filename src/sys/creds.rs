@@ -400,11 +400,26 @@ mod tests {
             assert_eq!(creds(), before);
             return;
         }
+        // On a thread of its own, with supplementary groups to take away.
+        std::thread::spawn(as_root_with_groups).join().unwrap();
+    }
+
+    /// `acting_as_the_program_changes_one_thread_and_is_restored` as root,
+    /// on a thread with supplementary groups.
+    fn as_root_with_groups() {
+        use std::os::unix::fs::PermissionsExt;
+        set_groups(&[4242, 4243]).unwrap();
+        let before = creds();
+        assert_eq!(line(&before, "Groups:"), "4242 4243");
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("secret");
         std::fs::write(&secret, "root only").unwrap();
-        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
+        std::fs::set_permissions(&secret, PermissionsExt::from_mode(0o600)).unwrap();
+        // Readable only through group 4242.
+        let group = dir.path().join("group");
+        std::fs::write(&group, "group 4242").unwrap();
+        std::os::unix::fs::chown(&group, None, Some(4242)).unwrap();
+        std::fs::set_permissions(&group, PermissionsExt::from_mode(0o040)).unwrap();
         let (ask, asked) = mpsc::channel::<()>();
         let (tell, told) = mpsc::channel();
         let bystander = std::thread::spawn(move || {
@@ -412,16 +427,20 @@ mod tests {
                 let _ = tell.send(creds());
             }
         });
+        let theirs_before = {
+            ask.send(()).unwrap();
+            told.recv().unwrap()
+        };
         let nobody = Identity {
             uid: 65534,
             gid: 65534,
             no_groups: true,
         };
-        let (inside, opened, theirs) = act_as(nobody, || {
+        let open = |p: &Path| File::open(p).map(drop).map_err(|e| e.raw_os_error());
+        let (inside, secret_opened, group_opened, theirs) = act_as(nobody, || {
             ask.send(()).unwrap();
             let theirs = told.recv().unwrap();
-            let opened = File::open(&secret).map_err(|e| e.raw_os_error());
-            (creds(), opened, theirs)
+            (creds(), open(&secret), open(&group), theirs)
         })
         .unwrap();
         assert_eq!(line(&inside, "Uid:"), "0\t0\t0\t65534");
@@ -429,8 +448,19 @@ mod tests {
         assert_eq!(line(&inside, "Groups:"), "");
         assert_eq!(line(&inside, "CapEff:"), "0000000000000000");
         assert_eq!(line(&inside, "CapPrm:"), line(&before, "CapPrm:"));
-        assert_eq!(opened.err(), Some(Some(libc::EACCES)));
-        assert_eq!(theirs, before, "another thread keeps its credentials");
+        assert_eq!(secret_opened, Err(Some(libc::EACCES)));
+        assert_eq!(group_opened, Err(Some(libc::EACCES)));
+        assert_eq!(
+            theirs, theirs_before,
+            "another thread keeps its credentials"
+        );
+        assert_eq!(creds(), before, "restored");
+        // A program of the broker's own groups keeps them.
+        let with_groups = Identity {
+            no_groups: false,
+            ..nobody
+        };
+        assert_eq!(act_as(with_groups, || open(&group)), Ok(Ok(())));
         assert_eq!(creds(), before, "restored");
         // Restored when the operation unwinds, too.
         let unwound = std::panic::catch_unwind(|| act_as(nobody, || panic!("unwinding")));
