@@ -20,7 +20,10 @@
 //! credentials (so that the program's own search permissions apply on the
 //! way) and must have the same canonical path, or the request is `EACCES`.
 //! What the policy's own rules grant is opened with the broker's
-//! credentials, as always: an explicit grant keeps its meaning.
+//! credentials, as always: an explicit grant keeps its meaning. A request
+//! for a path in `/proc` is made with the program's credentials from the
+//! start, the judge's decision included (a [`crate::policy::Judge`] that
+//! does I/O of its own does it with them there).
 //!
 //! Without program ids (a library [`crate::broker::Broker`] that was not
 //! given any, [`super::Context`] with `program: None`) everything is done
