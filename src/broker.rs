@@ -53,7 +53,7 @@ use nix::errno::Errno;
 use thiserror::Error;
 
 use crate::event::{Event, Observer, Source};
-use crate::ops::{Context, Ops, Outcome};
+use crate::ops::{Context, Ops, Outcome, ProgramIds};
 use crate::policy::{Access, Decision, Judge};
 use crate::protocol::{
     Call, MAX_REPLY_DATA, MAX_REQUEST, Op, ProtocolError, Rejected, Reply, ReplyBody, Request,
@@ -99,6 +99,7 @@ struct Inner {
     ops: Arc<Ops>,
     judge: Arc<dyn Judge>,
     observer: Option<Observer>,
+    program: Option<ProgramIds>,
 }
 
 /// Serves children; cheap to clone (all clones share the same engine,
@@ -131,6 +132,7 @@ impl Broker {
                 ops,
                 judge,
                 observer: None,
+                program: None,
             }),
         }
     }
@@ -142,6 +144,23 @@ impl Broker {
                 ops: Arc::clone(&self.inner.ops),
                 judge: Arc::clone(&self.inner.judge),
                 observer: Some(observer),
+                program: self.inner.program,
+            }),
+        }
+    }
+
+    /// This broker, serving children that run with `program`'s credentials:
+    /// what lies in `/proc` and what only a built-in profile grants is then
+    /// opened with those, never with the broker's own (see
+    /// [`ProgramIds`]; `fdbroker run` does this). Without it, every request
+    /// is served with the broker's credentials, as the policy alone says.
+    pub fn with_program(self, program: ProgramIds) -> Broker {
+        Broker {
+            inner: Arc::new(Inner {
+                ops: Arc::clone(&self.inner.ops),
+                judge: Arc::clone(&self.inner.judge),
+                observer: self.inner.observer.clone(),
+                program: Some(program),
             }),
         }
     }
@@ -175,7 +194,10 @@ impl Broker {
     /// Returns an error only when the socket itself fails; a child that goes
     /// away mid-exchange is a normal end.
     pub fn serve(&self, conn: OwnedFd, peer_pid: Option<u32>) -> Result<ServeSummary, BrokerError> {
-        let ctx = Context { pid: peer_pid };
+        let ctx = Context {
+            pid: peer_pid,
+            program: self.inner.program,
+        };
         let mut summary = ServeSummary::default();
         let mut buf = vec![0u8; MAX_REQUEST];
         loop {

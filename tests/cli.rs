@@ -262,6 +262,7 @@ fn explain_judges_own_proc_paths_as_the_broker_does() {
     let ops = Ops::new().unwrap();
     let me = Context {
         pid: Some(std::process::id()),
+        program: None,
     };
     for req in [
         "/proc/self",

@@ -74,11 +74,15 @@ impl Judged for Tree {
     }
 }
 
-const ME: Context = Context { pid: None };
+const ME: Context = Context {
+    pid: None,
+    program: None,
+};
 
 fn me() -> Context {
     Context {
         pid: Some(std::process::id()),
+        program: None,
     }
 }
 
@@ -228,7 +232,10 @@ fn proc_self_means_the_requester() {
         let o = ops.open(&j, &me(), Path::new("/proc/1/status"), libc::O_RDONLY, 0);
         assert_eq!(errno(&o), Some(Errno::EACCES));
         assert_eq!(o.resolved.as_deref(), Some(Path::new("/proc/1/status")));
-        let other = Context { pid: Some(1) };
+        let other = Context {
+            pid: Some(1),
+            program: None,
+        };
         let o = ops.open(
             &j,
             &other,
@@ -253,7 +260,10 @@ fn broker_proc_is_never_handed_out() {
     // (/etc/mtab -> ../proc/self/mounts), not through /dev/fd.
     let j = Prefixes::new(&[(Path::new("/"), Access::READ)]);
     let pid = std::process::id();
-    let other = Context { pid: Some(1) };
+    let other = Context {
+        pid: Some(1),
+        program: None,
+    };
     for ops in engines() {
         let mut paths = vec![
             format!("/proc/{pid}/status"),

@@ -139,9 +139,15 @@ impl Caller {
         if procfs::in_proc(path) {
             let status = std::fs::read(format!("/proc/{tid}/status")).map_err(|_| Errno::ESRCH)?;
             let tgid = procfs::status_tgid(&status).ok_or(Errno::ESRCH)?;
-            return Ok(Context { pid: Some(tgid) });
+            return Ok(Context {
+                pid: Some(tgid),
+                program: None,
+            });
         }
-        Ok(Context { pid: Some(tid) })
+        Ok(Context {
+            pid: Some(tid),
+            program: None,
+        })
     }
 
     /// Opens the thread's memory: for writing, and for reading too when

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::bpf::AUDIT_ARCH_X86_64;
 use crate::event::{Event, Observer, Op, Source};
-use crate::ops::{Ops, Outcome};
+use crate::ops::{Context, Ops, Outcome, ProgramIds};
 use crate::policy::Judge;
 use crate::sys;
 use crate::sys::notify::Notif;
@@ -41,6 +41,7 @@ pub struct NotifyServer {
     ops: Arc<Ops>,
     observer: Option<Observer>,
     memory: CallerMemory,
+    program: Option<ProgramIds>,
 }
 
 impl std::fmt::Debug for NotifyServer {
@@ -110,12 +111,21 @@ impl NotifyServer {
             ops,
             observer: None,
             memory: CallerMemory::Direct,
+            program: None,
         })
     }
 
     /// Reports every judged request to `observer` (the audit log).
     pub fn with_observer(mut self, observer: Observer) -> NotifyServer {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Callers run with `program`'s credentials: what lies in `/proc` and
+    /// what only a built-in profile grants is opened with those (see
+    /// [`ProgramIds`]); without it, with the server's own.
+    pub fn with_program(mut self, program: ProgramIds) -> NotifyServer {
+        self.program = Some(program);
         self
     }
 
@@ -202,7 +212,7 @@ impl NotifyServer {
         call: OpenCall,
     ) -> Result<Answer, Errno> {
         let (requested, absolute) = caller.path(call.dirfd, call.path_addr)?;
-        let ctx = caller.context(&absolute)?;
+        let ctx = self.context(caller, &absolute)?;
         self.valid(n)?;
         let out = self
             .ops
@@ -283,7 +293,7 @@ impl NotifyServer {
                 requested,
                 absolute,
             } => {
-                let ctx = caller.context(&absolute)?;
+                let ctx = self.context(caller, &absolute)?;
                 self.valid(n)?;
                 let out = self.ops.stat(&*self.judge, &ctx, &absolute, call.follow());
                 let called = Called::plain(name, Op::Stat, &requested);
@@ -318,7 +328,7 @@ impl NotifyServer {
                 (PathBuf::new(), p)
             }
         };
-        let ctx = caller.context(&absolute)?;
+        let ctx = self.context(caller, &absolute)?;
         self.valid(n)?;
         let out = self.ops.access(&*self.judge, &ctx, &absolute, call.mode);
         let called = Called {
@@ -338,7 +348,7 @@ impl NotifyServer {
     ) -> Result<Answer, Errno> {
         call.check()?;
         let (requested, absolute) = caller.path(call.dirfd, call.path_addr)?;
-        let ctx = caller.context(&absolute)?;
+        let ctx = self.context(caller, &absolute)?;
         caller.open_mem()?;
         self.valid(n)?;
         let out = self.ops.readlink(&*self.judge, &ctx, &absolute);
@@ -347,6 +357,16 @@ impl NotifyServer {
         let len = target.len().min(call.buf_size as usize);
         caller.write_mem(call.buf_addr, &target[..len])?;
         Ok(Answer::Value(len as i64))
+    }
+
+    /// The requester of `path` ([`Caller::context`]) with the program's
+    /// credentials.
+    fn context(&self, caller: &Caller, path: &Path) -> Result<Context, Errno> {
+        let ctx = caller.context(path)?;
+        Ok(Context {
+            program: self.program,
+            ..ctx
+        })
     }
 
     /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: is the caller still the one waiting?

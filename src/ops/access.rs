@@ -1,6 +1,6 @@
-//! `access`: the policy and the real permission bits, both.
+//! `access`: the policy and the permission bits, both (for the broker's real
+//! ids, or the program's credentials where those act).
 
-use std::os::fd::AsFd;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -43,8 +43,10 @@ pub fn access_rights(amode: i32) -> Result<Access, Errno> {
 impl Ops {
     /// access(2) of `path` with `amode` for the requester `ctx`: allowed only
     /// when the policy grants the rights ([`access_rights`]) *and* the object
-    /// itself passes faccessat(2) for the broker's real ids (on the judged
-    /// descriptor, through `/proc/self/fd/N`). Symlinks are followed.
+    /// itself passes faccessat(2) (on the judged descriptor, through
+    /// `/proc/self/fd/N`) for the broker's real ids, or, where the object is
+    /// acted on with the program's credentials (see [`Context::program`]),
+    /// for those. Symlinks are followed.
     pub fn access(&self, judge: &dyn Judge, ctx: &Context, path: &Path, amode: i32) -> Outcome<()> {
         let judge = &super::Hard(judge);
         let access = match access_rights(amode) {
@@ -55,13 +57,26 @@ impl Ops {
             Ok(t) => t,
             Err(errno) => return Outcome::refused(errno, access),
         };
-        let reached = match self.reach(judge, ctx, &target, FollowSymlinks::Yes, access) {
-            Ok(r) => r,
-            Err(out) => return out,
-        };
-        let r = self
-            .resolver
-            .access(reached.fd.as_fd(), AccessFlags::from_bits_truncate(amode));
-        self.finish(judge, reached, access, r)
+        let follow = FollowSymlinks::Yes;
+        let amode = AccessFlags::from_bits_truncate(amode);
+        self.acting(ctx, &target, access, |acting| {
+            let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
+                Ok(r) => r,
+                Err(out) => return out,
+            };
+            let r = self.act(ctx, &reached, &target, follow, |fd, as_program| {
+                if as_program {
+                    // Without faccessat2(2) the answer could only be the
+                    // broker's: refuse instead.
+                    match self.resolver.access_effective(fd, amode) {
+                        Err(Errno::ENOSYS) => Err(Errno::EACCES),
+                        r => r,
+                    }
+                } else {
+                    self.resolver.access(fd, amode)
+                }
+            });
+            self.finish(judge, reached, access, r)
+        })
     }
 }

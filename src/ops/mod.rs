@@ -13,6 +13,9 @@
 //!   [`Context::pid`] such a request is `EACCES`. A canonical
 //!   `/proc/<pid>/...` or `/proc/<pid>/task/<tid>/...` of the requester is
 //!   judged as `/proc/self/...` (proc(5); the mapping is [`crate::procfs`]'s).
+//! - With the program's credentials known ([`Context::program`]), whatever
+//!   lies in `/proc` and whatever only a built-in profile grants is reached
+//!   and opened with them, never with the broker's ([`program`]).
 //! - A policy denial is `EACCES`. Any other error (`ENOENT`, `ENOTDIR`,
 //!   `ELOOP`, `EEXIST`, `EISDIR`...) is revealed only when the requester may
 //!   `stat` the best canonical guess of the path it asked for
@@ -25,8 +28,11 @@ mod access;
 
 pub use access::access_rights;
 mod open;
+mod program;
 mod readlink;
 mod stat;
+
+pub use program::ProgramIds;
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
@@ -39,6 +45,7 @@ use nix::errno::Errno;
 use crate::policy::{Access, Decision, Judge};
 use crate::procfs::{self, ViaSelf, to_self};
 use crate::resolve::{FollowSymlinks, ResolveError, Resolver, check_path};
+use program::{Acting, Via};
 
 /// An operation of the engine. The discriminants are the operation numbers
 /// of the socketpair protocol (see [`crate::protocol`]).
@@ -93,7 +100,7 @@ impl std::fmt::Display for Op {
 /// }
 ///
 /// let ops = Ops::new()?;
-/// let ctx = Context { pid: None };
+/// let ctx = Context { pid: None, program: None };
 /// let dir = ops.open(&EtcReader, &ctx, Path::new("/etc/."), libc::O_RDONLY | libc::O_DIRECTORY, 0);
 /// assert!(dir.result.is_ok());
 /// assert_eq!(dir.resolved.as_deref(), Some(Path::new("/etc")));
@@ -114,6 +121,11 @@ pub struct Context {
     /// The requester's pid (thread-group id), which `/proc/self` stands for;
     /// `None` when unknown, and then `/proc/self` is refused.
     pub pid: Option<u32>,
+    /// The requester's credentials, with which `/proc` files and what only
+    /// a built-in profile grants are reached and opened ([`ProgramIds`]);
+    /// `None`: everything with the broker's own, as a library broker
+    /// without them does.
+    pub program: Option<ProgramIds>,
 }
 
 /// The result of one operation, with what was judged for the audit log.
@@ -170,6 +182,8 @@ struct Reached {
     fd: OwnedFd,
     judged: PathBuf,
     decision: Decision,
+    /// Whose credentials act on it.
+    via: Via,
 }
 
 /// How many times an `O_CREAT` restarts after losing a race against a
@@ -196,11 +210,13 @@ impl Ops {
     }
 
     /// Resolves `target` (already prepared), judges `access` on the canonical
-    /// path, and returns the object when allowed; else the finished outcome.
+    /// path, and returns the object when allowed, with whose credentials to
+    /// act on it; else the finished outcome.
     fn reach<T>(
         &self,
         judge: &dyn Judge,
         ctx: &Context,
+        acting: Acting,
         target: &Path,
         follow: FollowSymlinks,
         access: Access,
@@ -220,6 +236,7 @@ impl Ops {
             return Err(Outcome::denied(judged, access, decision));
         }
         Ok(Reached {
+            via: Via::choose(acting, &judged, &decision),
             fd: obj.fd,
             judged,
             decision,

@@ -29,6 +29,7 @@ use nix::fcntl::openat;
 use nix::sys::stat::fstat;
 
 use super::flags::{Object, OpenFlags, create_mode};
+use super::program::{Acting, Via};
 use super::{CREATE_TRIES, Context, Ops, Outcome, prepare};
 use crate::policy::Judge;
 use crate::procfs::{in_proc, to_self};
@@ -65,23 +66,26 @@ impl Ops {
             Ok(t) => t,
             Err(errno) => return Outcome::refused(errno, f.rights(Object::Existing)),
         };
-        if !f.create() {
-            return self.open_existing(judge, ctx, &target, f);
-        }
-        for _ in 0..CREATE_TRIES {
-            if let Attempt::Done(out) = self.open_create(judge, ctx, &target, f, mode) {
-                return out;
+        let target = &*target;
+        self.acting(ctx, target, f.rights(Object::Existing), |acting| {
+            if !f.create() {
+                return self.open_existing(judge, ctx, acting, target, f);
             }
-        }
-        // The name kept appearing and disappearing under us.
-        self.fail_unresolved(
-            judge,
-            ctx,
-            Errno::EAGAIN,
-            &target,
-            FollowSymlinks::No,
-            f.rights(Object::Existing),
-        )
+            for _ in 0..CREATE_TRIES {
+                if let Attempt::Done(out) = self.open_create(judge, ctx, acting, target, f, mode) {
+                    return out;
+                }
+            }
+            // The name kept appearing and disappearing under us.
+            self.fail_unresolved(
+                judge,
+                ctx,
+                Errno::EAGAIN,
+                target,
+                FollowSymlinks::No,
+                f.rights(Object::Existing),
+            )
+        })
     }
 
     /// Opens an object that must already exist.
@@ -89,21 +93,22 @@ impl Ops {
         &self,
         judge: &dyn Judge,
         ctx: &Context,
+        acting: Acting,
         target: &Path,
         f: OpenFlags,
     ) -> Outcome<OwnedFd> {
         let access = f.rights(Object::Existing);
-        if let Some(out) = self.open_plain(judge, target, f, access) {
+        if let Some(out) = self.open_plain(judge, acting, target, f, access) {
             return out;
         }
-        let reached = match self.reach(judge, ctx, target, f.follow(), access) {
+        let reached = match self.reach(judge, ctx, acting, target, f.follow(), access) {
             Ok(r) => r,
             Err(out) => return out,
         };
-        let fd = reached.fd.as_fd();
-        let r = self
-            .refuse_symlink(fd, f)
-            .and_then(|()| self.resolver.reopen(fd, f.reopen_flags()));
+        let r = self.act(ctx, &reached, target, f.follow(), |fd, _| {
+            self.refuse_symlink(fd, f)
+                .and_then(|()| self.resolver.reopen(fd, f.reopen_flags()))
+        });
         self.finish(judge, reached, access, r)
     }
 
@@ -113,10 +118,12 @@ impl Ops {
     /// path must decide instead: the path is not plain or lies in `/proc`
     /// (whose names depend on who asks), the policy does not allow the
     /// string itself (a symlink on the way might still lead somewhere it
-    /// allows), or a symlink was met (`ELOOP`).
+    /// allows), or a symlink was met (`ELOOP`). Opened with the program's
+    /// credentials when only a built-in profile grants it.
     fn open_plain(
         &self,
         judge: &dyn Judge,
+        acting: Acting,
         target: &Path,
         f: OpenFlags,
         access: crate::policy::Access,
@@ -128,7 +135,12 @@ impl Ops {
         if !decision.allowed {
             return None;
         }
-        match self.resolver.open_plain(target, f.reopen_flags()) {
+        let open = || self.resolver.open_plain(target, f.reopen_flags());
+        let opened = match Via::choose(acting, target, &decision) {
+            Via::Switch(program) => self.as_program(program, open),
+            Via::Broker | Via::Program => open(),
+        };
+        match opened {
             Ok(fd) => Some(Outcome {
                 result: Ok(fd),
                 access,
@@ -158,16 +170,12 @@ impl Ops {
         &self,
         judge: &dyn Judge,
         ctx: &Context,
+        acting: Acting,
         target: &Path,
         f: OpenFlags,
         mode: u32,
     ) -> Attempt {
-        // With O_EXCL a final symlink counts as existing (open(2)).
-        let follow = if f.exclusive() {
-            FollowSymlinks::No
-        } else {
-            f.follow()
-        };
+        let follow = create_follow(f);
         match self.resolver.resolve(target, follow) {
             Ok(obj) => {
                 let judged = to_self(obj.path, ctx.pid);
@@ -185,22 +193,23 @@ impl Ops {
                 if !decision.allowed {
                     return Attempt::Done(Outcome::denied(judged, access, decision));
                 }
-                let fd = obj.fd.as_fd();
-                let r = self.refuse_symlink(fd, f).and_then(|()| {
+                let reached = super::Reached {
+                    via: Via::choose(acting, &judged, &decision),
+                    fd: obj.fd,
+                    judged,
+                    decision,
+                };
+                let r = self.act(ctx, &reached, target, follow, |fd, _| {
+                    self.refuse_symlink(fd, f)?;
                     match fstat(fd)?.st_mode & libc::S_IFMT {
                         // open(2): O_CREAT on a directory is EISDIR.
                         libc::S_IFDIR => Err(Errno::EISDIR),
                         _ => self.resolver.reopen(fd, f.reopen_flags()),
                     }
                 });
-                let reached = super::Reached {
-                    fd: obj.fd,
-                    judged,
-                    decision,
-                };
                 Attempt::Done(self.finish(judge, reached, access, r))
             }
-            Err(Errno::ENOENT) => self.create_new(judge, ctx, target, f, mode, follow),
+            Err(Errno::ENOENT) => self.create_new(judge, ctx, acting, target, f, mode),
             Err(errno) => Attempt::Done(self.fail_unresolved(
                 judge,
                 ctx,
@@ -217,11 +226,12 @@ impl Ops {
         &self,
         judge: &dyn Judge,
         ctx: &Context,
+        acting: Acting,
         target: &Path,
         f: OpenFlags,
         mode: u32,
-        follow: FollowSymlinks,
     ) -> Attempt {
+        let follow = create_follow(f);
         let enoent = |ops: &Ops| {
             Attempt::Done(ops.fail_unresolved(
                 judge,
@@ -286,7 +296,20 @@ impl Ops {
         if !decision.allowed {
             return Attempt::Done(Outcome::denied(judged, access, decision));
         }
-        match openat(&dir.fd, name, f.create_flags(), create_mode(mode)) {
+        let create = |dir: &OwnedFd| openat(dir, name, f.create_flags(), create_mode(mode));
+        let created = match Via::choose(acting, &judged, &decision) {
+            Via::Switch(program) => self.as_program(program, || {
+                // The parent reached again with the program's credentials,
+                // its own search and write permissions applying.
+                let again = self.resolver.resolve(parent, FollowSymlinks::Yes)?;
+                if to_self(again.path.join(OsStr::from_bytes(name)), ctx.pid) != judged {
+                    return Err(Errno::EACCES);
+                }
+                create(&again.fd)
+            }),
+            Via::Broker | Via::Program => create(&dir.fd),
+        };
+        match created {
             Ok(fd) => Attempt::Done(Outcome {
                 result: Ok(fd),
                 access,
@@ -296,5 +319,15 @@ impl Ops {
             Err(Errno::EEXIST) if !f.exclusive() => Attempt::Retry,
             Err(errno) => Attempt::Done(self.fail_at(judge, errno, judged, access, Some(decision))),
         }
+    }
+}
+
+/// Whether an `O_CREAT` open follows a final symlink: with `O_EXCL` a final
+/// symlink counts as existing (open(2)).
+fn create_follow(f: OpenFlags) -> FollowSymlinks {
+    if f.exclusive() {
+        FollowSymlinks::No
+    } else {
+        f.follow()
     }
 }

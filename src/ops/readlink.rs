@@ -1,6 +1,5 @@
 //! `readlink`: the target of exactly the symlink judged.
 
-use std::os::fd::AsFd;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -42,17 +41,19 @@ impl Ops {
                 decision: Some(decision),
             };
         }
-        let reached = match self.reach(judge, ctx, &target, FollowSymlinks::No, access) {
-            Ok(r) => r,
-            Err(out) => return out,
-        };
-        let fd = reached.fd.as_fd();
-        let r = fstat(fd).and_then(|st| {
-            if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
-                return Err(Errno::EINVAL);
-            }
-            self.resolver.read_link(fd)
-        });
-        self.finish(judge, reached, access, r)
+        let follow = FollowSymlinks::No;
+        self.acting(ctx, &target, access, |acting| {
+            let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
+                Ok(r) => r,
+                Err(out) => return out,
+            };
+            let r = self.act(ctx, &reached, &target, follow, |fd, _| {
+                if fstat(fd)?.st_mode & libc::S_IFMT != libc::S_IFLNK {
+                    return Err(Errno::EINVAL);
+                }
+                self.resolver.read_link(fd)
+            });
+            self.finish(judge, reached, access, r)
+        })
     }
 }

@@ -1,6 +1,5 @@
 //! `stat`: the metadata of exactly the object judged.
 
-use std::os::fd::AsFd;
 use std::path::Path;
 
 use nix::sys::stat::fstat;
@@ -30,11 +29,15 @@ impl Ops {
             Ok(t) => t,
             Err(errno) => return Outcome::refused(errno, access),
         };
-        let reached = match self.reach(judge, ctx, &target, follow, access) {
-            Ok(r) => r,
-            Err(out) => return out,
-        };
-        let r = fstat(reached.fd.as_fd()).map(|st| FileStat::from(&st));
-        self.finish(judge, reached, access, r)
+        self.acting(ctx, &target, access, |acting| {
+            let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
+                Ok(r) => r,
+                Err(out) => return out,
+            };
+            let r = self.act(ctx, &reached, &target, follow, |fd, _| {
+                fstat(fd).map(|st| FileStat::from(&st))
+            });
+            self.finish(judge, reached, access, r)
+        })
     }
 }

@@ -26,6 +26,32 @@ pub struct RuleRef {
     pub line: u32,
 }
 
+impl RuleRef {
+    /// Whether the rule is one of a built-in profile's (its file is
+    /// `<profile:NAME>` for a profile compiled into fdbroker). What only a
+    /// built-in profile grants, the broker opens with the program's own
+    /// credentials (see [`crate::ops::ProgramIds`]).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use fdbroker::policy::{Access, Policy};
+    /// let p = Policy::parse("version = 1\nprofiles = [\"runtime\"]\n", Path::new("p.toml"))?;
+    /// let d = p.decide(Path::new("/etc/ld.so.cache"), Access::READ);
+    /// assert!(d.rule.is_some_and(|r| r.is_builtin_profile()));
+    /// # Ok::<(), fdbroker::policy::PolicyError>(())
+    /// ```
+    pub fn is_builtin_profile(&self) -> bool {
+        let file = self.file.as_os_str().as_encoded_bytes();
+        file.strip_prefix(b"<profile:")
+            .and_then(|rest| rest.strip_suffix(b">"))
+            .is_some_and(|name| {
+                super::profiles::BUILTIN
+                    .iter()
+                    .any(|(n, _)| n.as_bytes() == name)
+            })
+    }
+}
+
 impl fmt::Display for RuleRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file.display(), self.line)

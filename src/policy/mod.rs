@@ -200,9 +200,13 @@ impl Policy {
     /// path, and a request for no right at all, is denied with no rule.
     ///
     /// Denied when a matching deny rule takes away any requested right (the
-    /// first such rule decides; a deny rule naming `stat` takes away all). Otherwise allowed when the matching allow rules
-    /// together grant every requested right; the first of them that grants
-    /// all of it decides, else the first that grants part of it.
+    /// first such rule decides; a deny rule naming `stat` takes away all).
+    /// Otherwise allowed when the matching allow rules together grant every
+    /// requested right; the first of them that grants all of it decides,
+    /// else the first that grants part of it — among the policy's own rules
+    /// (file and includes) when they grant it all, else among the built-in
+    /// profiles' ([`RuleRef::is_builtin_profile`]: what only a profile
+    /// grants is opened with the program's credentials).
     #[must_use]
     pub fn decide(&self, path: &Path, access: Access) -> Decision {
         let bytes = path.as_os_str().as_bytes();
@@ -241,13 +245,21 @@ impl Policy {
             };
         }
         let allows = || matched().filter(|r| r.kind() == RuleKind::Allow);
-        let granted = allows().fold(Access::empty(), |acc, r| acc | r.access.granted());
-        if !granted.contains(access) {
+        let granted = |rules: &mut dyn Iterator<Item = &Rule>| {
+            rules.fold(Access::empty(), |acc, r| acc | r.access.granted())
+        };
+        if !granted(&mut allows()).contains(access) {
             return Decision::default_deny();
         }
-        let decider = allows()
+        // A built-in profile's rule decides whenever the policy's own rules
+        // do not grant it all: the broker then opens as the program.
+        let own = || allows().filter(|r| !r.origin.is_builtin_profile());
+        let deciders =
+            |builtin: bool| allows().filter(move |r| r.origin.is_builtin_profile() == builtin);
+        let from_profiles = !granted(&mut own()).contains(access);
+        let decider = deciders(from_profiles)
             .find(|r| r.access.granted().contains(access))
-            .or_else(|| allows().find(|r| r.access.granted().intersects(access)));
+            .or_else(|| deciders(from_profiles).find(|r| r.access.granted().intersects(access)));
         Decision {
             allowed: true,
             rule: decider.map(|r| r.origin.clone()),

@@ -242,6 +242,79 @@ fn builtin_runtime_profile_loads_and_grants_what_programs_need() {
         d.rule.unwrap().file.as_ref(),
         Path::new("<profile:runtime>")
     );
+    // Host-wide views under /proc/self are not the program's own.
+    for host_wide in [
+        "/proc/self/net/unix",
+        "/proc/self/net/tcp",
+        "/proc/self/mountinfo",
+        "/proc/self/mounts",
+        "/proc/self/mountstats",
+        "/proc/self/cgroup",
+        "/proc/self/ns/net",
+        "/proc/self/uid_map",
+        "/proc/self/pagemap",
+        "/proc/self/stack",
+        "/proc/self/mem",
+        "/proc/self/environ",
+        "/proc/self/root",
+    ] {
+        assert!(!allowed(host_wide, Access::READ), "{host_wide}");
+    }
+    for own in [
+        "/proc/self",
+        "/proc/self/status",
+        "/proc/self/stat",
+        "/proc/self/statm",
+        "/proc/self/smaps_rollup",
+        "/proc/self/cmdline",
+        "/proc/self/comm",
+        "/proc/self/auxv",
+        "/proc/self/limits",
+        "/proc/self/exe",
+        "/proc/self/cwd",
+        "/proc/self/fd",
+        "/proc/self/fd/3",
+        "/proc/self/fdinfo/3",
+        "/proc/self/attr/current",
+        "/proc/self/task",
+    ] {
+        assert!(allowed(own, Access::READ), "{own}");
+    }
+}
+
+/// What only a built-in profile grants is decided by the profile's rule
+/// (the broker then opens it with the program's credentials); what the
+/// policy's own rules grant by themselves, by theirs.
+#[test]
+fn profile_rules_decide_what_only_they_grant() {
+    let p = Policy::parse(
+        "version = 1\nprofiles = [\"runtime\"]\n\
+         [[allow]]\npaths = [\"/usr/lib/own/**\"]\naccess = [\"read\"]\n\
+         [[allow]]\npaths = [\"/usr/lib/w/**\"]\naccess = [\"write\"]\n",
+        Path::new("p.toml"),
+    )
+    .unwrap();
+    let by_profile = |path: &str, a: Access| {
+        let d = p.decide(Path::new(path), a);
+        assert!(d.allowed, "{path}");
+        d.rule.unwrap().is_builtin_profile()
+    };
+    assert!(by_profile("/usr/lib/x/libc.so.6", Access::READ));
+    assert!(!by_profile("/usr/lib/own/a", Access::READ));
+    assert!(!by_profile("/usr/lib/w/a", Access::WRITE));
+    // Read needs the profile even though the file's own rule grants write.
+    assert!(by_profile("/usr/lib/w/a", Access::READ | Access::WRITE));
+    assert!(by_profile("/usr/lib/w/a", Access::READ));
+    let own = p.decide(Path::new("/usr/lib/own/a"), Access::READ);
+    assert_eq!(own.rule.unwrap().file.as_ref(), Path::new("p.toml"));
+    // Only the name of a profile compiled in marks a rule as one.
+    let named = Policy::parse(
+        "version = 1\n[[allow]]\npaths = [\"/a\"]\naccess = [\"read\"]\n",
+        Path::new("<profile:not-built-in>"),
+    )
+    .unwrap();
+    let d = named.decide(Path::new("/a"), Access::READ);
+    assert!(!d.rule.unwrap().is_builtin_profile());
 }
 
 #[test]

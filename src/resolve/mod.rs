@@ -405,6 +405,16 @@ impl Resolver {
         faccessat(&self.proc_fd, name.as_cstr(), amode, AtFlags::empty())
     }
 
+    /// Checks the permission `amode` on the object `fd` refers to for the
+    /// calling thread's filesystem ids, groups and effective capabilities
+    /// (faccessat2(2) with `AT_EACCESS`), through its `/proc/self/fd/N`
+    /// link: what the credentials an operation took on allow
+    /// ([`crate::ops::ProgramIds`]). `ENOSYS` before Linux 5.8.
+    pub fn access_effective(&self, fd: BorrowedFd<'_>, amode: AccessFlags) -> Result<(), Errno> {
+        let name = self.fd_name(fd)?;
+        crate::sys::creds::access_effective(self.proc_fd.as_fd(), name.as_cstr(), amode.bits())
+    }
+
     /// The target of the symlink `fd` refers to (an `O_PATH|O_NOFOLLOW`
     /// descriptor), see readlinkat(2) with an empty path. `EINVAL` when `fd` is
     /// not a symlink.

@@ -23,7 +23,7 @@ use crate::broker::{Broker, BrokerError};
 use crate::event::Observer;
 use crate::limits::Enforcer;
 use crate::notify::{self, NotifyServer};
-use crate::ops::Ops;
+use crate::ops::{Ops, ProgramIds};
 use crate::policy::Judge;
 use crate::procfs;
 use crate::sys;
@@ -188,9 +188,14 @@ fn serve_and_wait(
     let memory = notify::probe(pid, program_ids)?;
     sys::msg::send_msg(setup.as_fd(), &[setup::MEMORY_REACHED], None)
         .map_err(sys_err("sending to the child"))?;
-    let mut server =
-        NotifyServer::new(listener, Arc::clone(&judge), Arc::clone(&ops))?.caller_memory(memory);
-    let mut broker = Broker::with_ops(Arc::clone(&judge), Arc::clone(&ops));
+    // What the program's own credentials could not open, it is not given.
+    let program = program_ids.map_or_else(ProgramIds::same_user, |i| {
+        ProgramIds::other_user(i.uid, i.gid)
+    });
+    let mut server = NotifyServer::new(listener, Arc::clone(&judge), Arc::clone(&ops))?
+        .caller_memory(memory)
+        .with_program(program);
+    let mut broker = Broker::with_ops(Arc::clone(&judge), Arc::clone(&ops)).with_program(program);
     if let Some(observer) = observer {
         server = server.with_observer(Arc::clone(&observer));
         broker = broker.with_observer(observer);

@@ -1,5 +1,7 @@
-//! `prctl(2)` capability-bounding-set operations that neither nix nor `caps`
-//! offer for capability numbers above what `caps::all()` knows (it stops at 40).
+//! The calling thread's capability sets: `prctl(2)` bounding-set and
+//! ambient operations and `capget(2)`/`capset(2)`, which neither nix nor
+//! `caps` offer for capability numbers above what `caps::all()` knows (it
+//! stops at 40).
 
 use std::io;
 
@@ -50,23 +52,29 @@ pub(crate) fn ambient_is_set(cap: u32) -> io::Result<bool> {
     }
 }
 
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct Header {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `struct __user_cap_data_struct`: one of two (low and high 32 bits).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Data {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets in two [`Data`] records.
+const VERSION_3: u32 = 0x2008_0522;
+
 /// The calling thread's effective, permitted and inheritable sets, all 64
 /// bits of each (`capget(2)`, `_LINUX_CAPABILITY_VERSION_3`), including
 /// numbers the `caps` crate does not know.
 pub(crate) fn capget() -> io::Result<CapMasks> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
     let mut header = Header {
         version: VERSION_3,
         pid: 0,
@@ -93,7 +101,33 @@ pub(crate) fn capget() -> io::Result<CapMasks> {
     })
 }
 
-/// What [`capget`] returns.
+/// Sets the calling thread's three sets to `masks` (`capset(2)` of the
+/// calling thread only: as a raw system call, no C library applies it to
+/// other threads). The kernel refuses (`EPERM`) an effective set outside
+/// the permitted set, and any gain of permitted or inheritable
+/// capabilities the thread may not make.
+pub(crate) fn capset(masks: CapMasks) -> io::Result<()> {
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let half = |m: u64, high: bool| (if high { m >> 32 } else { m }) as u32;
+    let data = [false, true].map(|high| Data {
+        effective: half(masks.effective, high),
+        permitted: half(masks.permitted, high),
+        inheritable: half(masks.inheritable, high),
+    });
+    // SAFETY: version 3 of capset(2) reads the header (pid 0: the calling
+    // thread) and two `Data` records; both point to live memory of the
+    // layout the kernel expects and outlive the call.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// What [`capget`] returns and [`capset`] takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CapMasks {
     pub(crate) effective: u64,

@@ -49,7 +49,14 @@ const ROLE_ENV: &str = "FDBROKER_ATTACK_ROLE";
 /// Stops a hung run; never an assertion on how long anything takes.
 const GUARD: Duration = Duration::from_secs(300);
 const NOBODY: u32 = 65534;
-const PROGRAMS: [&str; 5] = ["path_tricks", "races", "bypass", "proto_abuse", "tty_wrap"];
+const PROGRAMS: [&str; 6] = [
+    "path_tricks",
+    "races",
+    "bypass",
+    "proto_abuse",
+    "tty_wrap",
+    "proc_creds",
+];
 
 fn main() -> ExitCode {
     if std::env::var(ROLE_ENV).as_deref() == Ok("host") {
@@ -245,6 +252,9 @@ mod runner {
         ProcAll,
         /// `network = true`.
         Network,
+        /// Also `read` on the root-only file of the run's [`ProfileDir`],
+        /// by a rule of the policy's own.
+        OwnRuleForProfileDir,
     }
 
     impl Tree {
@@ -270,6 +280,13 @@ mod runner {
 
         pub fn p(&self, rel: &str) -> PathBuf {
             self.root.join(rel)
+        }
+
+        /// Where this run's [`ProfileDir`] goes: under `/usr/lib`, which
+        /// the runtime profile grants (named with the public token: the
+        /// program may print its name).
+        pub fn profile_dir(&self) -> PathBuf {
+            PathBuf::from(format!("/usr/lib/fdbroker-attack-{}", self.public_token()))
         }
 
         /// Not the secret's token: the secrets' reversed.
@@ -363,6 +380,15 @@ mod runner {
             } else {
                 ""
             };
+            let own_rule = if kind == PolicyKind::OwnRuleForProfileDir {
+                format!(
+                    "\n# A rule of the policy's own: the broker opens with its own credentials.\n\
+                     [[allow]]\npaths  = [\"{}/root-only\"]\naccess = [\"read\"]\n",
+                    self.profile_dir().display()
+                )
+            } else {
+                String::new()
+            };
             let text = format!(
                 r#"version = 1
 profiles = ["runtime"]
@@ -381,7 +407,7 @@ access = ["read", "write", "create"]
 [[allow]]
 paths  = [{anc}]
 access = ["stat"]
-{proc_all}"#,
+{proc_all}{own_rule}"#,
                 anc = ancestors.join(", ")
             );
             let path = self.p("policy.toml");
@@ -499,6 +525,11 @@ access = ["stat"]
         pub expect: Vec<&'static str>,
         /// Control: attacks whose success depends on the kernel's build.
         pub kernel_dependent: Vec<&'static str>,
+        /// Make a [`ProfileDir`] for the run (as root; named to the
+        /// program in `ATTACK_PROFILE_DIR`).
+        pub profile_dir: bool,
+        /// Meaningful only with the runner as root: skipped otherwise.
+        pub root_only: bool,
     }
 
     /// Things outside the sandbox the bypass attacks aim at.
@@ -639,6 +670,66 @@ access = ["stat"]
                 let _ = v.kill();
                 let _ = v.wait();
             }
+        }
+    }
+
+    /// Files of root's in a directory a built-in profile grants (the
+    /// runtime profile's `/usr/lib/**`), made by the runner as root for one
+    /// run and removed afterwards:
+    ///
+    /// ```text
+    /// /usr/lib/fdbroker-attack-<token>/   0755
+    ///     public        0644  "PUBLIC-..."
+    ///     root-only     0600  "SECRET-<token> root-only"
+    ///     closed/       0700
+    ///         inner     0644  "SECRET-<token> inner"
+    /// ```
+    ///
+    /// The profile grants them all; only the permission bits stand in the
+    /// way, and they must, for a program that is not root.
+    struct ProfileDir {
+        path: PathBuf,
+    }
+
+    impl ProfileDir {
+        fn new(tree: &Tree) -> Result<ProfileDir, String> {
+            let dir = ProfileDir {
+                path: tree.profile_dir(),
+            };
+            dir.build(tree)
+                .map_err(|e| format!("making {}: {e}", dir.path.display()))?;
+            Ok(dir)
+        }
+
+        fn build(&self, tree: &Tree) -> std::io::Result<()> {
+            let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m));
+            let p = |rel: &str| self.path.join(rel);
+            fs::create_dir(&self.path)?;
+            mode(&self.path, 0o755)?;
+            fs::create_dir(p("closed"))?;
+            for (f, text, m) in [
+                ("public", format!("PUBLIC-{}\n", tree.public_token()), 0o644),
+                (
+                    "root-only",
+                    format!("SECRET-{} root-only\n", tree.token),
+                    0o600,
+                ),
+                (
+                    "closed/inner",
+                    format!("SECRET-{} inner\n", tree.token),
+                    0o644,
+                ),
+            ] {
+                fs::write(p(f), text)?;
+                mode(&p(f), m)?;
+            }
+            mode(&p("closed"), 0o700)
+        }
+    }
+
+    impl Drop for ProfileDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.path);
         }
     }
 
@@ -825,6 +916,7 @@ access = ["stat"]
         tree: &Tree,
         bins: &Bins,
         outside: Option<&Outside>,
+        profile_dir: Option<&ProfileDir>,
     ) -> Result<Outcome, String> {
         let policy = tree.policy(spec.policy)?;
         let mut argv: Vec<String> = Vec::new();
@@ -877,6 +969,9 @@ access = ["stat"]
         }
         if let Some(o) = outside {
             o.env(&mut cmd, tree);
+        }
+        if let Some(d) = profile_dir {
+            cmd.env("ATTACK_PROFILE_DIR", &d.path);
         }
         let mut child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", argv[0]))?;
         let mut stdin = child.stdin.take();
@@ -983,8 +1078,15 @@ access = ["stat"]
             Err(e) => return t.fail(name, &e),
         };
         let outside = spec.bypass_env.then(|| Outside::new(&tree, bins));
+        let profile_dir = match spec.profile_dir && is_root() {
+            true => match ProfileDir::new(&tree) {
+                Ok(d) => Some(d),
+                Err(e) => return t.fail(name, &e),
+            },
+            false => None,
+        };
         let before = tree.snapshot();
-        let out = match run_program(spec, &tree, bins, outside.as_ref()) {
+        let out = match run_program(spec, &tree, bins, outside.as_ref(), profile_dir.as_ref()) {
             Ok(o) => o,
             Err(e) => return t.fail(name, &e),
         };
@@ -1325,6 +1427,8 @@ access = ["stat"]
             bypass_env: false,
             expect: expect.to_vec(),
             kernel_dependent: vec![],
+            profile_dir: false,
+            root_only: false,
         }
     }
 
@@ -1508,6 +1612,70 @@ access = ["stat"]
         );
         s.fifo = true;
         v.push(s);
+        v.extend(proc_specs());
+        v
+    }
+
+    /// `proc_creds`: `/proc` files and what only a built-in profile grants
+    /// give the program no more than its own credentials would.
+    fn proc_specs() -> Vec<Spec> {
+        let mut all = vec!["pagemap_pfn", "proc_stack", "proc_net", "proc_mounts"];
+        if is_root() {
+            // Files of root's in a directory the profile grants need a
+            // runner that can make them.
+            all.extend(["profile_root_file", "profile_closed_dir"]);
+        }
+        let mut v = Vec::new();
+        for (way, label) in [("sys", "system calls"), ("proto", "protocol")] {
+            let mut s = spec(
+                &format!("proc_creds [run: {label}]"),
+                "proc_creds",
+                &[way, "all"],
+                &all,
+            );
+            s.profile_dir = true;
+            v.push(s);
+            let mut s = spec(
+                &format!("proc_creds [run: {label}, policy allows /proc/**]"),
+                "proc_creds",
+                &[way, "proc"],
+                &["pagemap_pfn", "proc_stack"],
+            );
+            s.policy = PolicyKind::ProcAll;
+            v.push(s);
+        }
+        let mut s = spec(
+            "proc_creds [run, fdbroker itself as the program's user]",
+            "proc_creds",
+            &["sys", "all"],
+            &all,
+        );
+        s.profile_dir = true;
+        s.mode = Mode::RunAsNobody;
+        v.push(s);
+        let mut s = spec(
+            "proc_creds [run: a rule of the policy's own grants the root-only file]",
+            "proc_creds",
+            &["sys", "user_rule"],
+            &[],
+        );
+        s.profile_dir = true;
+        s.root_only = true;
+        s.policy = PolicyKind::OwnRuleForProfileDir;
+        v.push(s);
+        let mut s = spec(
+            "proc_creds [control: the same attacks unconfined]",
+            "proc_creds",
+            &["sys", "all"],
+            &all,
+        );
+        s.profile_dir = true;
+        s.mode = Mode::Control;
+        if !is_root() {
+            // Frame numbers and kernel stacks are root's alone.
+            s.kernel_dependent = vec!["pagemap_pfn", "proc_stack"];
+        }
+        v.push(s);
         v
     }
 
@@ -1536,6 +1704,14 @@ access = ["stat"]
                     && let Err(why) = &ready
                 {
                     t.skip(&spec.name, why);
+                    continue;
+                }
+                if spec.root_only && !is_root() {
+                    t.skip_unprivileged(
+                        &spec.name,
+                        "needs to run as root, to make a file of root's that only the policy's \
+                         own rule grants",
+                    );
                     continue;
                 }
                 if spec.mode == Mode::RunAsNobody && !is_root() {

@@ -518,6 +518,26 @@ static void control_public(const char *what) {
 }
 
 /* ------------------------------------------------------------ bystander */
+
+static void bystander_start(void);
+
+/*
+ * The usual start of an attack program: the way in (argv[1]: "sys" or
+ * "proto"), a legitimate request, the handshake, and the bystander (not in a
+ * control run). Returns 0, or 2 when "proto" was asked for without a socket.
+ */
+static int start_attacks(int argc, char **argv) {
+    g_proto = argc > 1 && !strcmp(argv[1], "proto");
+    if (g_proto && broker_sock() < 0) {
+        ERROR("setup", "FDBROKER_FD is not a seqpacket socket");
+        return 2;
+    }
+    control_public("before");
+    ready();
+    if (!g_control)
+        bystander_start();
+    return 0;
+}
 /*
  * Another process of the same sandbox that keeps making ordinary brokered
  * calls while the attack runs: an attack must not stop the broker from

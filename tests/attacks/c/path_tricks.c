@@ -512,16 +512,10 @@ static void broker_proc(void) {
 
 int main(int argc, char **argv) {
     init_common();
-    g_proto = argc > 1 && !strcmp(argv[1], "proto");
     const char *only = argc > 2 ? argv[2] : "all";
-    if (g_proto && broker_sock() < 0) {
-        ERROR("setup", "FDBROKER_FD is not a seqpacket socket");
-        return 2;
-    }
-    control_public("before");
-    ready();
-    if (!g_control)
-        bystander_start();
+    int r = start_attacks(argc, argv);
+    if (r)
+        return r;
     int all = !strcmp(only, "all");
     if (all || !strcmp(only, "dotdot")) dotdot();
     if (all || !strcmp(only, "deny_rule")) deny_rule();
