@@ -42,6 +42,7 @@
 //! | `filter.rs` | [`notify_filter`], the program that sends the calls here |
 //! | `decode.rs` | [`decode`]: raw number and arguments to a [`Syscall`], and the argument checks the kernel would make |
 //! | `caller.rs` | the calling thread through `/proc/<tid>`: path arguments, descriptors, memory |
+//! | `pidns.rs` | `/proc/<pid>` in the caller's PID namespace, translated into the broker's |
 //! | `server.rs` | [`NotifyServer`]: one handler per call, the answer |
 //! | `pool.rs` | the threads that receive and answer |
 //! | `encode.rs` | `struct stat`/`statx` bytes for the caller |
@@ -50,6 +51,7 @@ mod caller;
 mod decode;
 mod encode;
 mod filter;
+mod pidns;
 mod pool;
 mod server;
 

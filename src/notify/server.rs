@@ -8,6 +8,7 @@ use std::sync::Arc;
 use nix::errno::Errno;
 
 use super::caller::{self, Target};
+use super::pidns;
 use super::pool::Pool;
 use super::{
     AccessCall, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall,
@@ -182,6 +183,7 @@ impl NotifyServer {
 
     fn open(&self, n: &Notif, name: &'static str, call: OpenCall) -> Result<Answer, Errno> {
         let (requested, absolute) = caller::path(n.pid, call.dirfd, call.path_addr)?;
+        let absolute = pidns::translate(n.pid, &requested, absolute);
         let ctx = caller::context(n.pid, &absolute)?;
         self.valid(n)?;
         let out = self
@@ -244,6 +246,7 @@ impl NotifyServer {
                 requested,
                 absolute,
             } => {
+                let absolute = pidns::translate(n.pid, &requested, absolute);
                 let ctx = caller::context(n.pid, &absolute)?;
                 self.valid(n)?;
                 let out = self.ops.stat(&*self.judge, &ctx, &absolute, call.follow());
@@ -266,7 +269,10 @@ impl NotifyServer {
             Target::Path {
                 requested,
                 absolute,
-            } => (requested, absolute),
+            } => {
+                let absolute = pidns::translate(n.pid, &requested, absolute);
+                (requested, absolute)
+            }
             // access(2) on a descriptor: judge the path it was opened at.
             Target::Fd(fd) => {
                 let p = caller::fd_path(n.pid, fd)?;
@@ -287,12 +293,14 @@ impl NotifyServer {
     fn readlink(&self, n: &Notif, name: &'static str, call: ReadlinkCall) -> Result<Answer, Errno> {
         call.check()?;
         let (requested, absolute) = caller::path(n.pid, call.dirfd, call.path_addr)?;
+        let absolute = pidns::translate(n.pid, &requested, absolute);
         let ctx = caller::context(n.pid, &absolute)?;
         let mem = caller::open_mem(n.pid)?;
         self.valid(n)?;
         let out = self.ops.readlink(&*self.judge, &ctx, &absolute);
         self.observe(n, Called::plain(name, Op::Readlink, &requested), &out);
         let target = out.result?;
+        let target = pidns::self_link(n.pid, &requested).unwrap_or(target);
         let len = target.len().min(call.buf_size as usize);
         caller::write_mem(&mem, call.buf_addr, &target[..len])?;
         Ok(Answer::Value(len as i64))

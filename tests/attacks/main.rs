@@ -683,7 +683,8 @@ access = ["stat"]
 
     /// One line of a program's report.
     enum Line<'a> {
-        Ready(u32),
+        /// The program is set up (it prints its parent's pid, unused).
+        Ready,
         Blocked(&'a str, &'a str),
         Succeeded(&'a str, &'a str),
         Skip(&'a str, &'a str),
@@ -718,7 +719,7 @@ access = ["stat"]
                 .map(|r| r.split_once(": ").unwrap_or((r, "")))
         };
         if let Some(pid) = line.strip_prefix("ready ") {
-            return pid.trim().parse().map_or(Line::Other, Line::Ready);
+            return pid.trim().parse::<u32>().map_or(Line::Other, |_| Line::Ready);
         }
         if line == "done" {
             return Line::Done;
@@ -810,6 +811,20 @@ access = ["stat"]
             && (exe == fs::canonicalize(FDBROKER).ok() || exe == Some(bins.dir.join("fdbroker")))
     }
 
+    /// The `fdbroker` process the runner started: `spawned` itself, or its
+    /// child when a wrapper (tty_wrap) started it.
+    fn find_fdbroker(spawned: u32, bins: &Bins) -> Option<u32> {
+        if is_fdbroker(spawned, bins) {
+            return Some(spawned);
+        }
+        let children = fs::read_to_string(format!("/proc/{spawned}/task/{spawned}/children"))
+            .unwrap_or_default();
+        children
+            .split_whitespace()
+            .filter_map(|c| c.parse().ok())
+            .find(|&c| is_fdbroker(c, bins))
+    }
+
     fn run_program(
         spec: &Spec,
         tree: &Tree,
@@ -892,9 +907,9 @@ access = ["stat"]
         // Until the program is ready: then the broker is set up.
         let mut ready = false;
         while let Some(l) = next(&mut out) {
-            if let Line::Ready(ppid) = parse(&l) {
-                if spec.mode != Mode::Control && is_fdbroker(ppid, bins) {
-                    out.broker = Some(ppid);
+            if let Line::Ready = parse(&l) {
+                if spec.mode != Mode::Control {
+                    out.broker = find_fdbroker(child.id(), bins);
                 }
                 ready = true;
                 break;
@@ -913,7 +928,12 @@ access = ["stat"]
             .swap
             .map(|(a, b)| Swapper::start(tree.p("pub/race"), a, b));
         if ready && let Some(s) = stdin.as_mut() {
-            let _ = s.write_all(b"go\n").and_then(|()| s.flush());
+            // The broker's pid: the program's parent is the sandbox's init.
+            let go = match out.broker {
+                Some(pid) => format!("go {pid}\n"),
+                None => "go\n".to_string(),
+            };
+            let _ = s.write_all(go.as_bytes()).and_then(|()| s.flush());
         }
         let mut done = false;
         while ready && let Some(l) = next(&mut out) {
@@ -981,7 +1001,7 @@ access = ["stat"]
         let mut ready = false;
         for line in &out.lines {
             match parse(line) {
-                Line::Ready(_) => ready = true,
+                Line::Ready => ready = true,
                 Line::Done => done = true,
                 Line::Blocked(a, d) => {
                     *blocked.entry(a).or_default() += 1;
