@@ -382,26 +382,33 @@ fn learn_keeps_base_policy_denials(t: &Tree) -> R {
 
 fn learn_never_hands_out_other_processes_proc(t: &Tree) -> R {
     let pol = t.p("proc.toml");
-    // /proc/1 is another process; fdbroker's own /proc is its parent's.
+    // A background sleep is another process; /proc/1 is the sandbox's init
+    // in its PID namespace (else the system's), and the parent's /proc is
+    // the init's or fdbroker's own: never handed out.
     let o = learn(
         &pol,
         &[],
         &[
             "sh",
             "-c",
-            "cat /proc/1/status; cat /proc/$PPID/environ; cat /proc/self/status",
+            "sleep 30 & cat /proc/$!/status; cat /proc/1/status; cat /proc/$PPID/environ; \
+             cat /proc/self/status; kill $!",
         ],
         None,
     );
     ensure!(o.stdout.contains("Name:\tcat"), "own /proc/self: {o:?}");
     ensure!(
-        !o.stdout.contains("Name:\tinit") && !o.stdout.contains("PATH="),
+        !o.stdout.contains("Name:\tsleep")
+            && !o.stdout.contains("Name:\tinit")
+            && !o.stdout.contains("Name:\tsystemd")
+            && !o.stdout.contains("Name:\tfdbroker")
+            && !o.stdout.contains("PATH="),
         "{o:?}"
     );
     ensure!(
-        o.stderr.contains(
-            "fdbroker: not learning read access to /proc/1/status: another process's /proc entry"
-        ),
+        o.stderr
+            .contains("fdbroker: not learning read access to /proc/")
+            && o.stderr.contains("/status: another process's /proc entry"),
         "{o:?}"
     );
     let paths = learned_paths(t, "proc.toml");

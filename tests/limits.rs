@@ -860,12 +860,30 @@ fn limits_that_cannot_be_held_are_errors(f: &Fixture<'_>) -> R {
 }
 
 /// Role "no-userns": make user namespaces unavailable to this process and
-/// its children (unshare fails as where they are disabled), then exec
-/// fdbroker with our arguments.
+/// its children (unshare, and clone with `CLONE_NEWUSER`, fail as where
+/// they are disabled), then exec fdbroker with our arguments.
 fn no_userns_role() -> i32 {
-    use seccompiler::{SeccompAction, SeccompFilter};
+    use seccompiler::{
+        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    };
+    let newuser = libc::CLONE_NEWUSER as u64;
+    let clone_newuser = SeccompRule::new(vec![
+        SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(newuser),
+            newuser,
+        )
+        .expect("condition"),
+    ])
+    .expect("rule");
     let filter = SeccompFilter::new(
-        [(libc::SYS_unshare, vec![])].into_iter().collect(),
+        [
+            (libc::SYS_unshare, vec![]),
+            (libc::SYS_clone, vec![clone_newuser]),
+        ]
+        .into_iter()
+        .collect(),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
         std::env::consts::ARCH.try_into().expect("arch"),

@@ -99,6 +99,31 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, ConfineError> {
     Ok(rules)
 }
 
+/// `opts` for a sandbox without its own IPC namespace (where the kernel
+/// refuses one, docs/run.md): System V IPC is refused too (`ENOSYS`, as a
+/// kernel built without it), so that the program can reach no segment,
+/// queue or semaphore set made outside, nor leave one behind.
+pub fn without_namespaces(opts: DenyOptions) -> DenyOptions {
+    use libc::*;
+    let mut opts = opts;
+    for (name, nr) in [
+        ("shmget", SYS_shmget),
+        ("shmat", SYS_shmat),
+        ("shmctl", SYS_shmctl),
+        ("semget", SYS_semget),
+        ("semop", SYS_semop),
+        ("semtimedop", SYS_semtimedop),
+        ("semctl", SYS_semctl),
+        ("msgget", SYS_msgget),
+        ("msgsnd", SYS_msgsnd),
+        ("msgrcv", SYS_msgrcv),
+        ("msgctl", SYS_msgctl),
+    ] {
+        opts = opts.deny(DenyRule::new(name, nr, Errno::ENOSYS));
+    }
+    opts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -179,6 +179,9 @@ pub struct Enforcer {
     handle: RunHandle,
     audit: Option<Arc<AuditLog>>,
     run: Option<Run>,
+    /// The sandbox's init, when it has a PID namespace: killing it kills
+    /// the whole sandbox.
+    init: Option<Pid>,
 }
 
 /// The state of a run, from the fork on.
@@ -194,6 +197,9 @@ struct Run {
     /// When the grace after `SIGTERM` ends.
     kill_at: Option<Instant>,
     killed: bool,
+    /// When the sandbox's init, asked to kill the sandbox, is killed itself
+    /// if it has not ended by then.
+    init_kill_at: Option<Instant>,
     next_check: Option<Instant>,
     next_sample: Option<Instant>,
     hit: Option<Hit>,
@@ -407,6 +413,7 @@ impl Enforcer {
             term_at: self.limits.timeout.map(|t| now + t),
             kill_at: None,
             killed: false,
+            init_kill_at: None,
             next_check: self.watch_cgroup.then_some(now + CHECK_EVERY),
             next_sample: self
                 .counts
@@ -454,10 +461,16 @@ impl Enforcer {
             return PollTimeout::NONE;
         };
         let kill_at = run.kill_at.filter(|_| !run.killed);
-        let next = [run.term_at, kill_at, run.next_check, run.next_sample]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            run.term_at,
+            kill_at,
+            run.init_kill_at,
+            run.next_check,
+            run.next_sample,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         match next {
             None => PollTimeout::NONE,
             Some(t) => {
@@ -481,6 +494,12 @@ impl Enforcer {
             run.kill_at = Some(now + TIMEOUT_GRACE);
         }
         let grace_over = !run.killed && run.kill_at.is_some_and(|t| now >= t);
+        if run.init_kill_at.is_some_and(|t| now >= t) {
+            run.init_kill_at = None;
+            if let Some(init) = self.init {
+                let _ = kill(init, Signal::SIGKILL);
+            }
+        }
         let check_due = run.next_check.is_some_and(|t| now >= t);
         let sample_due = run.next_sample.is_some_and(|t| now >= t);
         // Sampled at every check, and before any kill: the sandbox is
@@ -585,12 +604,30 @@ impl Enforcer {
         }
     }
 
-    /// Every process of the sandbox: its cgroup's, else fdbroker's
-    /// descendants (fdbroker being a child subreaper).
+    /// Every process of the sandbox: its cgroup's, else the descendants of
+    /// its init or of fdbroker (a child subreaper). The init is none of
+    /// them: it is fdbroker's.
     fn processes(&self) -> Vec<u32> {
-        match &self.cgroup {
-            Some(g) => g.procs(),
-            None => procs::live_descendants(std::process::id()),
+        match (&self.cgroup, self.init) {
+            (Some(g), _) => g.procs(),
+            (None, Some(init)) => procs::live_descendants(init.as_raw().cast_unsigned()),
+            (None, None) => procs::live_descendants(std::process::id()),
+        }
+    }
+
+    /// After the fork: `init` is the sandbox's init (pid 1 of its PID
+    /// namespace), whose death kills every process of the sandbox.
+    pub(crate) fn sandbox_init(&mut self, init: Pid) {
+        self.init = Some(init);
+    }
+
+    /// Kills the whole sandbox once `grace` has passed (`SIGTERM` to
+    /// fdbroker was forwarded), unless it has ended or is already to be
+    /// killed sooner.
+    pub(crate) fn kill_after(&mut self, grace: Duration) {
+        if let Some(run) = self.run.as_mut() {
+            let at = Instant::now() + grace;
+            run.kill_at = Some(run.kill_at.map_or(at, |t| t.min(at)));
         }
     }
 
@@ -605,6 +642,15 @@ impl Enforcer {
     fn kill_all(&mut self) {
         if let Some(run) = self.run.as_mut() {
             run.killed = true;
+        }
+        if let Some(init) = self.init {
+            // The init kills every other process of its PID namespace,
+            // race-free, and reaps them (sandbox::init); killed itself if
+            // it has not ended after the grace.
+            let _ = kill(init, Signal::SIGTERM);
+            if let Some(run) = self.run.as_mut() {
+                run.init_kill_at = Some(Instant::now() + TIMEOUT_GRACE);
+            }
         }
         match &self.cgroup {
             Some(g) => g.kill_all(),

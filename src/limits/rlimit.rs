@@ -4,14 +4,13 @@
 //! dumps are always off). Everything is prepared before the fork; the child
 //! only makes system calls on it, and fdbroker's own limits never change.
 
-use std::ffi::CStr;
 use std::fmt;
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::resource::{Resource, setrlimit};
-use nix::sys::stat::Mode;
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+use crate::sandbox::IdMaps;
 
 /// One rlimit to set: its name (for messages), soft and hard values.
 pub(crate) type Rlim = (&'static str, Resource, u64, u64);
@@ -21,8 +20,8 @@ pub(crate) type Rlim = (&'static str, Resource, u64, u64);
 pub(crate) struct ChildLimits {
     /// `cgroup.procs` of each of the sandbox's cgroup directories.
     procs: Vec<OwnedFd>,
-    /// `uid_map` and `gid_map` lines for a user namespace of its own.
-    userns: Option<(Vec<u8>, Vec<u8>)>,
+    /// The maps of a user namespace of its own.
+    userns: Option<IdMaps>,
     rlimits: Vec<Rlim>,
 }
 
@@ -62,12 +61,7 @@ impl ChildLimits {
         all.extend_from_slice(rlimits);
         ChildLimits {
             procs,
-            userns: userns.map(|(uid, gid)| {
-                (
-                    format!("{uid} {uid} 1").into_bytes(),
-                    format!("{gid} {gid} 1").into_bytes(),
-                )
-            }),
+            userns: userns.map(|(uid, gid)| IdMaps::identity(uid, gid)),
             rlimits: all,
         }
     }
@@ -84,42 +78,34 @@ impl ChildLimits {
     /// In the child, after [`ChildLimits::join_cgroups`] and before it
     /// drops its capabilities (a new user namespace brings a full set,
     /// which must be dropped with the rest): enters the sandbox's own user
-    /// namespace, when `RLIMIT_NPROC` needs one.
-    pub(crate) fn enter_user_namespace(&self) -> Result<(), ChildError> {
-        if let Some((uid_map, gid_map)) = &self.userns {
-            // A process that changed its uid is not dumpable, and its
-            // /proc/self files then belong to root: it could not write its
-            // own maps. execve(2) sets this again anyway.
-            nix::sys::prctl::set_dumpable(true).map_err(at("PR_SET_DUMPABLE"))?;
+    /// namespace, when `RLIMIT_NPROC` needs one and `already` says the
+    /// child is not in one of the sandbox's own yet.
+    pub(crate) fn enter_user_namespace(&self, already: bool) -> Result<(), ChildError> {
+        if let Some(maps) = self.userns.as_ref().filter(|_| !already) {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
                 .map_err(at("creating a user namespace (for --max-processes)"))?;
-            write_file(c"/proc/self/setgroups", b"deny")?;
-            write_file(c"/proc/self/uid_map", uid_map)?;
-            write_file(c"/proc/self/gid_map", gid_map)?;
+            maps.write()
+                .map_err(|(step, errno)| ChildError { step, errno })?;
         }
         Ok(())
     }
 
     /// In the child, just before its seccomp filters and execve (after
     /// the last descriptor of its own setup is made): sets the rlimits.
-    pub(crate) fn restrict(&self) -> Result<(), ChildError> {
-        for &(name, resource, soft, hard) in &self.rlimits {
+    /// With `init`, the child is the sandbox's init, which stays beside
+    /// the program as one more process of the user: `RLIMIT_NPROC` counts
+    /// it too.
+    pub(crate) fn restrict(&self, init: bool) -> Result<(), ChildError> {
+        for &(name, resource, mut soft, mut hard) in &self.rlimits {
+            if init && resource == Resource::RLIMIT_NPROC {
+                // Never above the hard limit we have: it could not be raised.
+                let (_, now) = getrlimit(resource).map_err(at(name))?;
+                hard = hard.saturating_add(1).min(now.max(hard));
+                soft = soft.saturating_add(1).min(hard);
+            }
             setrlimit(resource, soft, hard).map_err(at(name))?;
         }
         Ok(())
-    }
-}
-
-/// Writes `bytes` to the file at `path` in one write(2), as the kernel
-/// wants for the user namespace files.
-fn write_file(path: &'static CStr, bytes: &[u8]) -> Result<(), ChildError> {
-    let step = path.to_str().unwrap_or("/proc/self");
-    let fd = nix::fcntl::open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(at(step))?;
-    match nix::unistd::write(&fd, bytes) {
-        Ok(n) if n == bytes.len() => Ok(()),
-        Ok(_) => Err(at(step)(Errno::EIO)),
-        Err(e) => Err(at(step)(e)),
     }
 }
 
@@ -136,9 +122,7 @@ mod tests {
         );
         assert_eq!(c.rlimits[0], ("RLIMIT_CORE", Resource::RLIMIT_CORE, 0, 0));
         assert_eq!(c.rlimits.len(), 2);
-        let (u, g) = c.userns.as_ref().unwrap();
-        assert_eq!(u, b"65534 65534 1");
-        assert_eq!(g, b"65533 65533 1");
+        assert_eq!(c.userns, Some(IdMaps::identity(65534, 65533)));
         let e = ChildError {
             step: "RLIMIT_AS",
             errno: Errno::EPERM,

@@ -44,6 +44,7 @@
 //! | `decode.rs` | [`decode`]: raw number and arguments to a [`Syscall`], and the argument checks the kernel would make |
 //! | `caller.rs` | the calling thread through `/proc/<tid>`: path arguments, descriptors, memory |
 //! | `memory.rs` | how callers' memory is reached, chosen once per run by a probe |
+//! | `pidns.rs` | `/proc/<pid>` in the caller's PID namespace, translated into the broker's |
 //! | `server.rs` | [`NotifyServer`]: one handler per call, the answer |
 //! | `pool.rs` | the threads that receive and answer |
 //! | `encode.rs` | `struct stat`/`statx` bytes for the caller |
@@ -53,6 +54,7 @@ mod decode;
 mod encode;
 mod filter;
 mod memory;
+mod pidns;
 mod pool;
 mod server;
 

@@ -9,6 +9,7 @@ use nix::errno::Errno;
 
 use super::caller::{Caller, Target};
 use super::memory::CallerMemory;
+use super::pidns;
 use super::pool::Pool;
 use super::{
     AccessCall, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall,
@@ -212,6 +213,7 @@ impl NotifyServer {
         call: OpenCall,
     ) -> Result<Answer, Errno> {
         let (requested, absolute) = caller.path(call.dirfd, call.path_addr)?;
+        let absolute = pidns::translate(n.pid, &requested, absolute);
         let ctx = self.context(caller, &absolute)?;
         self.valid(n)?;
         let out = self
@@ -293,6 +295,7 @@ impl NotifyServer {
                 requested,
                 absolute,
             } => {
+                let absolute = pidns::translate(n.pid, &requested, absolute);
                 let ctx = self.context(caller, &absolute)?;
                 self.valid(n)?;
                 let out = self.ops.stat(&*self.judge, &ctx, &absolute, call.follow());
@@ -321,7 +324,10 @@ impl NotifyServer {
             Target::Path {
                 requested,
                 absolute,
-            } => (requested, absolute),
+            } => {
+                let absolute = pidns::translate(n.pid, &requested, absolute);
+                (requested, absolute)
+            }
             // access(2) on a descriptor: judge the path it was opened at.
             Target::Fd(fd) => {
                 let p = caller.fd_path(fd)?;
@@ -348,12 +354,14 @@ impl NotifyServer {
     ) -> Result<Answer, Errno> {
         call.check()?;
         let (requested, absolute) = caller.path(call.dirfd, call.path_addr)?;
+        let absolute = pidns::translate(n.pid, &requested, absolute);
         let ctx = self.context(caller, &absolute)?;
         caller.open_mem()?;
         self.valid(n)?;
         let out = self.ops.readlink(&*self.judge, &ctx, &absolute);
         self.observe(n, Called::plain(name, Op::Readlink, &requested), &out);
         let target = out.result?;
+        let target = pidns::self_link(n.pid, &requested).unwrap_or(target);
         let len = target.len().min(call.buf_size as usize);
         caller.write_mem(call.buf_addr, &target[..len])?;
         Ok(Answer::Value(len as i64))

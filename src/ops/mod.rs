@@ -372,10 +372,33 @@ fn is_broker_proc(path: &Path, requester: Option<u32>) -> bool {
     // the same process (tests/attacks, path_tricks broker_proc). Checked
     // after the object is held: a tid that stops being ours by then no
     // longer reaches a live thread of ours.
-    Path::new("/proc/self/task")
+    if Path::new("/proc/self/task")
         .join(OsStr::from_bytes(first))
         .symlink_metadata()
         .is_ok()
+    {
+        return true;
+    }
+    !requester.is_some_and(|r| procfs::names_pid(first, r)) && is_sandbox_init(first, own)
+}
+
+/// Whether `/proc/<pid>` is the init of one of our sandboxes (see
+/// `sandbox::init`): our child, and pid 1 of a PID namespace below ours. It
+/// is a copy of the broker made by clone(2), with the broker's memory and
+/// environment as they were then: as much the broker as the broker itself.
+fn is_sandbox_init(pid: &[u8], own: u32) -> bool {
+    let Ok(status) = std::fs::read(
+        Path::new("/proc")
+            .join(OsStr::from_bytes(pid))
+            .join("status"),
+    ) else {
+        return false;
+    };
+    let nested_init = procfs::status_value(&status, "NStgid").is_some_and(|ids| {
+        let ids: Vec<&str> = ids.split_ascii_whitespace().collect();
+        ids.len() > 1 && ids.last() == Some(&"1")
+    });
+    nested_init && procfs::status_ppid(&status) == Some(own)
 }
 
 #[cfg(test)]

@@ -38,11 +38,18 @@
 //! namespace of its own, both right after step 2; it sets its rlimits just
 //! before the deny filter of step 7. Core dumps are off in any case.
 //!
+//! The child is created in the sandbox's namespaces where the kernel allows
+//! ([`super::namespaces`]): it then first maps its user namespace's ids
+//! (when fdbroker is not root), and after step 7 it stays as the sandbox's
+//! init and forks the program's process ([`super::init`]), which joins the
+//! cgroups and goes on with step 8.
+//!
 //! The first stage that fails reports itself and its errno to the parent
 //! ([`SetupMsg::Failed`]); the child then exits with 125, or 126/127 when
 //! execve failed. The environment is the one `env` made, plus
 //! `FDBROKER_FD`.
 
+use std::cell::Cell;
 use std::error::Error;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -53,6 +60,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::unistd::Pid;
 
+use super::init;
+use super::namespaces::{self, Namespaces};
 use super::no_tty::NoTty;
 use super::setup::{MEMORY_REACHED, SetupMsg, Stage};
 use super::user::Ids;
@@ -122,7 +131,16 @@ pub(super) struct ChildPlan<'a> {
     pub(super) cap_last_cap: u32,
     pub(super) ids: Option<Ids>,
     pub(super) notify: &'a [sock_filter],
+    /// The deny filter in the sandbox's namespaces.
     pub(super) deny: &'a [sock_filter],
+    /// The deny filter without them (System V IPC refused too).
+    pub(super) deny_alone: &'a [sock_filter],
+    /// The namespaces to create the child in.
+    pub(super) namespaces: &'a Namespaces,
+    /// A pidfd of the broker, which the child checks is still alive.
+    pub(super) broker: BorrowedFd<'a>,
+    /// The write end of the init's exit report pipe.
+    pub(super) exit: BorrowedFd<'a>,
     pub(super) exec: &'a ExecArgs,
     /// The signal mask to restore before execve.
     pub(super) old_mask: SigSet,
@@ -132,17 +150,29 @@ pub(super) struct ChildPlan<'a> {
     pub(super) no_tty: Option<&'a NoTty>,
 }
 
-/// Forks (the process must still have a single thread) and runs the child
-/// setup in the new process; returns the child's pid.
+/// Creates the child in the sandbox's namespaces, or forks it without
+/// when the kernel refuses them (the process must still have a single
+/// thread), and runs the child setup in the new process; returns the
+/// child's pid and whether it is the init of the namespaces.
 pub(super) fn start(
     plan: &ChildPlan<'_>,
     landlock: PreparedLandlock,
     setup: BorrowedFd<'_>,
     proto: BorrowedFd<'_>,
-) -> Result<Pid, SandboxError> {
-    sys::child::run_forked(move |forked| child_main(&forked, plan, landlock, setup, proto)).map_err(
-        sys_err("fork (only allowed while the process has one thread)"),
-    )
+) -> Result<(Pid, bool), SandboxError> {
+    let in_namespaces = Cell::new(true);
+    let body =
+        |forked: Forked| child_main(&forked, plan, landlock, setup, proto, in_namespaces.get());
+    let err = sys_err("fork (only allowed while the process has one thread)");
+    let pid = match sys::child::run_cloned(plan.namespaces.flags(), body) {
+        Ok(pid) => pid,
+        Err((e, body)) if namespaces::refused(e) => {
+            in_namespaces.set(false);
+            sys::child::run_forked(body).map_err(err)?
+        }
+        Err((e, _)) => return Err(err(e)),
+    };
+    Ok((pid, in_namespaces.get()))
 }
 
 /// The child after fork: confine, hand over the listener, execve. Never
@@ -153,11 +183,15 @@ fn child_main(
     landlock: PreparedLandlock,
     setup: BorrowedFd<'_>,
     proto: BorrowedFd<'_>,
+    init: bool,
 ) -> ! {
     let fail = |stage: Stage, errno: Errno| -> ! {
         let _ = sys::msg::send_msg(setup, &SetupMsg::Failed { stage, errno }.encode(), None);
         forked.exit(EXIT_SETUP)
     };
+    if init && let Err(e) = plan.namespaces.map_ids() {
+        fail(Stage::Namespaces, e);
+    }
     if let Err(e) = confine::set_no_new_privs() {
         fail(Stage::NoNewPrivs, confine_errno(&e));
     }
@@ -173,11 +207,13 @@ fn child_main(
             fail(Stage::SwitchUser, e);
         }
     }
-    if let Err(e) = plan.limits.join_cgroups() {
+    // The init stays out of the cgroups: the program's process joins them.
+    if !init && let Err(e) = plan.limits.join_cgroups() {
         fail(Stage::JoinCgroups, e.errno());
     }
     // Before the capabilities go: a new user namespace brings a full set.
-    if let Err(e) = plan.limits.enter_user_namespace() {
+    let in_user_namespace = init && plan.namespaces.own_user_namespace();
+    if let Err(e) = plan.limits.enter_user_namespace(in_user_namespace) {
         fail(Stage::UserNamespace, e.errno());
     }
     if let Err(e) = confine::drop_capabilities_through(plan.cap_last_cap) {
@@ -186,8 +222,9 @@ fn child_main(
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         fail(Stage::ParentDeathSignal, e);
     }
-    if nix::unistd::getppid() != plan.parent {
-        // The broker exited.
+    // The broker exited before the signal was set. (In a PID namespace
+    // the parent has no pid: the broker's pidfd tells.)
+    if sys::pidfd::has_exited(plan.broker) || (!init && nix::unistd::getppid() != plan.parent) {
         fail(Stage::ParentDeathSignal, Errno::ESRCH);
     }
     if let Err(e) = landlock.restrict_self() {
@@ -226,11 +263,21 @@ fn child_main(
         Err(e) => fail(Stage::SendListener, e),
     }
     // After the last descriptor of the setup is made.
-    if let Err(e) = plan.limits.restrict() {
+    if let Err(e) = plan.limits.restrict(init) {
         fail(Stage::Rlimits, e.errno());
     }
-    if let Err(e) = confine::install(plan.deny) {
+    let deny = if init { plan.deny } else { plan.deny_alone };
+    if let Err(e) = confine::install(deny) {
         fail(Stage::DenyFilter, confine_errno(&e));
+    }
+    if init {
+        // Returns in the program's process only.
+        if let Err(e) = init::start_program(forked, setup, plan.exit) {
+            fail(Stage::Init, e);
+        }
+        if let Err(e) = plan.limits.join_cgroups() {
+            fail(Stage::JoinCgroups, e.errno());
+        }
     }
     if let Err(e) = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&plan.old_mask), None)
         .and_then(|()| forked.reset_sigpipe())

@@ -9,15 +9,20 @@
 //! (`exec_grants`), makes the program's minimal environment (`env`) and
 //! prepares the filters (the run's deny list is
 //! [`crate::confine::run_deny`]). Then, while the process is still
-//! single-threaded, it forks: the child confines itself and executes the
-//! program (`child`), reporting each failed step to the parent (`setup`);
-//! the parent serves the program's requests, forwards signals, reaps, and
-//! returns its [`Status`] (`supervise`). `docs/run.md` tells the whole
+//! single-threaded, it creates the child in the sandbox's namespaces
+//! (`namespaces`; a plain fork where the kernel refuses them): the child
+//! confines itself and executes the program (`child`), reporting each
+//! failed step to the parent (`setup`); in the namespaces it stays as their
+//! init and forks the program's process (`init`). The parent serves the
+//! program's requests, forwards signals, reaps, and returns its [`Status`]
+//! (`supervise`). `docs/run.md` tells the whole
 //! story; `docs/syscalls.md` lists what happens to each system call.
 
 mod child;
 mod env;
 mod exec_grants;
+mod init;
+mod namespaces;
 mod no_tty;
 mod program;
 mod setup;
@@ -36,6 +41,7 @@ use nix::sys::signal::Signal;
 
 pub use self::env::{DEFAULT_HOME, DEFAULT_KEEP, DEFAULT_TMPDIR, parse_setenv};
 pub use self::exec_grants::{ExecGrantError, exec_grants};
+pub(crate) use self::namespaces::IdMaps;
 pub use self::program::{Unusable, program_and_interpreters};
 pub use self::setup::{SetupMsgError, Stage};
 pub use self::user::{DEFAULT_USER, UserError};
@@ -392,7 +398,14 @@ impl Sandbox {
         }
         let landlock = landlock.prepare()?;
         let notify = notify_filter();
-        let deny = confine::deny_filter(&deny_options(self.policy.network())?)?;
+        let deny_opts = deny_options(self.policy.network())?;
+        let deny = confine::deny_filter(&deny_opts)?;
+        let deny_alone = confine::deny_filter(&confine::run_deny::without_namespaces(deny_opts))?;
+        let namespaces = namespaces::Namespaces::plan();
+        let broker_fd = sys::pidfd::open(nix::unistd::getpid()).map_err(sys_err("pidfd_open"))?;
+        let (exit_read, exit_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .map_err(sys_err("pipe2"))?;
 
         let (proto_parent, proto_child) =
             sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
@@ -427,13 +440,27 @@ impl Sandbox {
             ids,
             notify: &notify,
             deny: &deny,
+            deny_alone: &deny_alone,
+            namespaces: &namespaces,
+            broker: broker_fd.as_fd(),
+            exit: exit_write.as_fd(),
             exec: &exec,
             old_mask: signals.old_mask,
             limits: &child_limits,
             no_tty: no_tty.as_ref(),
         };
-        let child = child::start(&plan, landlock, setup_child.as_fd(), proto_child.as_fd())?;
-        drop((proto_child, setup_child, child_limits));
+        let (child, init) =
+            child::start(&plan, landlock, setup_child.as_fd(), proto_child.as_fd())?;
+        drop((
+            proto_child,
+            setup_child,
+            child_limits,
+            exit_write,
+            broker_fd,
+        ));
+        if init {
+            limits.sandbox_init(child);
+        }
         let copiers = match no_tty.map(no_tty::NoTty::start_copying).transpose() {
             Ok(c) => c,
             Err(e) => {
@@ -444,6 +471,7 @@ impl Sandbox {
         let channels = Channels {
             setup: setup_parent,
             proto: proto_parent,
+            exit: exit_read,
         };
         let mut judge = self.effective_judge();
         if self.no_tty {

@@ -3,9 +3,11 @@
 //! messages ([`SetupMsg`]), with pure encode and decode.
 //!
 //! The child sends [`SetupMsg::Listener`] with the notification listener
-//! attached, or [`SetupMsg::Failed`] when a stage fails. End of stream
-//! without a failure means execve(2) succeeded (the child's end closed on
-//! exec) or the child died.
+//! attached, or [`SetupMsg::Failed`] when a stage fails. In a PID namespace
+//! the child is the sandbox's init and then also sends
+//! [`SetupMsg::Program`] with a pidfd of the program's process. End of
+//! stream without a failure means execve(2) succeeded (the child's end
+//! closed on exec) or the child died.
 
 use std::fmt;
 
@@ -50,6 +52,12 @@ pub enum Stage {
     Rlimits = 13,
     /// `--no-tty`: a new session, `/dev/null` and pipes on 0, 1, 2.
     NoTerminal = 14,
+    /// Mapping the user and group ids of the sandbox's own user namespace
+    /// (when fdbroker is not root).
+    Namespaces = 15,
+    /// The sandbox's init (pid 1 of its PID namespace) starting the
+    /// program's process and handing it to the parent.
+    Init = 16,
 }
 
 impl Stage {
@@ -71,6 +79,8 @@ impl Stage {
             Stage::UserNamespace => "creating a user namespace (for --max-processes)",
             Stage::Rlimits => "setting resource limits",
             Stage::NoTerminal => "leaving the terminal",
+            Stage::Namespaces => "entering the sandbox's namespaces",
+            Stage::Init => "starting the program under the sandbox's init",
         }
     }
 }
@@ -101,6 +111,8 @@ impl TryFrom<u8> for Stage {
             12 => Stage::UserNamespace,
             13 => Stage::Rlimits,
             14 => Stage::NoTerminal,
+            15 => Stage::Namespaces,
+            16 => Stage::Init,
             _ => return Err(SetupMsgError::UnknownStage(value)),
         })
     }
@@ -163,6 +175,9 @@ pub(crate) enum SetupMsg {
         /// Its error.
         errno: Errno,
     },
+    /// A pidfd of the program's process, attached by `SCM_RIGHTS`: the
+    /// sandbox's init started it.
+    Program,
 }
 
 /// The parent's one message to the child: it can reach the child's memory,
@@ -171,8 +186,10 @@ pub(crate) const MEMORY_REACHED: u8 = 3;
 
 const LISTENER: u8 = 1;
 const FAILED: u8 = 2;
+const PROGRAM: u8 = 3;
 const LISTENER_LEN: usize = 1;
 const FAILED_LEN: usize = 6;
+const PROGRAM_LEN: usize = 1;
 
 /// The longest message; a receive buffer larger than this detects longer ones.
 pub(crate) const MAX_LEN: usize = FAILED_LEN;
@@ -183,6 +200,7 @@ impl SetupMsg {
     pub(crate) fn encode(self) -> Vec<u8> {
         match self {
             SetupMsg::Listener => vec![LISTENER],
+            SetupMsg::Program => vec![PROGRAM],
             SetupMsg::Failed { stage, errno } => {
                 let mut out = Vec::with_capacity(FAILED_LEN);
                 out.push(FAILED);
@@ -199,6 +217,7 @@ impl SetupMsg {
         let need = match kind {
             LISTENER => LISTENER_LEN,
             FAILED => FAILED_LEN,
+            PROGRAM => PROGRAM_LEN,
             other => return Err(SetupMsgError::UnknownKind(other)),
         };
         let len = bytes.len();
@@ -210,6 +229,7 @@ impl SetupMsg {
         }
         match bytes {
             [LISTENER] => Ok(SetupMsg::Listener),
+            [PROGRAM] => Ok(SetupMsg::Program),
             [FAILED, stage, e0, e1, e2, e3] => {
                 let stage = Stage::try_from(*stage)?;
                 let raw = i32::from_le_bytes([*e0, *e1, *e2, *e3]);
@@ -226,7 +246,7 @@ impl SetupMsg {
     /// How many descriptors travel with the message.
     pub(crate) fn descriptors(self) -> usize {
         match self {
-            SetupMsg::Listener => 1,
+            SetupMsg::Listener | SetupMsg::Program => 1,
             SetupMsg::Failed { .. } => 0,
         }
     }
@@ -236,7 +256,7 @@ impl SetupMsg {
 mod tests {
     use super::*;
 
-    const ALL: [Stage; 15] = [
+    const ALL: [Stage; 17] = [
         Stage::NoNewPrivs,
         Stage::SwitchUser,
         Stage::DropCapabilities,
@@ -252,6 +272,8 @@ mod tests {
         Stage::UserNamespace,
         Stage::Rlimits,
         Stage::NoTerminal,
+        Stage::Namespaces,
+        Stage::Init,
     ];
 
     #[test]
@@ -270,7 +292,7 @@ mod tests {
 
     #[test]
     fn messages_round_trip() {
-        let mut msgs = vec![SetupMsg::Listener];
+        let mut msgs = vec![SetupMsg::Listener, SetupMsg::Program];
         for stage in ALL {
             for errno in [Errno::EPERM, Errno::ENOENT, Errno::EACCES] {
                 msgs.push(SetupMsg::Failed { stage, errno });
@@ -282,6 +304,7 @@ mod tests {
             assert_eq!(SetupMsg::decode(&bytes), Ok(msg));
         }
         assert_eq!(SetupMsg::Listener.descriptors(), 1);
+        assert_eq!(SetupMsg::Program.descriptors(), 1);
         assert_eq!(
             SetupMsg::Failed {
                 stage: Stage::Exec,
@@ -315,6 +338,10 @@ mod tests {
     fn unknown_or_malformed_messages_are_errors() {
         assert_eq!(SetupMsg::decode(&[0]), Err(SetupMsgError::UnknownKind(0)));
         assert_eq!(
+            SetupMsg::decode(&[PROGRAM, 0]),
+            Err(SetupMsgError::TooLong { len: 2, need: 1 })
+        );
+        assert_eq!(
             SetupMsg::decode(&[9, 1, 2]),
             Err(SetupMsgError::UnknownKind(9))
         );
@@ -327,8 +354,8 @@ mod tests {
             Err(SetupMsgError::TooLong { len: 7, need: 6 })
         );
         assert_eq!(
-            SetupMsg::decode(&[FAILED, 15, 1, 0, 0, 0]),
-            Err(SetupMsgError::UnknownStage(15))
+            SetupMsg::decode(&[FAILED, 17, 1, 0, 0, 0]),
+            Err(SetupMsgError::UnknownStage(17))
         );
         assert_eq!(
             SetupMsg::decode(&[FAILED, 4, 0, 0, 0, 0]),
@@ -363,7 +390,8 @@ mod tests {
                 }
             }
         }
-        // The listener (any second byte, unused at length 1) and each stage.
-        assert_eq!(accepted, 256 + ALL.len());
+        // The listener and the program (any second byte, unused at length
+        // 1) and each stage.
+        assert_eq!(accepted, 2 * 256 + ALL.len());
     }
 }

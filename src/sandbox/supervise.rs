@@ -3,10 +3,13 @@
 //! ([`Broker`]) with one judge and one [`Ops`] engine, forward signals, reap,
 //! and return the program's [`Status`].
 //!
-//! `SIGINT`, `SIGTERM`, `SIGHUP` and `SIGQUIT` are forwarded to the child
-//! unless the kernel sent them (e.g. from the terminal: the child got its
-//! own copy then, except under `--no-tty`). fdbroker is a child subreaper: when the program exits, whatever it
-//! left running is killed.
+//! `SIGINT`, `SIGTERM`, `SIGHUP` and `SIGQUIT` are forwarded to the program
+//! unless the kernel sent them (e.g. from the terminal: the program got its
+//! own copy then, except under `--no-tty`); the sandbox is killed
+//! [`TIMEOUT_GRACE`] after one that means "stop" ([`stops`]). In a PID
+//! namespace the sandbox ends with its init, whose exit the kernel makes
+//! kill every process left in it; without one, fdbroker is a child
+//! subreaper: when the program exits, whatever it left running is killed.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -17,11 +20,12 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::init::Sandboxed;
 use super::setup::{self, SetupMsg, SetupMsgError, Stage};
 use super::{SandboxError, Status, sys_err};
 use crate::broker::{Broker, BrokerError};
 use crate::event::Observer;
-use crate::limits::Enforcer;
+use crate::limits::{Enforcer, TIMEOUT_GRACE};
 use crate::notify::{self, NotifyServer};
 use crate::ops::{Ops, ProgramIds};
 use crate::policy::Judge;
@@ -79,6 +83,8 @@ pub(super) struct Channels {
     pub(super) setup: OwnedFd,
     /// The explicit protocol ([`Broker`]).
     pub(super) proto: OwnedFd,
+    /// The read end of the init's exit report pipe.
+    pub(super) exit: OwnedFd,
 }
 
 /// How requests are judged and reported.
@@ -112,6 +118,8 @@ pub(super) fn supervise(
 /// What came from the child on the setup socketpair.
 enum Report {
     Listener(OwnedFd),
+    /// A pidfd of the program's process, from the sandbox's init.
+    Program(OwnedFd),
     Failed {
         stage: Stage,
         errno: Errno,
@@ -139,8 +147,9 @@ fn recv_report(sock: BorrowedFd<'_>) -> Result<Report, SandboxError> {
     }
     Ok(match (msg, fds.pop()) {
         (SetupMsg::Listener, Some(fd)) => Report::Listener(fd),
+        (SetupMsg::Program, Some(fd)) => Report::Program(fd),
         (SetupMsg::Failed { stage, errno }, _) => Report::Failed { stage, errno },
-        (SetupMsg::Listener, None) => {
+        (SetupMsg::Listener | SetupMsg::Program, None) => {
             return Err(SetupMsgError::Descriptors { got: 0, want: 1 }.into());
         }
     })
@@ -164,7 +173,7 @@ fn serve_and_wait(
     limits: &mut Enforcer,
     judging: Judging,
 ) -> Result<Status, SandboxError> {
-    let Channels { setup, proto } = channels;
+    let Channels { setup, proto, exit } = channels;
     let Judging {
         judge,
         observer,
@@ -181,6 +190,7 @@ fn serve_and_wait(
             let status = wait_for(child)?;
             return Err(SandboxError::ChildEnded { status });
         }
+        Report::Program(_) => return Err(SetupMsgError::UnknownKind(3).into()),
     };
     // The child waits, with the program's credentials, until the broker
     // has found how to reach its memory; nothing runs if no way does.
@@ -201,21 +211,33 @@ fn serve_and_wait(
         broker = broker.with_observer(observer);
     }
     server.spawn()?;
-    broker.spawn(proto, u32::try_from(child.as_raw()).ok())?;
-    match recv_report(setup.as_fd())? {
+    // An init sends the program's process before the end of the setup.
+    let mut report = recv_report(setup.as_fd())?;
+    let program = match report {
+        Report::Program(fd) => {
+            report = recv_report(setup.as_fd())?;
+            Some(fd)
+        }
+        _ => None,
+    };
+    let sandboxed = Sandboxed::new(child, program, exit);
+    broker.spawn(proto, sandboxed.program_pid())?;
+    match report {
         Report::Closed => {}
         Report::Failed { stage, errno } => {
             let _ = waitpid(child, None);
             return Err(child_failed(stage, errno, exec_path));
         }
-        Report::Listener(_) => return Err(SetupMsgError::SecondListener.into()),
+        Report::Listener(_) | Report::Program(_) => {
+            return Err(SetupMsgError::SecondListener.into());
+        }
     }
     drop(setup);
 
     let forward_all = signals.forward_kernel_signals;
     loop {
         if let Some(status) = reap(child)? {
-            return Ok(status);
+            return Ok(sandboxed.program_status(status));
         }
         // A signal, or `None` after a check of the limits (the timeout, a
         // hit), which may have stopped the sandbox.
@@ -229,12 +251,30 @@ fn serve_and_wait(
             continue;
         }
         // A signal from the kernel (terminal keys, hangup) reached the
-        // child's process group too; forward only what someone sent us.
-        if (info.ssi_code != libc::SI_KERNEL || forward_all)
+        // program's process group too; forward only what someone sent us
+        // (or everything under --no-tty, where the program has no terminal).
+        let from_kernel = info.ssi_code == libc::SI_KERNEL;
+        if (!from_kernel || forward_all)
             && let Ok(sig) = Signal::try_from(signo)
         {
-            let _ = kill(child, sig);
+            sandboxed.signal(sig);
         }
+        if stops(signo, from_kernel) {
+            limits.kill_after(TIMEOUT_GRACE);
+        }
+    }
+}
+
+/// Whether signal `signo` to fdbroker means "stop": then the sandbox is
+/// killed once the grace is over, if it has not ended by then. `SIGTERM`
+/// and `SIGHUP` always (a hangup: the terminal is gone); `SIGINT` only
+/// when a process sent it — from the terminal (Ctrl-C) it is the
+/// program's to interpret, as an interactive one may go on.
+fn stops(signo: i32, from_kernel: bool) -> bool {
+    match signo {
+        libc::SIGTERM | libc::SIGHUP => true,
+        libc::SIGINT => !from_kernel,
+        _ => false,
     }
 }
 
@@ -281,11 +321,18 @@ fn wait_for(child: Pid) -> Result<Status, SandboxError> {
     }
 }
 
-/// Kills and reaps every process left in the sandbox. We are their
-/// subreaper, so each one is, or becomes, our child; a killed process's
-/// children are reparented to us and found on the next round.
+/// How long fdbroker goes on killing leftovers without a PID namespace,
+/// where a process that keeps forking can outrun the walk: then it gives
+/// up (docs/run.md). With a PID namespace nothing is left by then.
+const LEFTOVER_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Kills and reaps every process left in the sandbox, within
+/// [`LEFTOVER_BOUND`]. We are their subreaper, so each one is, or becomes,
+/// our child; a killed process's children are reparented to us and found
+/// on the next round.
 fn kill_descendants() {
     let me = std::process::id();
+    let deadline = std::time::Instant::now() + LEFTOVER_BOUND;
     loop {
         // Orphans of the sandbox are re-parented to us (a child subreaper):
         // no child at all, not even a zombie or a clone child (__WALL), means
@@ -301,18 +348,17 @@ fn kill_descendants() {
             Ok(_) => continue,
         }
         let children = children_of(me);
+        if std::time::Instant::now() > deadline {
+            tracing::warn!(
+                left = children.len(),
+                "processes of the sandbox kept appearing; gave up killing them"
+            );
+            return;
+        }
         for pid in &children {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
         }
-        match waitpid(Pid::from_raw(-1), None) {
-            Ok(_) | Err(Errno::EINTR) => continue,
-            Err(_) => {
-                // ECHILD: nothing left.
-                if children_of(me).is_empty() {
-                    return;
-                }
-            }
-        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

@@ -1,7 +1,8 @@
 //! What `fdbroker run` needs around fork(2) that nix cannot offer safely:
 //! [`run_forked`], a fork that refuses to run in a multithreaded process and
-//! whose child never returns into the caller, and what only that child may
-//! do before execve(2) ([`Forked`]).
+//! whose child never returns into the caller, [`run_cloned`], the same into
+//! new namespaces, and what only that child may do before execve(2)
+//! ([`Forked`]).
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
@@ -9,6 +10,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::panic::AssertUnwindSafe;
 
 use nix::errno::Errno;
+use nix::sched::CloneFlags;
 use nix::unistd::{ForkResult, Pid};
 
 /// The status a child of [`run_forked`] exits with when its code panics.
@@ -42,18 +44,56 @@ pub(crate) fn run_forked(body: impl FnOnce(Forked) -> Infallible) -> Result<Pid,
     // functions. The child runs `body` and ends below, never returning.
     match unsafe { nix::unistd::fork() }? {
         ForkResult::Parent { child } => Ok(child),
-        ForkResult::Child => {
-            let token = Forked {
-                _single_thread: PhantomData,
-            };
-            match std::panic::catch_unwind(AssertUnwindSafe(move || body(token))) {
-                Ok(never) => match never {},
-                // Leaked, not dropped: a payload's drop could panic again.
-                Err(payload) => std::mem::forget(payload),
-            }
-            exit_now(PANIC_EXIT)
-        }
+        ForkResult::Child => child_side(body),
     }
+}
+
+/// [`run_forked`], but the child is made by clone(2) with `flags` (new
+/// namespaces: `CLONE_NEWPID` makes it pid 1 of a new PID namespace). When
+/// the kernel refuses the flags (or the process has more than one thread),
+/// nothing was created and `body` comes back with the error, for a plain
+/// [`run_forked`] instead.
+pub(crate) fn run_cloned<F>(flags: CloneFlags, body: F) -> Result<Pid, (Errno, F)>
+where
+    F: FnOnce(Forked) -> Infallible,
+{
+    match thread_count() {
+        Ok(1) => {}
+        Ok(_) => return Err((Errno::EDEADLK, body)),
+        Err(e) => return Err((e, body)),
+    }
+    let flags = libc::c_ulong::from(flags.bits().cast_unsigned())
+        | libc::c_ulong::from(libc::SIGCHLD.cast_unsigned());
+    // SAFETY: as for run_forked: one thread (checked above), so the child's
+    // copy of the address space is consistent and every lock free. clone(2)
+    // with a null stack and no CLONE_VM/CLONE_THREAD duplicates the process
+    // as fork(2) does, on the same stack; the child runs `body` and ends in
+    // child_side, never returning. Unlike glibc's fork(), the raw call does
+    // not update the thread id cached in the child's libc thread descriptor:
+    // the child makes no call that uses it (pthread_kill, raise; a fork()
+    // in it sets its own children's correctly).
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match rc {
+        0 => child_side(body),
+        -1 => Err((Errno::last(), body)),
+        pid => match i32::try_from(pid) {
+            Ok(pid) => Ok(Pid::from_raw(pid)),
+            Err(_) => Err((Errno::EOVERFLOW, body)),
+        },
+    }
+}
+
+/// In a new child: runs `body`, or `_exit`s with [`PANIC_EXIT`] if it panics.
+fn child_side(body: impl FnOnce(Forked) -> Infallible) -> ! {
+    let token = Forked {
+        _single_thread: PhantomData,
+    };
+    match std::panic::catch_unwind(AssertUnwindSafe(move || body(token))) {
+        Ok(never) => match never {},
+        // Leaked, not dropped: a payload's drop could panic again.
+        Err(payload) => std::mem::forget(payload),
+    }
+    exit_now(PANIC_EXIT)
 }
 
 /// Proof of being the child of [`run_forked`]: what only a freshly forked
@@ -73,21 +113,9 @@ impl Forked {
     /// parent's copies included) stays valid until execve closes it: no
     /// drop can ever hit a number reused since.
     pub(crate) fn keep_only_across_exec(&self, keep: &[BorrowedFd<'_>]) -> Result<(), Errno> {
-        let mut keep_raw: Vec<u32> = vec![0, 1, 2];
-        keep_raw.extend(
-            keep.iter()
-                .filter_map(|fd| u32::try_from(fd.as_raw_fd()).ok()),
-        );
-        keep_raw.sort_unstable();
-        keep_raw.dedup();
-        let mut first = 0u32;
-        for k in keep_raw {
-            if k > first {
-                cloexec_range(first, k - 1)?;
-            }
-            first = k.saturating_add(1);
+        for (first, last) in gaps(&[0, 1, 2], keep) {
+            cloexec_range(first, last)?;
         }
-        cloexec_range(first, u32::MAX)?;
         for fd in keep {
             clear_cloexec(*fd)?;
         }
@@ -113,6 +141,64 @@ impl Forked {
     pub(crate) fn exit(&self, code: u8) -> ! {
         exit_now(code)
     }
+
+    /// fork(2) again, from this child: `Ok(None)` in the new process,
+    /// which is a child of [`run_forked`] as much as this one (one thread,
+    /// never returning into the first caller), `Ok(Some(pid))` here.
+    pub(crate) fn fork(&self) -> Result<Option<Pid>, Errno> {
+        // SAFETY: this process is a child of run_forked or run_cloned: it
+        // has the one thread the fork or clone gave it (a Forked token is
+        // neither Send nor made anywhere else), so every lock is free in the
+        // copy too. Both processes go on in the code that holds `self`,
+        // which ends in execve(2) or exit, never returning past the fork.
+        match unsafe { nix::unistd::fork() }? {
+            ForkResult::Parent { child } => Ok(Some(child)),
+            ForkResult::Child => Ok(None),
+        }
+    }
+
+    /// Closes every descriptor but `keep`, for a child that will not
+    /// execve(2) and holds on to nothing else. Whatever it borrowed or
+    /// owned besides `keep` is closed: the caller uses none of it any more
+    /// and ends in [`Forked::exit`], so no drop can reach a number reused
+    /// since.
+    pub(crate) fn close_all_except(&self, keep: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+        for (first, last) in gaps(&[], keep) {
+            close_range(first, last)?;
+        }
+        Ok(())
+    }
+}
+
+/// The ranges of descriptor numbers between those of `numbers` and `keep`:
+/// everything else, from 0 to `u32::MAX`.
+fn gaps(numbers: &[u32], keep: &[BorrowedFd<'_>]) -> Vec<(u32, u32)> {
+    let mut kept: Vec<u32> = numbers.to_vec();
+    kept.extend(
+        keep.iter()
+            .filter_map(|fd| u32::try_from(fd.as_raw_fd()).ok()),
+    );
+    kept.sort_unstable();
+    kept.dedup();
+    let mut out = Vec::new();
+    let mut first = 0u32;
+    for k in kept {
+        if k > first {
+            out.push((first, k - 1));
+        }
+        first = k.saturating_add(1);
+    }
+    out.push((first, u32::MAX));
+    out
+}
+
+/// Closes every open descriptor in `[first, last]` (close_range(2), Linux
+/// 5.9).
+fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+    // SAFETY: only called from Forked::close_all_except, whose caller
+    // promised to use none of the descriptors in the range again.
+    let rc = unsafe { libc::close_range(first, last, 0) };
+    if rc == 0 { Ok(()) } else { Err(Errno::last()) }
 }
 
 /// Sets `FD_CLOEXEC` on every open descriptor in `[first, last]`, with

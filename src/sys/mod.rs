@@ -5,6 +5,7 @@ pub(crate) mod creds;
 pub(crate) mod landlock;
 pub(crate) mod msg;
 pub(crate) mod notify;
+pub(crate) mod pidfd;
 pub(crate) mod prctl;
 pub(crate) mod readlink;
 pub(crate) mod seccomp;

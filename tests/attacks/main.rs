@@ -784,7 +784,8 @@ access = ["stat"]
 
     /// One line of a program's report.
     enum Line<'a> {
-        Ready(u32),
+        /// The program is set up (it prints its parent's pid, unused).
+        Ready,
         Blocked(&'a str, &'a str),
         Succeeded(&'a str, &'a str),
         Skip(&'a str, &'a str),
@@ -819,7 +820,10 @@ access = ["stat"]
                 .map(|r| r.split_once(": ").unwrap_or((r, "")))
         };
         if let Some(pid) = line.strip_prefix("ready ") {
-            return pid.trim().parse().map_or(Line::Other, Line::Ready);
+            return pid
+                .trim()
+                .parse::<u32>()
+                .map_or(Line::Other, |_| Line::Ready);
         }
         if line == "done" {
             return Line::Done;
@@ -909,6 +913,28 @@ access = ["stat"]
         let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
         exe.is_some()
             && (exe == fs::canonicalize(FDBROKER).ok() || exe == Some(bins.dir.join("fdbroker")))
+    }
+
+    /// The `fdbroker` process the runner started: `spawned` itself, or a
+    /// descendant when a wrapper (tty_wrap, which plays a shell) started it.
+    fn find_fdbroker(spawned: u32, bins: &Bins) -> Option<u32> {
+        let mut level = vec![spawned];
+        for _ in 0..4 {
+            if let Some(&pid) = level.iter().find(|&&p| is_fdbroker(p, bins)) {
+                return Some(pid);
+            }
+            level = level
+                .iter()
+                .flat_map(|p| {
+                    fs::read_to_string(format!("/proc/{p}/task/{p}/children"))
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .filter_map(|c| c.parse().ok())
+                        .collect::<Vec<u32>>()
+                })
+                .collect();
+        }
+        None
     }
 
     fn run_program(
@@ -1005,9 +1031,9 @@ access = ["stat"]
         // Until the program is ready: then the broker is set up.
         let mut ready = false;
         while let Some(l) = next(&mut out) {
-            if let Line::Ready(ppid) = parse(&l) {
-                if spec.mode != Mode::Control && is_fdbroker(ppid, bins) {
-                    out.broker = Some(ppid);
+            if let Line::Ready = parse(&l) {
+                if spec.mode != Mode::Control {
+                    out.broker = find_fdbroker(child.id(), bins);
                 }
                 ready = true;
                 break;
@@ -1026,7 +1052,12 @@ access = ["stat"]
             .swap
             .map(|(a, b)| Swapper::start(tree.p("pub/race"), a, b));
         if ready && let Some(s) = stdin.as_mut() {
-            let _ = s.write_all(b"go\n").and_then(|()| s.flush());
+            // The broker's pid: the program's parent is the sandbox's init.
+            let go = match out.broker {
+                Some(pid) => format!("go {pid}\n"),
+                None => "go\n".to_string(),
+            };
+            let _ = s.write_all(go.as_bytes()).and_then(|()| s.flush());
         }
         let mut done = false;
         while ready && let Some(l) = next(&mut out) {
@@ -1101,7 +1132,7 @@ access = ["stat"]
         let mut ready = false;
         for line in &out.lines {
             match parse(line) {
-                Line::Ready(_) => ready = true,
+                Line::Ready => ready = true,
                 Line::Done => done = true,
                 Line::Blocked(a, d) => {
                     *blocked.entry(a).or_default() += 1;

@@ -170,6 +170,37 @@ pub fn run_cases<T>(cases: &[Case<T>], ready: Result<(), String>, fixture: impl 
     }
 }
 
+/// Whether `fdbroker run` can give the sandbox a PID namespace here: as
+/// root always, otherwise where unprivileged user namespaces are allowed.
+pub fn pid_namespace_expected() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let is = |p: &str, v: &str| std::fs::read_to_string(p).is_ok_and(|s| s.trim() == v);
+    !(is("/proc/sys/user/max_user_namespaces", "0")
+        || is("/proc/sys/kernel/unprivileged_userns_clone", "0")
+        || is(
+            "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+            "1",
+        ))
+}
+
+/// Pids of the processes one of whose arguments is `arg`.
+pub fn processes_with_arg(arg: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .split(|&b| b == 0)
+                .any(|a| a == arg.as_bytes())
+        })
+        .collect()
+}
+
 /// A request as the socketpair protocol puts it on the wire: the header
 /// fields in wire order, then `path`. Written out here, not taken from
 /// `fdbroker::protocol`, so that the tests check the broker against the

@@ -170,25 +170,38 @@ static void init_common(void) {
     g_broker = g_control ? g_victim : getppid();
 }
 
-static void wait_line(void) {
+/* Reads one line (or up to end of file) from the runner into `buf`. */
+static void read_line(char *buf, size_t size) {
+    size_t n = 0;
+    buf[0] = 0;
     if (getenv("ATTACK_NOHANDSHAKE"))
         return;
-    char buf[64];
-    /* One line or end of file; the runner writes "go\n" / "end\n". */
-    for (size_t n = 0; n < sizeof buf; n++) {
+    /* One line or end of file; the runner writes "go <broker>\n" / "end\n". */
+    while (n + 1 < size) {
         ssize_t r = read(0, buf + n, 1);
-        if (r < 0 && errno == EINTR) {
-            n--;
+        if (r < 0 && errno == EINTR)
             continue;
-        }
         if (r <= 0 || buf[n] == '\n')
             break;
+        n++;
     }
+    buf[n] = 0;
 }
 
+static void wait_line(void) {
+    char buf[64];
+    read_line(buf, sizeof buf);
+}
+
+/* The runner answers "go <pid>": the broker's pid as the runner sees it,
+ * which getppid() no longer is when the sandbox has a PID namespace of its
+ * own (the parent is then the sandbox's init). */
 static void ready(void) {
     LINE("ready %d", (int)getppid());
-    wait_line();
+    char buf[64];
+    read_line(buf, sizeof buf);
+    if (!g_control && !strncmp(buf, "go ", 3) && atoi(buf + 3) > 0)
+        g_broker = (pid_t)atoi(buf + 3);
 }
 
 static void done(void) {
