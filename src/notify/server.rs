@@ -8,12 +8,12 @@ use std::sync::Arc;
 use nix::errno::Errno;
 
 use super::caller::{self, Target};
-use super::pidns;
 use super::pool::Pool;
 use super::{
-    AccessCall, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall,
-    decode, encode_kernel_stat, encode_statx,
+    AccessCall, Dirfd, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall,
+    Syscall, decode, encode_kernel_stat, encode_statx,
 };
+use super::{memfd, pidns};
 use crate::bpf::AUDIT_ARCH_X86_64;
 use crate::event::{Event, Observer, Op, Source};
 use crate::ops::{Ops, Outcome};
@@ -177,6 +177,8 @@ impl NotifyServer {
             Syscall::Statx(call) => self.statx(n, name, call),
             Syscall::Access(call) => self.access(n, name, call),
             Syscall::Readlink(call) => self.readlink(n, name, call),
+            Syscall::MemfdCreate(call) => memfd::create(n.pid, call, || self.valid(n))
+                .map(|fd| Answer::Fd(fd, call.cloexec())),
         };
         r.unwrap_or_else(Answer::Error)
     }
@@ -234,6 +236,15 @@ impl NotifyServer {
             Target::Fd(call.dirfd)
         } else {
             caller::path_arg(n.pid, call.dirfd, call.path_addr, empty_ok)?
+        };
+        // The working directory is no descriptor the broker handed out:
+        // chdir(2) is not brokered and may lead anywhere. Judged like a path.
+        let target = match target {
+            Target::Fd(Dirfd::Cwd) => Target::Path {
+                requested: PathBuf::new(),
+                absolute: caller::fd_path(n.pid, Dirfd::Cwd)?,
+            },
+            other => other,
         };
         let mem = caller::open_mem(n.pid)?;
         let st = match target {

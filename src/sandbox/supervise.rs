@@ -305,15 +305,15 @@ fn kill_descendants() {
             Ok(_) => continue,
         }
         let children = children_of(me);
+        for pid in &children {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
         if std::time::Instant::now() > deadline {
             tracing::warn!(
                 left = children.len(),
                 "processes of the sandbox kept appearing; gave up killing them"
             );
             return;
-        }
-        for pid in &children {
-            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
