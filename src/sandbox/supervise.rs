@@ -163,7 +163,7 @@ fn serve_and_wait(
             let status = wait_for(child)?;
             return Err(SandboxError::ChildEnded { status });
         }
-        Report::Program(_) => return Err(SetupMsgError::UnknownKind(3).into()),
+        Report::Program(_) => return Err(SetupMsgError::ProgramOutOfOrder.into()),
     };
     let mut server = NotifyServer::new(listener, Arc::clone(&judge), Arc::clone(&ops))?;
     let mut broker = Broker::with_ops(Arc::clone(&judge), Arc::clone(&ops));
@@ -189,9 +189,8 @@ fn serve_and_wait(
             let _ = waitpid(child, None);
             return Err(child_failed(stage, errno, exec_path));
         }
-        Report::Listener(_) | Report::Program(_) => {
-            return Err(SetupMsgError::SecondListener.into());
-        }
+        Report::Listener(_) => return Err(SetupMsgError::SecondListener.into()),
+        Report::Program(_) => return Err(SetupMsgError::ProgramOutOfOrder.into()),
     }
     drop(setup);
 
@@ -388,6 +387,16 @@ mod tests {
         ));
         send(&SetupMsg::Listener.encode(), Some(theirs.as_fd()));
         assert!(matches!(recv_report(ours.as_fd()), Ok(Report::Listener(_))));
+        send(&SetupMsg::Program.encode(), Some(theirs.as_fd()));
+        assert!(matches!(recv_report(ours.as_fd()), Ok(Report::Program(_))));
+        send(&SetupMsg::Program.encode(), None);
+        assert!(matches!(
+            recv_report(ours.as_fd()),
+            Err(SandboxError::Setup(SetupMsgError::Descriptors {
+                got: 0,
+                want: 1
+            }))
+        ));
         // A listener message without the listener, a failure with one.
         send(&SetupMsg::Listener.encode(), None);
         assert!(matches!(
