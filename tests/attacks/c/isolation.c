@@ -355,36 +355,44 @@ static void sysv_ipc(void) {
 
 /* ------------------------------------------------ other processes' limits */
 
-static void other_processes(void) {
-    const char *n = "other_processes";
+/* Runs `fn` on the unrelated process and on the broker (once, in a
+ * control run, where the broker is the victim). */
+static void each_target(void (*fn)(pid_t t, const char *name)) {
     pid_t targets[2] = {g_victim, g_broker};
     const char *names[2] = {"an unrelated process", "the broker"};
-    for (int i = 0; i < 2; i++) {
-        pid_t t = targets[i];
-        if (t <= 0 || (i == 1 && t == targets[0]))
-            continue;
-        char w[128];
-        snprintf(w, sizeof w, "setpriority(PRIO_PROCESS, %s, 19)", names[i]);
-        must_fail(n, w, setpriority(PRIO_PROCESS, (id_t)t, 19));
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(0, &one);
-        snprintf(w, sizeof w, "sched_setaffinity(%s)", names[i]);
-        must_fail(n, w, sched_setaffinity(t, sizeof one, &one));
-        struct sched_param sp = {0};
-        snprintf(w, sizeof w, "sched_setscheduler(%s, SCHED_IDLE)", names[i]);
-        must_fail(n, w, sched_setscheduler(t, SCHED_IDLE, &sp));
-        snprintf(w, sizeof w, "sched_setparam(%s)", names[i]);
-        must_fail(n, w, sched_setparam(t, &sp));
-        unsigned attr[14] = {56, SCHED_IDLE};
-        snprintf(w, sizeof w, "sched_setattr(%s, SCHED_IDLE)", names[i]);
-        must_fail(n, w, syscall(SYS_sched_setattr, t, attr, 0));
-        snprintf(w, sizeof w, "ioprio_set(%s, IDLE)", names[i]);
-        must_fail(n, w, syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, t, IOPRIO_IDLE));
-        struct rlimit cpu = {1, 1};
-        snprintf(w, sizeof w, "prlimit(%s, RLIMIT_CPU, 1)", names[i]);
-        must_fail(n, w, prlimit(t, RLIMIT_CPU, &cpu, NULL));
-    }
+    for (int i = 0; i < 2; i++)
+        if (targets[i] > 0 && !(i == 1 && targets[1] == targets[0]))
+            fn(targets[i], names[i]);
+}
+
+static void other_process(pid_t t, const char *name) {
+    const char *n = "other_processes";
+    char w[128];
+    snprintf(w, sizeof w, "setpriority(PRIO_PROCESS, %s, 19)", name);
+    must_fail(n, w, setpriority(PRIO_PROCESS, (id_t)t, 19));
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    snprintf(w, sizeof w, "sched_setaffinity(%s)", name);
+    must_fail(n, w, sched_setaffinity(t, sizeof one, &one));
+    struct sched_param sp = {0};
+    snprintf(w, sizeof w, "sched_setscheduler(%s, SCHED_IDLE)", name);
+    must_fail(n, w, sched_setscheduler(t, SCHED_IDLE, &sp));
+    snprintf(w, sizeof w, "sched_setparam(%s)", name);
+    must_fail(n, w, sched_setparam(t, &sp));
+    unsigned attr[14] = {56, SCHED_IDLE};
+    snprintf(w, sizeof w, "sched_setattr(%s, SCHED_IDLE)", name);
+    must_fail(n, w, syscall(SYS_sched_setattr, t, attr, 0));
+    snprintf(w, sizeof w, "ioprio_set(%s, IDLE)", name);
+    must_fail(n, w, syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, t, IOPRIO_IDLE));
+    struct rlimit cpu = {1, 1};
+    snprintf(w, sizeof w, "prlimit(%s, RLIMIT_CPU, 1)", name);
+    must_fail(n, w, prlimit(t, RLIMIT_CPU, &cpu, NULL));
+}
+
+static void other_processes(void) {
+    const char *n = "other_processes";
+    each_target(other_process);
     if (!g_control) {
         /* Our process group and our user hold fdbroker (and, as root, every
          * sandbox of nobody's): not ours to change. */
@@ -511,43 +519,43 @@ static pid_t missing_pid(void) {
 
 static int err_of(long r) { return r < 0 ? errno : 0; }
 
-static void residuals(void) {
+static pid_t g_gone; /* a pid no process has */
+
+static void residual(pid_t t, const char *name) {
     const char *n = "residuals";
-    pid_t gone = missing_pid();
-    pid_t targets[2] = {g_victim, g_broker};
-    const char *names[2] = {"an unrelated process", "the broker"};
-    for (int i = 0; i < 2; i++) {
-        pid_t t = targets[i];
-        if (t <= 0 || (i == 1 && t == targets[0]))
-            continue;
-        char w[128];
-        struct rlimit rl;
-        cpu_set_t cs;
-        struct sched_param sp;
+    pid_t gone = g_gone;
+    char w[128];
+    struct rlimit rl;
+    cpu_set_t cs;
+    struct sched_param sp;
 #define ORACLE(label, call_t, call_gone)                                                   \
     do {                                                                                   \
-        snprintf(w, sizeof w, "%s on %s", label, names[i]);                                \
+        snprintf(w, sizeof w, "%s on %s", label, name);                                    \
         errno = 0;                                                                         \
         int a = err_of(call_t);                                                            \
         errno = 0;                                                                         \
         int b = err_of(call_gone);                                                         \
         same_answer(n, w, a, b);                                                           \
     } while (0)
-        ORACLE("kill(pid, 0)", kill(t, 0), kill(gone, 0));
-        ORACLE("getsid", getsid(t), getsid(gone));
-        ORACLE("getpgid", getpgid(t), getpgid(gone));
-        ORACLE("getpriority", (errno = 0, getpriority(PRIO_PROCESS, (id_t)t) == -1 && errno ? -1 : 0),
-               (errno = 0, getpriority(PRIO_PROCESS, (id_t)gone) == -1 && errno ? -1 : 0));
-        ORACLE("prlimit (read)", prlimit(t, RLIMIT_NOFILE, NULL, &rl),
-               prlimit(gone, RLIMIT_NOFILE, NULL, &rl));
-        ORACLE("sched_getaffinity", sched_getaffinity(t, sizeof cs, &cs),
-               sched_getaffinity(gone, sizeof cs, &cs));
-        ORACLE("sched_getparam", sched_getparam(t, &sp), sched_getparam(gone, &sp));
-        ORACLE("ioprio_get", syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, t),
-               syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, gone));
-        ORACLE("pidfd_open", syscall(SYS_pidfd_open, t, 0), syscall(SYS_pidfd_open, gone, 0));
+    ORACLE("kill(pid, 0)", kill(t, 0), kill(gone, 0));
+    ORACLE("getsid", getsid(t), getsid(gone));
+    ORACLE("getpgid", getpgid(t), getpgid(gone));
+    ORACLE("getpriority", (errno = 0, getpriority(PRIO_PROCESS, (id_t)t) == -1 && errno ? -1 : 0),
+           (errno = 0, getpriority(PRIO_PROCESS, (id_t)gone) == -1 && errno ? -1 : 0));
+    ORACLE("prlimit (read)", prlimit(t, RLIMIT_NOFILE, NULL, &rl),
+           prlimit(gone, RLIMIT_NOFILE, NULL, &rl));
+    ORACLE("sched_getaffinity", sched_getaffinity(t, sizeof cs, &cs),
+           sched_getaffinity(gone, sizeof cs, &cs));
+    ORACLE("sched_getparam", sched_getparam(t, &sp), sched_getparam(gone, &sp));
+    ORACLE("ioprio_get", syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, t),
+           syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, gone));
+    ORACLE("pidfd_open", syscall(SYS_pidfd_open, t, 0), syscall(SYS_pidfd_open, gone, 0));
 #undef ORACLE
-    }
+}
+
+static void residuals(void) {
+    g_gone = missing_pid();
+    each_target(residual);
 }
 
 /* Under a policy granting all of /proc: the sandbox's init is a copy of the
