@@ -96,7 +96,40 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, ConfineError> {
             )?);
         }
     }
+    rules.extend(other_processes()?);
+    if !network {
+        // bind(2) and connect(2) on a socketpair's end look a pathname up
+        // (EADDRINUSE or ECONNREFUSED for an existing denied path, ENOENT
+        // for a missing one) or claim an abstract name outside the
+        // sandbox. Without the network nothing needs an address.
+        rules.push(r("bind", SYS_bind, Errno::EACCES));
+        rules.push(r("connect", SYS_connect, Errno::EACCES));
+    }
     Ok(rules)
+}
+
+/// Scheduling and priorities of other processes: only the caller's own
+/// (pid 0) may be changed. A PID namespace hides the processes outside, but
+/// a process group or a user reaches across it (fdbroker shares the
+/// program's process group), and without one any pid is reachable.
+fn other_processes() -> Result<Vec<DenyRule>, ConfineError> {
+    use libc::*;
+    const IOPRIO_WHO_PROCESS: u32 = 1;
+    let not = |name, nr: c_long, arg, value| {
+        DenyRule::new(name, nr, Errno::EPERM).when_arg32(arg, SeccompCmpOp::Ne, value)
+    };
+    Ok(vec![
+        not("setpriority", SYS_setpriority, 0, PRIO_PROCESS)?,
+        not("setpriority", SYS_setpriority, 1, 0)?,
+        not("sched_setscheduler", SYS_sched_setscheduler, 0, 0)?,
+        not("sched_setparam", SYS_sched_setparam, 0, 0)?,
+        not("sched_setattr", SYS_sched_setattr, 0, 0)?,
+        not("sched_setaffinity", SYS_sched_setaffinity, 0, 0)?,
+        not("ioprio_set", SYS_ioprio_set, 0, IOPRIO_WHO_PROCESS)?,
+        not("ioprio_set", SYS_ioprio_set, 1, 0)?,
+        not("migrate_pages", SYS_migrate_pages, 0, 0)?,
+        not("move_pages", SYS_move_pages, 0, 0)?,
+    ])
 }
 
 /// `opts` for a sandbox without its own IPC namespace (where the kernel
@@ -135,6 +168,107 @@ mod tests {
             let prlimit: Vec<_> = rules.iter().filter(|r| r.syscall == "prlimit64").collect();
             assert_eq!(prlimit.len(), 1);
             assert_eq!(prlimit[0].when.len(), 1);
+        }
+    }
+
+    #[test]
+    fn other_processes_and_addresses_are_denied() {
+        for network in [false, true] {
+            let rules = run_deny_rules(network).unwrap();
+            let count = |name| rules.iter().filter(|r| r.syscall == name).count();
+            assert_eq!(count("setpriority"), 2);
+            assert_eq!(count("ioprio_set"), 2);
+            for name in [
+                "sched_setscheduler",
+                "sched_setparam",
+                "sched_setattr",
+                "sched_setaffinity",
+                "migrate_pages",
+                "move_pages",
+            ] {
+                assert_eq!(count(name), 1, "{name}");
+            }
+            assert!(
+                rules
+                    .iter()
+                    .all(|r| r.syscall != "setpriority" || r.when.len() == 1)
+            );
+            let addressed = usize::from(!network);
+            assert_eq!((count("bind"), count("connect")), (addressed, addressed));
+        }
+        let alone = without_namespaces(deny_options(false).unwrap());
+        let ipc: Vec<_> = alone
+            .extra
+            .iter()
+            .filter(|r| r.errno == Errno::ENOSYS)
+            .map(|r| r.syscall)
+            .collect();
+        assert_eq!(ipc.len(), 11, "{ipc:?}");
+        assert!(ipc.contains(&"shmat") && ipc.contains(&"msgrcv") && ipc.contains(&"semop"));
+    }
+
+    #[test]
+    fn run_filter_behaviour() {
+        use crate::bpf::vm::run;
+        use crate::bpf::{AUDIT_ARCH_X86_64, RET_ALLOW, ret_errno};
+        let errno = |e: Errno| ret_errno(e as i32);
+        let f = crate::confine::deny_filter(&deny_options(false).unwrap()).unwrap();
+        let alone =
+            crate::confine::deny_filter(&without_namespaces(deny_options(false).unwrap())).unwrap();
+        let call = |f: &[_], nr, args| run(f, AUDIT_ARCH_X86_64, nr, args);
+        // The caller's own priority and scheduling; no one else's.
+        let own_nice = [libc::PRIO_PROCESS as u64, 0, 5, 0, 0, 0];
+        assert_eq!(call(&f, libc::SYS_setpriority, own_nice), RET_ALLOW);
+        // Upper bits are ignored by the kernel and by the rules alike.
+        let own_high = [libc::PRIO_PROCESS as u64 | 1 << 32, 1 << 32, 5, 0, 0, 0];
+        assert_eq!(call(&f, libc::SYS_setpriority, own_high), RET_ALLOW);
+        for args in [
+            [0, 4242, 5, 0, 0, 0],
+            [1, 0, 5, 0, 0, 0],
+            [2, 0, 5, 0, 0, 0],
+        ] {
+            assert_eq!(
+                call(&f, libc::SYS_setpriority, args),
+                errno(Errno::EPERM),
+                "{args:?}"
+            );
+        }
+        for nr in [
+            libc::SYS_sched_setaffinity,
+            libc::SYS_sched_setscheduler,
+            libc::SYS_sched_setparam,
+            libc::SYS_sched_setattr,
+            libc::SYS_prlimit64,
+        ] {
+            assert_eq!(call(&f, nr, [0; 6]), RET_ALLOW, "{nr}");
+            assert_eq!(
+                call(&f, nr, [7, 0, 0, 0, 0, 0]),
+                errno(Errno::EPERM),
+                "{nr}"
+            );
+        }
+        assert_eq!(
+            call(&f, libc::SYS_ioprio_set, [1, 0, 0, 0, 0, 0]),
+            RET_ALLOW
+        );
+        for args in [[1, 7, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0]] {
+            assert_eq!(call(&f, libc::SYS_ioprio_set, args), errno(Errno::EPERM));
+        }
+        // No addresses without the network.
+        for nr in [libc::SYS_bind, libc::SYS_connect] {
+            assert_eq!(call(&f, nr, [3, 0, 0, 0, 0, 0]), errno(Errno::EACCES));
+        }
+        let net = crate::confine::deny_filter(&deny_options(true).unwrap()).unwrap();
+        assert_eq!(call(&net, libc::SYS_connect, [3, 0, 0, 0, 0, 0]), RET_ALLOW);
+        // System V IPC: the namespace's own, or none at all.
+        for nr in [
+            libc::SYS_shmget,
+            libc::SYS_shmat,
+            libc::SYS_msgrcv,
+            libc::SYS_semop,
+        ] {
+            assert_eq!(call(&f, nr, [0; 6]), RET_ALLOW, "{nr}");
+            assert_eq!(call(&alone, nr, [0; 6]), errno(Errno::ENOSYS), "{nr}");
         }
     }
 

@@ -70,16 +70,21 @@ pub(crate) fn live_descendants(root: u32) -> Vec<u32> {
 }
 
 /// Sends `SIGKILL` to every process `list` gives, again and again until
-/// it gives none (a fork can race a round), for half a second at most.
+/// it gives none (a fork can race a round), for half a second at most —
+/// but always to what the first look found, however long that took (a
+/// system with many processes, a loaded machine).
 pub(crate) fn kill_until_gone(list: impl Fn() -> Vec<u32>) {
     let start = Instant::now();
     loop {
         let left = list();
-        if left.is_empty() || start.elapsed() > Duration::from_millis(500) {
+        if left.is_empty() {
             return;
         }
         for pid in left {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+        if start.elapsed() > Duration::from_millis(500) {
+            return;
         }
         std::thread::sleep(Duration::from_millis(1));
     }

@@ -295,7 +295,8 @@ fn errno_name(e: Errno) -> String {
 /// The operation a call performs, as the audit log names it.
 pub(super) fn op(call: &Syscall) -> Op {
     match call {
-        Syscall::Open(_) | Syscall::Openat2(_) => Op::Open,
+        // A memfd is a descriptor made for the caller, as an open is.
+        Syscall::Open(_) | Syscall::Openat2(_) | Syscall::MemfdCreate(_) => Op::Open,
         Syscall::Stat(_) | Syscall::Statx(_) => Op::Stat,
         Syscall::Access(_) => Op::Access,
         Syscall::Readlink(_) => Op::Readlink,

@@ -7,7 +7,7 @@ use nix::errno::Errno;
 
 /// The system calls the notification filter sends to the broker, by name and
 /// x86-64 number.
-pub const BROKERED_SYSCALLS: [(&str, i64); 13] = [
+pub const BROKERED_SYSCALLS: [(&str, i64); 14] = [
     ("open", libc::SYS_open),
     ("openat", libc::SYS_openat),
     ("openat2", libc::SYS_openat2),
@@ -21,6 +21,7 @@ pub const BROKERED_SYSCALLS: [(&str, i64); 13] = [
     ("faccessat2", libc::SYS_faccessat2),
     ("readlink", libc::SYS_readlink),
     ("readlinkat", libc::SYS_readlinkat),
+    ("memfd_create", libc::SYS_memfd_create),
 ];
 
 /// Where a relative path starts.
@@ -123,6 +124,15 @@ pub struct ReadlinkCall {
     pub buf_size: i32,
 }
 
+/// `memfd_create`: the broker makes the memfd, never executable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemfdCall {
+    /// Address of the name.
+    pub name_addr: u64,
+    /// `MFD_*` flags.
+    pub flags: u32,
+}
+
 /// What a brokered system call asks, decoded from its raw arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -139,6 +149,8 @@ pub enum Syscall {
     Access(AccessCall),
     /// `readlink`, `readlinkat`.
     Readlink(ReadlinkCall),
+    /// `memfd_create`.
+    MemfdCreate(MemfdCall),
 }
 
 /// Decodes brokered system call `nr` with raw arguments `args` into its
@@ -236,6 +248,10 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<(&'static str, Syscall)> {
             path_addr: args[1],
             buf_addr: args[2],
             buf_size: int(args[3]),
+        }),
+        libc::SYS_memfd_create => Syscall::MemfdCreate(MemfdCall {
+            name_addr: args[0],
+            flags: args[1] as u32,
         }),
         _ => return None,
     };
@@ -382,6 +398,48 @@ impl ReadlinkCall {
             return Err(Errno::EINVAL);
         }
         Ok(())
+    }
+}
+
+/// The longest memfd name, without its NUL (`NAME_MAX` less `memfd:`).
+pub const MFD_NAME_MAX: usize = 249;
+
+// `MFD_*` (linux/memfd.h), besides those libc has.
+pub(super) const MFD_NOEXEC_SEAL: u32 = 0x8;
+const MFD_EXEC: u32 = 0x10;
+const MFD_HUGE_BITS: u32 = 0x3f << 26;
+
+impl MemfdCall {
+    /// The flags the broker creates the memfd with, or the errno
+    /// memfd_create(2) answers: `EINVAL` for unknown flags (a huge page
+    /// size without `MFD_HUGETLB`) and for `MFD_EXEC` with
+    /// `MFD_NOEXEC_SEAL`; `EACCES` for `MFD_EXEC`, as the kernel answers
+    /// where `vm.memfd_noexec` is 2. What is created is never executable:
+    /// `MFD_NOEXEC_SEAL` is always added.
+    pub fn noexec_flags(&self) -> Result<u32, Errno> {
+        let known = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | libc::MFD_HUGETLB;
+        let known = known | MFD_NOEXEC_SEAL | MFD_EXEC;
+        let allowed = if self.flags & libc::MFD_HUGETLB != 0 {
+            known | MFD_HUGE_BITS
+        } else {
+            known
+        };
+        if self.flags & !allowed != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if self.flags & MFD_EXEC != 0 {
+            return Err(if self.flags & MFD_NOEXEC_SEAL != 0 {
+                Errno::EINVAL
+            } else {
+                Errno::EACCES
+            });
+        }
+        Ok(self.flags | MFD_NOEXEC_SEAL)
+    }
+
+    /// Whether the caller asked for `MFD_CLOEXEC`.
+    pub fn cloexec(&self) -> bool {
+        self.flags & libc::MFD_CLOEXEC != 0
     }
 }
 
@@ -675,5 +733,47 @@ mod tests {
         assert_eq!(readlink(1).check(), Ok(()));
         assert_eq!(readlink(0).check(), Err(Errno::EINVAL));
         assert_eq!(readlink(-1).check(), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn memfds_are_never_executable() {
+        let f = |flags| {
+            MemfdCall {
+                name_addr: 1,
+                flags,
+            }
+            .noexec_flags()
+        };
+        assert_eq!(f(0), Ok(MFD_NOEXEC_SEAL));
+        assert_eq!(
+            f(libc::MFD_CLOEXEC),
+            Ok(libc::MFD_CLOEXEC | MFD_NOEXEC_SEAL)
+        );
+        assert_eq!(f(MFD_NOEXEC_SEAL), Ok(MFD_NOEXEC_SEAL));
+        assert_eq!(f(MFD_EXEC), Err(Errno::EACCES));
+        assert_eq!(f(MFD_EXEC | MFD_NOEXEC_SEAL), Err(Errno::EINVAL));
+        assert_eq!(f(0x40), Err(Errno::EINVAL));
+        // A huge page size only with MFD_HUGETLB.
+        let huge_2m = 21 << 26;
+        assert_eq!(f(huge_2m), Err(Errno::EINVAL));
+        let hugetlb = libc::MFD_HUGETLB | huge_2m;
+        assert_eq!(f(hugetlb), Ok(hugetlb | MFD_NOEXEC_SEAL));
+        let (name, call) =
+            decode(libc::SYS_memfd_create, [0x1000, 3 | 7 << 32, 0, 0, 0, 0]).unwrap();
+        assert_eq!(name, "memfd_create");
+        assert_eq!(
+            call,
+            Syscall::MemfdCreate(MemfdCall {
+                name_addr: 0x1000,
+                flags: 3
+            })
+        );
+        assert!(
+            MemfdCall {
+                name_addr: 0,
+                flags: 1
+            }
+            .cloexec()
+        );
     }
 }

@@ -31,7 +31,12 @@
 //! `fstat(fd)` (glibc implements it as `newfstatat(fd, "", buf,
 //! AT_EMPTY_PATH)`) and `statx(fd, "", AT_EMPTY_PATH)` arrive here too: they
 //! name no path, only a descriptor the caller already holds, so they are
-//! answered without judging, from `/proc/<tid>/fd/<n>`.
+//! answered without judging, from `/proc/<tid>/fd/<n>` — except for
+//! `AT_FDCWD`: the working directory is no descriptor the broker handed
+//! out (`chdir` is not brokered), so it is judged as its path.
+//!
+//! `memfd_create` arrives here too: the broker makes the memfd, never
+//! executable (`memfd.rs`).
 //!
 //! Notifications are received and answered by one thread, with no hand-off
 //! between threads on the way; a monitor adds threads within a few
@@ -44,6 +49,7 @@
 //! | `decode.rs` | [`decode`]: raw number and arguments to a [`Syscall`], and the argument checks the kernel would make |
 //! | `caller.rs` | the calling thread through `/proc/<tid>`: path arguments, descriptors, memory |
 //! | `memory.rs` | how callers' memory is reached, chosen once per run by a probe |
+//! | `memfd.rs` | memfds made by the broker, never executable |
 //! | `pidns.rs` | `/proc/<pid>` in the caller's PID namespace, translated into the broker's |
 //! | `server.rs` | [`NotifyServer`]: one handler per call, the answer |
 //! | `pool.rs` | the threads that receive and answer |
@@ -53,6 +59,7 @@ mod caller;
 mod decode;
 mod encode;
 mod filter;
+mod memfd;
 mod memory;
 mod pidns;
 mod pool;
@@ -61,8 +68,8 @@ mod server;
 use nix::errno::Errno;
 
 pub use self::decode::{
-    AccessCall, BROKERED_SYSCALLS, Dirfd, OPEN_HOW_SIZE_MAX, OPEN_HOW_SIZE_VER0, OpenCall,
-    Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall, decode,
+    AccessCall, BROKERED_SYSCALLS, Dirfd, MFD_NAME_MAX, MemfdCall, OPEN_HOW_SIZE_MAX,
+    OPEN_HOW_SIZE_VER0, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall, decode,
 };
 pub use self::encode::{STAT_SIZE, STATX_SIZE, encode_kernel_stat, encode_statx};
 pub use self::filter::notify_filter;

@@ -160,7 +160,9 @@ mod tests {
         assert_eq!(translate(me, &p, p.clone()), p);
         assert_eq!(self_link(me, Path::new("/proc/self")), None);
         let ids = Ids::of(&me.to_string()).unwrap();
-        assert!(!ids.nested() || ids.tgid.len() > 1);
+        assert_eq!(ids.tgid.first(), Some(&me));
+        assert_eq!(ids.tid.first(), Some(&me));
+        assert!(!ids.nested());
         // Relative requests keep the kernel's numbering.
         let rel = PathBuf::from("/proc/1/status");
         assert_eq!(translate(me, Path::new("status"), rel.clone()), rel);

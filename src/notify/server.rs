@@ -9,12 +9,12 @@ use nix::errno::Errno;
 
 use super::caller::{Caller, Target};
 use super::memory::CallerMemory;
-use super::pidns;
 use super::pool::Pool;
 use super::{
-    AccessCall, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall,
-    decode, encode_kernel_stat, encode_statx,
+    AccessCall, Dirfd, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall,
+    Syscall, decode, encode_kernel_stat, encode_statx,
 };
+use super::{memfd, pidns};
 use crate::bpf::AUDIT_ARCH_X86_64;
 use crate::event::{Event, Observer, Op, Source};
 use crate::ops::{Context, Ops, Outcome, ProgramIds};
@@ -198,6 +198,8 @@ impl NotifyServer {
             Syscall::Statx(call) => self.statx(&caller, n, name, call),
             Syscall::Access(call) => self.access(&caller, n, name, call),
             Syscall::Readlink(call) => self.readlink(&caller, n, name, call),
+            Syscall::MemfdCreate(call) => memfd::create(n.pid, call, || self.valid(n))
+                .map(|fd| Answer::Fd(fd, call.cloexec())),
         };
         if let Some(errno) = caller.failure() {
             caller.report(self.observer.as_deref(), name, op, errno);
@@ -283,6 +285,15 @@ impl NotifyServer {
             Target::Fd(call.dirfd)
         } else {
             caller.path_arg(call.dirfd, call.path_addr, empty_ok)?
+        };
+        // The working directory is no descriptor the broker handed out:
+        // chdir(2) is not brokered and may lead anywhere. Judged like a path.
+        let target = match target {
+            Target::Fd(Dirfd::Cwd) => Target::Path {
+                requested: PathBuf::new(),
+                absolute: caller.fd_path(Dirfd::Cwd)?,
+            },
+            other => other,
         };
         caller.open_mem()?;
         let st = match target {

@@ -153,6 +153,9 @@ pub enum SetupMsgError {
     /// A listener after the first.
     #[error("a second listener")]
     SecondListener,
+    /// The program's process before the listener, or a second time.
+    #[error("the program's process out of order")]
+    ProgramOutOfOrder,
     /// The record carried another number of descriptors than its kind.
     #[error("{got} descriptors attached, {want} expected")]
     Descriptors {

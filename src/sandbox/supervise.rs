@@ -190,7 +190,7 @@ fn serve_and_wait(
             let status = wait_for(child)?;
             return Err(SandboxError::ChildEnded { status });
         }
-        Report::Program(_) => return Err(SetupMsgError::UnknownKind(3).into()),
+        Report::Program(_) => return Err(SetupMsgError::ProgramOutOfOrder.into()),
     };
     // The child waits, with the program's credentials, until the broker
     // has found how to reach its memory; nothing runs if no way does.
@@ -228,9 +228,8 @@ fn serve_and_wait(
             let _ = waitpid(child, None);
             return Err(child_failed(stage, errno, exec_path));
         }
-        Report::Listener(_) | Report::Program(_) => {
-            return Err(SetupMsgError::SecondListener.into());
-        }
+        Report::Listener(_) => return Err(SetupMsgError::SecondListener.into()),
+        Report::Program(_) => return Err(SetupMsgError::ProgramOutOfOrder.into()),
     }
     drop(setup);
 
@@ -348,15 +347,15 @@ fn kill_descendants() {
             Ok(_) => continue,
         }
         let children = children_of(me);
+        for pid in &children {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
         if std::time::Instant::now() > deadline {
             tracing::warn!(
                 left = children.len(),
                 "processes of the sandbox kept appearing; gave up killing them"
             );
             return;
-        }
-        for pid in &children {
-            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
@@ -431,6 +430,16 @@ mod tests {
         ));
         send(&SetupMsg::Listener.encode(), Some(theirs.as_fd()));
         assert!(matches!(recv_report(ours.as_fd()), Ok(Report::Listener(_))));
+        send(&SetupMsg::Program.encode(), Some(theirs.as_fd()));
+        assert!(matches!(recv_report(ours.as_fd()), Ok(Report::Program(_))));
+        send(&SetupMsg::Program.encode(), None);
+        assert!(matches!(
+            recv_report(ours.as_fd()),
+            Err(SandboxError::Setup(SetupMsgError::Descriptors {
+                got: 0,
+                want: 1
+            }))
+        ));
         // A listener message without the listener, a failure with one.
         send(&SetupMsg::Listener.encode(), None);
         assert!(matches!(

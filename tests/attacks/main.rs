@@ -49,14 +49,18 @@ const ROLE_ENV: &str = "FDBROKER_ATTACK_ROLE";
 /// Stops a hung run; never an assertion on how long anything takes.
 const GUARD: Duration = Duration::from_secs(300);
 const NOBODY: u32 = 65534;
-const PROGRAMS: [&str; 6] = [
+const PROGRAMS: [&str; 8] = [
     "path_tricks",
     "races",
     "bypass",
     "proto_abuse",
     "tty_wrap",
     "proc_creds",
+    "isolation",
+    "nons",
 ];
+
+mod processes;
 
 fn main() -> ExitCode {
     if std::env::var(ROLE_ENV).as_deref() == Ok("host") {
@@ -73,6 +77,21 @@ fn is_root() -> bool {
 /// of) processes other than its descendants: `ptrace_scope` above 0.
 fn yama_restricts_ptrace() -> bool {
     fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").is_ok_and(|s| s.trim() != "0")
+}
+
+/// Whether `fdbroker run` can give the sandbox a PID namespace here: as
+/// root always, otherwise where unprivileged user namespaces are allowed.
+fn pid_namespace_expected() -> bool {
+    if is_root() {
+        return true;
+    }
+    let is = |p: &str, v: &str| fs::read_to_string(p).is_ok_and(|s| s.trim() == v);
+    !(is("/proc/sys/user/max_user_namespaces", "0")
+        || is("/proc/sys/kernel/unprivileged_userns_clone", "0")
+        || is(
+            "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+            "1",
+        ))
 }
 
 fn require_kernel() -> bool {
@@ -520,6 +539,9 @@ access = ["stat"]
         pub fifo: bool,
         /// Victim, listeners, file handle, ... for the bypass program.
         pub bypass_env: bool,
+        /// Run fdbroker where no namespace can be made (`c/nons.c`): the
+        /// sandbox then has no PID or IPC namespace of its own.
+        pub no_namespaces: bool,
         /// Attacks that must have been attempted (or, in a control run,
         /// must have succeeded).
         pub expect: Vec<&'static str>,
@@ -541,6 +563,32 @@ access = ["stat"]
         dgram: Option<UnixDatagram>,
         inet: Option<std::net::TcpListener>,
         handle: Option<String>,
+        /// System V IPC objects of the program's user: a segment, a queue
+        /// and a semaphore set at keys `ipc_key`..+2 (the program makes its
+        /// own at +3); whether they could be made.
+        ipc_key: i32,
+        ipc_made: bool,
+        /// The victim's scheduling, to see that nothing changed it.
+        victim_sched: Option<String>,
+        isolation: String,
+    }
+
+    /// A process's nice value, scheduling policy and allowed CPUs, from
+    /// `/proc/<pid>/stat` (fields 19 and 41) and `status`.
+    pub fn sched_of(pid: u32) -> Option<String> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or("")
+            .trim();
+        Some(format!(
+            "nice {} policy {} cpus {cpus}",
+            fields.get(16)?,
+            fields.get(38)?
+        ))
     }
 
     impl Outside {
@@ -580,15 +628,48 @@ access = ["stat"]
                 .ok()
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
                 .filter(|h| h.contains(':'));
+            // Distinct for every run: from the tree's random token.
+            let ipc_key =
+                i32::from_str_radix(&tree.token[..7], 16).unwrap_or(0x0fdb_0000) & !3 | 0x0100_0000;
+            let isolation = bins.path("isolation");
+            let mut setup = Command::new(&isolation);
+            setup.args(["ipc-setup", &ipc_key.to_string()]);
+            if is_root() {
+                setup.uid(NOBODY).gid(NOBODY);
+            }
+            let ipc_made = setup
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("ipc "));
+            let victim = victim.spawn().ok();
             Outside {
-                victim: victim.spawn().ok(),
+                victim_sched: victim.as_ref().and_then(|v| sched_of(v.id())),
+                victim,
                 abstract_name,
                 abstract_l,
                 unix_l,
                 dgram,
                 inet,
                 handle,
+                ipc_key,
+                ipc_made,
+                isolation,
             }
+        }
+
+        /// Removes the IPC objects; whether one the program made itself
+        /// was still there (it must not outlive the run).
+        fn remove_ipc(&self) -> Result<bool, String> {
+            let o = Command::new(&self.isolation)
+                .args(["ipc-remove", &self.ipc_key.to_string()])
+                .output()
+                .map_err(|e| e.to_string())?;
+            let out = String::from_utf8_lossy(&o.stdout);
+            let n: u32 = out
+                .trim()
+                .strip_prefix("removed ")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("ipc-remove: {out}"))?;
+            Ok(n >= 100)
         }
 
         fn env(&self, cmd: &mut Command, tree: &Tree) {
@@ -603,6 +684,9 @@ access = ["stat"]
             }
             if let Some(h) = &self.handle {
                 cmd.env("ATTACK_HANDLE", h);
+            }
+            if self.ipc_made {
+                cmd.env("ATTACK_IPC_KEY", self.ipc_key.to_string());
             }
         }
 
@@ -624,6 +708,13 @@ access = ["stat"]
             let tracer = field("TracerPid:");
             if !(state.starts_with('S') || state.starts_with('R')) || tracer != "0" {
                 return Err(format!("victim state {state}, tracer {tracer}"));
+            }
+            let sched = sched_of(v.id());
+            if sched != self.victim_sched {
+                return Err(format!(
+                    "victim's scheduling changed: {:?} -> {sched:?}",
+                    self.victim_sched
+                ));
             }
             Ok(format!("pid {} state {}", v.id(), &state[..1]))
         }
@@ -666,6 +757,7 @@ access = ["stat"]
 
     impl Drop for Outside {
         fn drop(&mut self) {
+            let _ = self.remove_ipc();
             if let Some(v) = &mut self.victim {
                 let _ = v.kill();
                 let _ = v.wait();
@@ -867,6 +959,8 @@ access = ["stat"]
         fds_before: Option<usize>,
         fds_after: Option<usize>,
         broker_alive_at_done: Option<bool>,
+        /// The broker's scheduling when the program was ready, and done.
+        broker_sched: (Option<String>, Option<String>),
         swaps: u64,
         hung: bool,
     }
@@ -949,6 +1043,9 @@ access = ["stat"]
         if spec.tty {
             argv.push(bins.path("tty_wrap"));
         }
+        if spec.no_namespaces {
+            argv.push(bins.path("nons"));
+        }
         if spec.mode != Mode::Control {
             let fdbroker = if spec.mode == Mode::RunAsNobody {
                 bins.path("fdbroker")
@@ -1011,6 +1108,7 @@ access = ["stat"]
             fds_before: None,
             fds_after: None,
             broker_alive_at_done: None,
+            broker_sched: (None, None),
             swaps: 0,
             hung: false,
         };
@@ -1047,6 +1145,7 @@ access = ["stat"]
             std::thread::sleep(Duration::from_millis(50));
             out.fds_before = a.max(fd_count(b));
         }
+        out.broker_sched.0 = out.broker.and_then(sched_of);
         let _releaser = spec.fifo.then(|| Releaser::start(tree.p("pub/fifo")));
         let swapper = spec
             .swap
@@ -1071,6 +1170,7 @@ access = ["stat"]
         }
         if done && let Some(b) = &broker {
             out.broker_alive_at_done = Some(out.broker.is_some_and(broker_alive));
+            out.broker_sched.1 = out.broker.and_then(sched_of);
             // Work the attack started (a FIFO open, a dying process's
             // notification) may still be finishing: wait for it, bounded.
             let before = out.fds_before.unwrap_or(0);
@@ -1228,6 +1328,21 @@ access = ["stat"]
                 println!("  {l}");
             }
         }
+        if let Some(o) = outside
+            .as_ref()
+            .filter(|_| spec.expect.contains(&"sysv_ipc"))
+        {
+            let n = if control {
+                format!("{name} / sysv_ipc: a segment made unconfined outlives the run")
+            } else {
+                format!("{name} / sysv_ipc: a segment made inside did not outlive the run")
+            };
+            match (o.remove_ipc(), control) {
+                (Ok(false), false) | (Ok(true), true) => t.pass(&n),
+                (Ok(outlived), _) => t.fail(&n, &format!("outlived: {outlived}")),
+                (Err(e), _) => t.fail(&n, &e),
+            }
+        }
         if control {
             return;
         }
@@ -1295,6 +1410,16 @@ access = ["stat"]
                     Ok(format!("{} exchanges", out.swaps))
                 } else {
                     Err(format!("only {} exchanges", out.swaps))
+                },
+            );
+        }
+        if out.broker_sched.0.is_some() {
+            t.check(
+                &format!("{name} / the broker's scheduling unchanged"),
+                if out.broker_sched.0 == out.broker_sched.1 {
+                    Ok(out.broker_sched.0.clone().unwrap_or_default())
+                } else {
+                    Err(format!("{:?}", out.broker_sched))
                 },
             );
         }
@@ -1456,6 +1581,7 @@ access = ["stat"]
             swap: None,
             fifo: false,
             bypass_env: false,
+            no_namespaces: false,
             expect: expect.to_vec(),
             kernel_dependent: vec![],
             profile_dir: false,
@@ -1626,6 +1752,66 @@ access = ["stat"]
         if !is_root() && yama_restricts_ptrace() {
             s.kernel_dependent.extend(["ptrace", "process_vm"]);
         }
+        // Isolation beyond files: memfd execution, System V IPC, other
+        // processes' scheduling, oracles, other processes' existence (the
+        // last only in a PID namespace of the sandbox's own).
+        let in_namespaces: &[&'static str] = &[
+            "memfd_exec",
+            "tmpfile_exec",
+            "sysv_ipc",
+            "other_processes",
+            "oracles",
+            "residuals",
+        ];
+        let alone = &in_namespaces[..5];
+        let isolation = |name: &str, expect: &[&'static str], mode: Mode, no_ns: bool| {
+            // Only those attacks: without a PID namespace the residuals
+            // are not guaranteed (SECURITY.md).
+            let mut s = spec(name, "isolation", expect, expect);
+            s.bypass_env = true;
+            s.mode = mode;
+            s.no_namespaces = no_ns;
+            s
+        };
+        let ns_expect = if pid_namespace_expected() {
+            in_namespaces
+        } else {
+            alone
+        };
+        v.push(isolation("isolation [run]", ns_expect, Mode::Run, false));
+        v.push(isolation(
+            "isolation [run, no namespaces to be had]",
+            alone,
+            Mode::Run,
+            true,
+        ));
+        if is_root() {
+            v.push(isolation(
+                "isolation [run, fdbroker itself as the program's user]",
+                in_namespaces,
+                Mode::RunAsNobody,
+                false,
+            ));
+            v.push(isolation(
+                "isolation [run, fdbroker itself as the program's user, no namespaces]",
+                alone,
+                Mode::RunAsNobody,
+                true,
+            ));
+            v.push(isolation(
+                "isolation [control: the same attacks unconfined]",
+                in_namespaces,
+                Mode::Control,
+                false,
+            ));
+        }
+        let mut s = spec(
+            "isolation [run, policy allows /proc/**]",
+            "isolation",
+            &["sandbox_init"],
+            &["sandbox_init"],
+        );
+        s.policy = PolicyKind::ProcAll;
         v.push(s);
         let mut s = spec(
             "protocol_abuse [run: protocol]",
@@ -1757,6 +1943,10 @@ access = ["stat"]
                 }
                 println!("# {}", spec.name);
                 run_case(&mut t, &spec, bins);
+            }
+            match &ready {
+                Ok(()) => processes::run(&mut t, bins, &wanted),
+                Err(why) => t.skip("process_tree", why),
             }
             let host = "protocol_abuse [library broker, eight connections at once]";
             if wanted(host) {
