@@ -623,9 +623,11 @@ print(sorted(int(f) for f in os.listdir("/proc/self/fd")))
         ensure!(ids.starts_with(&format!("{uid} {uid} {gid} ")), "{o:?}");
     }
     // It cannot gain privileges: no_new_privs and no capability. The
-    // bounding set is emptied only when fdbroker has CAP_SETPCAP; else it
-    // is the one fdbroker was started with.
-    let bounding = if fdbroker_has_setpcap() {
+    // bounding set is emptied only when fdbroker has CAP_SETPCAP, or in the
+    // sandbox's own user namespace (an ordinary user's, where the child
+    // holds every capability until it drops them); else it is the one
+    // fdbroker was started with.
+    let bounding = if fdbroker_has_setpcap() || common::pid_namespace_expected() {
         "0000000000000000".to_string()
     } else {
         own_status_field("CapBnd")?
