@@ -274,6 +274,10 @@ try:
     open("{a}", "w")
 except PermissionError as e:
     print("denied", e.errno)
+# memfd_create is brokered too: its name is read from the program's memory.
+m = os.memfd_create("scratch")
+os.write(m, b"memfd")
+print(os.pread(m, 5, 0).decode())
 "#,
         a = f.p("in/a.txt"),
         out = f.p("out"),
@@ -281,7 +285,7 @@ except PermissionError as e:
     let o = f.run(wrap, &["/usr/bin/python3", "-c", &script]);
     ensure!(o.code == Some(0), "python3: {o:?}");
     ensure!(
-        o.stdout == "alpha\n6 5\nsub/b.txt\ndenied 13\n",
+        o.stdout == "alpha\n6 5\nsub/b.txt\ndenied 13\nmemfd\n",
         "python3: {o:?}"
     );
     let written = fs::read_to_string(f.root.join("out/result.txt")).unwrap_or_default();

@@ -192,7 +192,11 @@ impl Caller {
     }
 
     /// The NUL-terminated string at `addr`, at most `buf.len()` bytes.
-    fn read_c_string<'b>(&self, addr: u64, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
+    pub(super) fn read_c_string<'b>(
+        &self,
+        addr: u64,
+        buf: &'b mut [u8],
+    ) -> Result<&'b [u8], Errno> {
         let r = match self.way {
             CallerMemory::Direct => sys::notify::read_c_string(self.tid, addr, buf),
             CallerMemory::ProcMem { .. } => read_c_string_at(self.open_mem()?, addr, buf),

@@ -19,20 +19,21 @@ use nix::errno::Errno;
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::stat::{Mode, fchmod};
 
+use super::caller::Caller;
 use super::decode::MFD_NOEXEC_SEAL;
 use super::{MFD_NAME_MAX, MemfdCall};
-use crate::sys;
 
-/// The memfd thread `tid` asks for, if `valid` (the notification's
-/// `ID_VALID` check, after the name is read) passes.
+/// The memfd `caller` asks for, if `valid` (the notification's `ID_VALID`
+/// check, after the name is read) passes. The name is read the way the run
+/// reaches callers' memory (`process_vm_readv` or `/proc/<tid>/mem`).
 pub(super) fn create(
-    tid: u32,
+    caller: &Caller,
     call: MemfdCall,
     valid: impl FnOnce() -> Result<(), Errno>,
 ) -> Result<OwnedFd, Errno> {
     let flags = call.noexec_flags()?;
     let mut buf = [0u8; MFD_NAME_MAX + 1];
-    let name = match sys::notify::read_c_string(tid, call.name_addr, &mut buf) {
+    let name = match caller.read_c_string(call.name_addr, &mut buf) {
         Ok(name) => name.to_vec(),
         Err(Errno::ENAMETOOLONG) => return Err(Errno::EINVAL),
         Err(e) => return Err(e),

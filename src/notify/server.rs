@@ -198,7 +198,7 @@ impl NotifyServer {
             Syscall::Statx(call) => self.statx(&caller, n, name, call),
             Syscall::Access(call) => self.access(&caller, n, name, call),
             Syscall::Readlink(call) => self.readlink(&caller, n, name, call),
-            Syscall::MemfdCreate(call) => memfd::create(n.pid, call, || self.valid(n))
+            Syscall::MemfdCreate(call) => memfd::create(&caller, call, || self.valid(n))
                 .map(|fd| Answer::Fd(fd, call.cloexec())),
         };
         if let Some(errno) = caller.failure() {
