@@ -375,7 +375,8 @@ fn missing_includes_point_at_the_entry() {
 fn profiles() {
     assert_eq!(
         error("version = 1\nprofiles = [\"runtime\", \"runtim\"]\n"),
-        "t.toml:2:24: unknown profile `runtim`; built-in profiles: runtime"
+        "t.toml:2:24: unknown profile `runtim`; built-in profiles: runtime, file, fonts, \
+         ghostscript, imagemagick, perl, poppler, python"
     );
     let p = Policy::parse(
         "version = 1\nprofiles = [\"runtime\", \"runtime\"]\n[[allow]]\npaths = [\"/usr/lib/**\"]\naccess = [\"read\"]\n",
