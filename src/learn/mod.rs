@@ -198,6 +198,22 @@ impl Learner {
             ));
         }
         let base = Policy::parse(&text, Path::new(LEARN_RULE_FILE))?;
+        Learner::with_base(base, writable, implicit)
+    }
+
+    /// A learner whose base is `base` (for `fdbroker run --learn`: the
+    /// `runtime` profile, the `--policy` files, `--profile`s and the run's
+    /// grants, [`crate::policy::Policy::compose`]d): what it allows is
+    /// allowed and not learned. Otherwise as [`Learner::new`].
+    ///
+    /// # Errors
+    ///
+    /// A `writable` path that cannot be resolved.
+    pub fn with_base(
+        base: Policy,
+        writable: &[PathBuf],
+        implicit: Vec<PathBuf>,
+    ) -> Result<Learner, LearnError> {
         let writable = writable
             .iter()
             .map(|w| {
