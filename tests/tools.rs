@@ -322,13 +322,26 @@ fn clear(dir: &Path) -> R {
 }
 
 /// One entry of an output tree, as compared: kind, mode, content (or link
-/// target), and the modification time when times matter.
+/// target), and the modification time when times matter and the entry's is
+/// not the run's own (a directory an extraction creates to hold the
+/// archive's entries is as new as the run).
 #[derive(Debug, PartialEq, Eq)]
 struct Entry {
     kind: &'static str,
     mode: u32,
     content: Vec<u8>,
     mtime: Option<(i64, i64)>,
+}
+
+/// When this test started, in seconds since the epoch: modification times
+/// from then on are the runs' own, not restored ones.
+fn started() -> i64 {
+    static STARTED: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    })
 }
 
 /// The tree under `dir`, by path relative to it.
@@ -359,7 +372,7 @@ fn snapshot(dir: &Path, times: bool) -> Result<BTreeMap<String, Entry>, String> 
                     kind,
                     mode: md.mode() & 0o7777,
                     content,
-                    mtime: times.then(|| (md.mtime(), md.mtime_nsec())),
+                    mtime: (times && md.mtime() < started()).then(|| (md.mtime(), md.mtime_nsec())),
                 },
             );
         }
@@ -368,20 +381,20 @@ fn snapshot(dir: &Path, times: bool) -> Result<BTreeMap<String, Entry>, String> 
 }
 
 /// What a run produced: its output, and the tree it left in `out`.
-struct Result1 {
+struct Ran {
     out: Out,
     tree: BTreeMap<String, Entry>,
 }
 
-fn run(cmd: &mut Command, out_dir: &Path, times: bool) -> Result<Result1, String> {
+fn run(cmd: &mut Command, out_dir: &Path, times: bool) -> Result<Ran, String> {
     let out = output(cmd);
     let tree = snapshot(out_dir, times)?;
     clear(out_dir)?;
-    Ok(Result1 { out, tree })
+    Ok(Ran { out, tree })
 }
 
 /// The differences between a native and a confined run, or Ok.
-fn same(what: &str, native: &Result1, confined: &Result1) -> R {
+fn same(what: &str, native: &Ran, confined: &Ran) -> R {
     let (n, c) = (&native.out, &confined.out);
     ensure!(
         n.code == c.code && n.signal == c.signal,
@@ -451,13 +464,7 @@ fn program_uid() -> u32 {
 
 /// Runs `cmd` (an `fdbroker` command) and checks that it left nothing in
 /// fdbroker's `$TMPDIR`, nor of the program's user in `/tmp`.
-fn confined(
-    d: &Dirs,
-    what: &str,
-    cmd: &mut Command,
-    k: usize,
-    times: bool,
-) -> Result<Result1, String> {
+fn confined(d: &Dirs, what: &str, cmd: &mut Command, k: usize, times: bool) -> Result<Ran, String> {
     let uid = program_uid();
     let before = tmp_of(uid);
     cmd.env("TMPDIR", d.tmpdir()).current_dir(&d.root);
@@ -481,7 +488,7 @@ fn confined(
     Ok(r)
 }
 
-fn native(d: &Dirs, tool: &Tool, k: usize) -> Result<Result1, String> {
+fn native(d: &Dirs, tool: &Tool, k: usize) -> Result<Ran, String> {
     let mut cmd = Command::new(tool.program);
     cmd.args(d.args(tool, k)).current_dir(&d.root);
     let r = run(&mut cmd, &d.output(k), tool.times)?;
@@ -525,6 +532,13 @@ fn tool_case(tool: &Tool) -> R {
     let mut natives = Vec::new();
     for k in 0..2 {
         let n = native(&d, tool, k)?;
+        ensure!(
+            !tool.times || n.tree.values().any(|e| e.mtime.is_some()),
+            "{} natively on input {} restored no time to compare: {:?}",
+            tool.name,
+            k + 1,
+            n.tree.keys()
+        );
         let what = format!("--profile {} on input {}", tool.family, k + 1);
         let c = confined(
             &d,
@@ -603,6 +617,7 @@ fn main() {
     // Output modes must not depend on the caller's umask: native and
     // confined runs inherit this one.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    started();
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
