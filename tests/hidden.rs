@@ -19,7 +19,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Case, Out, Scratch, output};
+use common::{Case, Out, Scratch, finish, output};
 
 const FDBROKER: &str = env!("CARGO_BIN_EXE_fdbroker");
 const PYTHON: &str = "/usr/bin/python3";
@@ -244,6 +244,33 @@ fn visible_but_not_allowed_is_eacces(s: &Scratch) -> R {
     Ok(())
 }
 
+fn descriptor_forms_judge_the_path_they_were_opened_at(s: &Scratch) -> R {
+    // The caller hands the program a hidden file as its standard input:
+    // fstat of a descriptor it holds is answered, faccessat2 with
+    // AT_EMPTY_PATH is judged on the path the descriptor was opened at.
+    let script = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def fa(fd):
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(439), ctypes.c_long(fd), b"", ctypes.c_long(0), ctypes.c_long(0x1000))
+    return 0 if r == 0 else ctypes.get_errno()
+seen = os.open(os.environ["SEEN"], os.O_RDONLY)
+print(os.fstat(0).st_size, fa(0), fa(seen))
+"#;
+    let input = fs::File::open(s.root.join("hidden/file")).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(FDBROKER);
+    cmd.arg("run").arg("--policy").arg(&s.policy);
+    cmd.arg(format!("--setenv=SEEN={}", s.p("in/a.txt")));
+    cmd.args(["--", PYTHON, "-c", script]).current_dir("/");
+    cmd.stdin(input)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let o = finish(cmd.spawn().map_err(|e| e.to_string())?);
+    ensure!(o.code == Some(0) && o.stdout == "7 2 0\n", "{o:?}");
+    Ok(())
+}
+
 fn search_paths_move_past_hidden_directories(s: &Scratch) -> R {
     // Perl's `require` stops at the first error that is not ENOENT: a
     // hidden directory answering EACCES first in @INC would end the search.
@@ -333,6 +360,11 @@ fn main() {
         (
             "visible_but_not_allowed_is_eacces",
             visible_but_not_allowed_is_eacces,
+            true,
+        ),
+        (
+            "descriptor_forms_judge_the_path_they_were_opened_at",
+            descriptor_forms_judge_the_path_they_were_opened_at,
             true,
         ),
         (

@@ -30,7 +30,10 @@
 //!   broker's `/proc` entries look absent (`ENOENT`), exactly like a pid
 //!   that does not exist. Only a `/proc/self` request without a
 //!   [`Context::pid`] stays `EACCES` (the requester's own entry always
-//!   exists, so nothing leaks).
+//!   exists, so nothing leaks). What the kernel refuses the program's own
+//!   credentials (another user's `/proc/<pid>` files, a 0600 file a
+//!   profile grants) is `EACCES` where the path may be seen, as any error
+//!   there: the policy already shows that it exists.
 //! - [`Outcome::absent`] tells observers (never the requester) that the
 //!   object was not found: resolution failed with `ENOENT` or `ENOTDIR` on
 //!   a component of the path, or `EACCES` on a directory that may not be
