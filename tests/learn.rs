@@ -496,6 +496,8 @@ fn audit_log_summary(t: &Tree) -> R {
         &t.p("other/secret.txt"),
         &t.p("other/secret.txt"),
         &t.p("in/b.txt"),
+        // A probe of a missing path: not counted as a denial.
+        &t.p("other/missing.txt"),
     ];
     let o = run(&pol, &["--quiet", "--audit-log", &log], &argv, None);
     ensure!(o.code == Some(1) && o.stdout == "alpha needle\n", "{o:?}");
@@ -520,7 +522,10 @@ fn audit_log_summary(t: &Tree) -> R {
             .lines()
             .next()
             .is_some_and(|l| l.starts_with(&format!("{log}: "))
-                && l.contains(" allowed, 3 denied; 2 malformed lines skipped")),
+                && l.contains(
+                    " allowed, 3 denied; 1 denied probe of missing paths left out; \
+                     2 malformed lines skipped"
+                )),
         "{o:?}"
     );
     ensure!(

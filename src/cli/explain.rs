@@ -200,8 +200,8 @@ fn summarise(log: &Path, format: Format) -> anyhow::Result<ExitCode> {
     );
     if summary.missing > 0 {
         head.push_str(&format!(
-            "; {} left out",
-            plural(summary.missing, "denied probe of a missing path")
+            "; {} of missing paths left out",
+            plural(summary.missing, "denied probe")
         ));
     }
     if summary.malformed_count > 0 {
