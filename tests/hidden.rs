@@ -271,6 +271,57 @@ print(os.fstat(0).st_size, fa(0), fa(seen))
     Ok(())
 }
 
+fn a_working_directory_moved_out_of_sight_is_judged_where_it_is(s: &Scratch) -> R {
+    // The program enters a visible directory; from outside, the directory
+    // is then moved where the program may not see: `stat(".")` and fstat
+    // of the working directory (statx AT_FDCWD, "", AT_EMPTY_PATH) now
+    // answer as for any hidden path.
+    let script = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def fst():
+    buf = ctypes.create_string_buffer(256)
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(332), ctypes.c_long(-100), b"", ctypes.c_long(0x1000), ctypes.c_long(0xfff), buf)
+    return 0 if r == 0 else ctypes.get_errno()
+def st(p):
+    try:
+        os.stat(p)
+        return 0
+    except OSError as e:
+        return e.errno
+os.chdir(sys.argv[1])
+print("before", st("."), fst(), flush=True)
+sys.stdin.readline()
+print("after", st("."), fst(), flush=True)
+"#;
+    use std::io::{BufRead, BufReader, Write};
+    fs::create_dir(s.root.join("in/moving")).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(FDBROKER);
+    cmd.arg("run").arg("--policy").arg(&s.policy);
+    cmd.args(["--", PYTHON, "-c", script, &s.p("in/moving")]);
+    cmd.current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    let mut first = String::new();
+    if let Some(out) = child.stdout.as_mut() {
+        BufReader::new(out)
+            .read_line(&mut first)
+            .map_err(|e| e.to_string())?;
+    }
+    let moved = fs::rename(s.root.join("in/moving"), s.root.join("hidden/moved"));
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(b"go\n");
+    }
+    let o = finish(child);
+    moved.map_err(|e| format!("rename: {e}"))?;
+    ensure!(first == "before 0 0\n", "{first:?} {o:?}");
+    ensure!(o.code == Some(0) && o.stdout == "after 2 2\n", "{o:?}");
+    Ok(())
+}
+
 fn search_paths_move_past_hidden_directories(s: &Scratch) -> R {
     // Perl's `require` stops at the first error that is not ENOENT: a
     // hidden directory answering EACCES first in @INC would end the search.
@@ -365,6 +416,11 @@ fn main() {
         (
             "descriptor_forms_judge_the_path_they_were_opened_at",
             descriptor_forms_judge_the_path_they_were_opened_at,
+            true,
+        ),
+        (
+            "a_working_directory_moved_out_of_sight_is_judged_where_it_is",
+            a_working_directory_moved_out_of_sight_is_judged_where_it_is,
             true,
         ),
         (
