@@ -19,6 +19,7 @@
 //! | `rule` | the deciding rule as `file:line`, `"default"` when no rule allows it, `null` when nothing was judged |
 //! | `errno` | `0` on success, else the error number returned to the program |
 //! | `error` | `null` on success, else the error's name (`"EACCES"`) |
+//! | `absent` | present and `true` only when the object was not found (a probe of a missing path: resolution failed with `ENOENT` or `ENOTDIR`, or `EACCES` on a directory that may not be searched); such a request is not counted by `--fail-on-denial`, reported by denial lines or learned |
 //! | `path_lossy` | present and `true` only when `path`/`resolved` were not UTF-8 and had bytes replaced by U+FFFD |
 //!
 //! A resource limit that stopped the sandbox is one more line, with
@@ -43,6 +44,7 @@
 //!     access: Access::READ,
 //!     decision: Some(&decision),
 //!     errno: Some(nix::errno::Errno::EACCES),
+//!     absent: false,
 //! };
 //! let line = json_line(&event, std::time::UNIX_EPOCH);
 //! let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -50,6 +52,7 @@
 //! assert_eq!(v["rule"], "default");
 //! assert_eq!(v["errno"], 13);
 //! assert_eq!(v["time"], "1970-01-01T00:00:00.000000Z");
+//! assert!(v.get("absent").is_none(), "the file exists");
 //! ```
 
 use std::fs::OpenOptions;
@@ -211,6 +214,9 @@ pub fn json_line(event: &Event<'_>, time: SystemTime) -> String {
             .errno
             .map_or(Value::Null, |e| Value::from(errno_name(e))),
     );
+    if event.absent {
+        m.insert("absent".into(), Value::from(true));
+    }
     if lossy {
         m.insert("path_lossy".into(), Value::from(true));
     }
@@ -370,6 +376,7 @@ mod tests {
             access: Access::READ,
             decision,
             errno,
+            absent: false,
         }
     }
 
@@ -398,7 +405,7 @@ mod tests {
     }
 
     #[test]
-    fn denials_are_eacces_refusals_only() {
+    fn denials_are_refusals_of_existing_paths() {
         let allow = Decision {
             allowed: true,
             rule: None,
@@ -410,6 +417,20 @@ mod tests {
         assert!(!event(Some(&allow), None).is_denial());
         assert!(!event(Some(&allow), Some(Errno::ENOENT)).is_denial());
         assert!(!event(None, Some(Errno::EINVAL)).is_denial());
+        // A path the program may not see: ENOENT, still a denial.
+        assert!(event(Some(&deny), Some(Errno::ENOENT)).is_denial());
+        // A hard rule's refusal of a path reached answers ENOENT too.
+        assert!(event(None, Some(Errno::ENOENT)).is_denial());
+        // Probes of missing paths, hidden or not, are no denials.
+        for d in [Some(&deny), Some(&allow), None] {
+            let e = Event {
+                absent: true,
+                ..event(d, Some(Errno::ENOENT))
+            };
+            assert!(!e.is_denial());
+            let v: Value = serde_json::from_str(&json_line(&e, UNIX_EPOCH)).unwrap();
+            assert_eq!(v["absent"], true);
+        }
     }
 
     #[test]

@@ -34,12 +34,16 @@
 //!
 //! let client = Client::from_fd(theirs)?;
 //! let _null = client.open("/dev/null", libc::O_RDONLY, 0)?;
-//! let denied = client.open("/etc/shadow", libc::O_RDONLY, 0).unwrap_err();
+//! // Visible but not writable: denied.
+//! let denied = client.open("/dev/null", libc::O_WRONLY, 0).unwrap_err();
 //! assert!(denied.is_denied());
+//! // Not even visible: it looks absent.
+//! let hidden = client.open("/etc/shadow", libc::O_RDONLY, 0).unwrap_err();
+//! assert_eq!(hidden.errno(), nix::errno::Errno::ENOENT);
 //!
 //! drop(client); // the child's end closes: the broker's thread returns
 //! let summary = serving.join().expect("broker thread")?;
-//! assert_eq!((summary.requests, summary.succeeded, summary.refused), (2, 1, 1));
+//! assert_eq!((summary.requests, summary.succeeded, summary.refused), (3, 1, 2));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -331,6 +335,7 @@ impl Broker {
             access,
             resolved,
             decision,
+            absent,
         } = done;
         let errno = match &result {
             Ok(_) => 0,
@@ -349,6 +354,7 @@ impl Broker {
                 access,
                 decision: decision.as_ref(),
                 errno: (errno != 0).then(|| Errno::from_raw(errno)),
+                absent,
             });
         }
         match result {
@@ -371,6 +377,7 @@ struct Finished {
     access: Access,
     resolved: Option<PathBuf>,
     decision: Option<Decision>,
+    absent: bool,
 }
 
 fn finish<T>(
@@ -382,6 +389,7 @@ fn finish<T>(
         access: outcome.access,
         resolved: outcome.resolved,
         decision: outcome.decision,
+        absent: outcome.absent,
     }
 }
 

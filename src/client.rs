@@ -43,10 +43,12 @@ use crate::sys;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The broker answered with this errno: `EACCES` is a policy denial
-    /// (or a path the child may not even stat); anything else is what the
-    /// operation itself would have returned. Arguments refused before
-    /// sending (a relative path, say) are reported the same way.
+    /// The broker answered with this errno: `EACCES` is a policy denial of
+    /// a path the child may see; `ENOENT` is a path that does not exist or
+    /// that the child may not even stat (the two look the same); anything
+    /// else is what the operation itself would have returned. Arguments
+    /// refused before sending (a relative path, say) are reported the same
+    /// way.
     #[error("refused by the broker: {0}")]
     Refused(Errno),
     /// The broker's reply broke the protocol (wrong id, op, size, descriptor
@@ -89,7 +91,9 @@ impl ClientError {
         }
     }
 
-    /// True for a policy denial (`EACCES` from the broker).
+    /// True for a policy denial of a path the child may see (`EACCES` from
+    /// the broker). A path it may not see answers `ENOENT`, as a missing
+    /// one does: that is no denial the child can tell.
     pub fn is_denied(&self) -> bool {
         matches!(self, ClientError::Refused(Errno::EACCES))
     }

@@ -60,17 +60,35 @@ pub struct Event<'a> {
     pub decision: Option<&'a Decision>,
     /// The error returned to the requester, `None` on success.
     pub errno: Option<Errno>,
+    /// The object was not found: a probe of a missing path (see
+    /// [`crate::ops::Outcome::absent`]). Denial lines, learn mode and
+    /// `--fail-on-denial` leave such requests out; the audit log says
+    /// `"absent":true`.
+    pub absent: bool,
 }
 
 impl Event<'_> {
-    /// Whether fdbroker refused the request (`EACCES`) by a decision that did
-    /// not allow it: a policy's denial or a hard rule's refusal. Errors the
-    /// policy let through (`ENOENT` on an allowed path) and requests refused
-    /// as malformed (`EINVAL`) are not denials. This is what
-    /// `fdbroker run --fail-on-denial` counts; the audit log records such an
-    /// event with `"decision":"deny"` and `"error":"EACCES"`.
+    /// Whether fdbroker refused the request, by a decision that did not
+    /// allow it (a policy's denial) or by a hard rule, on an object that
+    /// exists (or was to be created), whatever errno the requester got
+    /// (`EACCES`, or `ENOENT` for a path it may not see). Probes of missing
+    /// paths ([`Event::absent`]), errors the policy let through (`ENOENT` on
+    /// an allowed path) and requests refused as malformed (`EINVAL`, or
+    /// before any judging) are not denials. This is what
+    /// `fdbroker run --fail-on-denial` counts and what denial lines report;
+    /// the audit log records such an event with `"decision":"deny"`.
     pub fn is_denial(&self) -> bool {
-        self.errno == Some(Errno::EACCES) && !self.decision.is_some_and(|d| d.allowed)
+        if self.absent || self.errno.is_none() {
+            return false;
+        }
+        match (self.decision, self.errno) {
+            (Some(d), _) => !d.allowed,
+            // A hard rule's refusal: `ENOENT` at a path reached (it looks
+            // absent), or `EACCES`. A malformed request is neither.
+            (None, Some(Errno::EACCES)) => true,
+            (None, Some(Errno::ENOENT)) => self.resolved.is_some(),
+            (None, _) => false,
+        }
     }
 }
 

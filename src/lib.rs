@@ -7,7 +7,8 @@
 //! seccomp user notification ([`sandbox`], [`notify`]). The broker resolves
 //! each path race-free ([`resolve`]), judges the object the request would
 //! reach against a policy file ([`policy`]), and sends back an open
-//! descriptor by `SCM_RIGHTS` — or `EACCES`.
+//! descriptor by `SCM_RIGHTS` — or `EACCES`, or `ENOENT` for what the child
+//! may not even see.
 //!
 //! | module | what it is |
 //! |---|---|

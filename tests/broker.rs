@@ -48,6 +48,8 @@ const SECRET: &str = "TOP SECRET\n";
 const RACE_PUBLIC: &str = "public\n";
 const FIFO_DATA: &str = "through the fifo\n";
 const RACE_ROUNDS: usize = 3000;
+/// What a path the child may not even stat answers, existing or not.
+const HIDDEN: Errno = Errno::ENOENT;
 
 fn main() -> ExitCode {
     match std::env::var(ROLE_ENV) {
@@ -365,6 +367,7 @@ access = ["read"]
         resolved: Option<PathBuf>,
         decision: Option<fdbroker::policy::Decision>,
         errno: i32,
+        absent: bool,
     }
 
     impl From<&Event<'_>> for Seen {
@@ -377,6 +380,7 @@ access = ["read"]
                 resolved: e.resolved.map(Path::to_path_buf),
                 decision: e.decision.cloned(),
                 errno: e.errno.map_or(0, |e| e as i32),
+                absent: e.absent,
             }
         }
     }
@@ -399,21 +403,29 @@ access = ["read"]
         let denied = events.iter().any(|e| {
             e.op == Op::Open
                 && e.path == secret
-                && e.errno == libc::EACCES
+                && e.errno == libc::ENOENT
+                && !e.absent
                 && e.decision.as_ref().is_some_and(|d| !d.allowed)
         });
         let via_link = events.iter().any(|e| {
             e.path == tree.p("pub/link_file")
                 && e.resolved.as_deref() == Some(secret.as_path())
-                && e.errno == libc::EACCES
+                && e.errno == libc::ENOENT
+                && !e.absent
         });
+        // The same answer for a missing hidden path, but the observer knows.
+        let missing = tree.p("secret/missing");
+        let probe = events
+            .iter()
+            .any(|e| e.path == missing && e.errno == libc::ENOENT && e.absent);
         t.check(
             "observer sees allowed and denied requests with the resolved path",
-            if allowed && denied && via_link {
+            if allowed && denied && via_link && probe {
                 Ok(())
             } else {
                 Err(format!(
-                    "allowed {allowed}, denied {denied}, resolved link {via_link}"
+                    "allowed {allowed}, denied {denied}, resolved link {via_link}, \
+                     missing path probed {probe}"
                 ))
             },
         );
@@ -887,8 +899,13 @@ for p in ["{r}/secret/data", "{r}/pub/link_file", "{r}/secret/missing"]:
     try:
         broker_open(p)
         raise SystemExit("opened " + p)
-    except PermissionError:
+    except FileNotFoundError:
         pass
+try:
+    broker_open("{r}/pub/private/key")
+    raise SystemExit("opened the visible private key")
+except PermissionError:
+    pass
 assert st.S_ISREG(broker_stat("{r}/pub/hello.txt")[2])
 assert broker_stat("{r}/pub/hello.txt")[7] == {len}
 assert st.S_ISLNK(broker_stat("{r}/pub/rel_link", follow=False)[2])
@@ -1064,8 +1081,8 @@ mod child {
             read_eq(c.open(p("pub/ok_link"), libc::O_RDONLY, 0), HELLO),
         );
         report(
-            "denied open is EACCES",
-            expect_err(c.open(&secret, libc::O_RDONLY, 0), Errno::EACCES),
+            "open of a hidden file is ENOENT",
+            expect_err(c.open(&secret, libc::O_RDONLY, 0), HIDDEN),
         );
         report(
             "deny rule beats allow",
@@ -1109,11 +1126,11 @@ mod child {
         // Resolution tricks: judged on the object reached, never the string.
         report(
             "symlink to a file outside is refused",
-            expect_err(c.open(p("pub/link_file"), libc::O_RDONLY, 0), Errno::EACCES),
+            expect_err(c.open(p("pub/link_file"), libc::O_RDONLY, 0), HIDDEN),
         );
         report(
             "relative symlink leaving the tree is refused",
-            expect_err(c.open(p("pub/rel_link"), libc::O_RDONLY, 0), Errno::EACCES),
+            expect_err(c.open(p("pub/rel_link"), libc::O_RDONLY, 0), HIDDEN),
         );
         report(
             "symlink to a directory outside is refused",
@@ -1167,49 +1184,48 @@ mod child {
             },
         );
         report(
-            "stat through a link to outside is EACCES",
-            expect_err(
-                c.stat(p("pub/link_file"), FollowSymlinks::Yes),
-                Errno::EACCES,
-            ),
+            "stat through a link to outside is ENOENT",
+            expect_err(c.stat(p("pub/link_file"), FollowSymlinks::Yes), HIDDEN),
         );
         report(
             "stat of a missing allowed path is ENOENT",
             expect_err(c.stat(p("pub/missing"), FollowSymlinks::Yes), Errno::ENOENT),
         );
         report(
-            "stat of a denied existing file is EACCES",
-            expect_err(c.stat(&secret, FollowSymlinks::Yes), Errno::EACCES),
+            "stat of a hidden existing file is ENOENT",
+            expect_err(c.stat(&secret, FollowSymlinks::Yes), HIDDEN),
         );
         report(
-            "stat of a denied missing file is EACCES, not ENOENT",
-            expect_err(
-                c.stat(p("secret/missing"), FollowSymlinks::Yes),
-                Errno::EACCES,
-            ),
+            "stat of a hidden missing file is ENOENT, as of an existing one",
+            expect_err(c.stat(p("secret/missing"), FollowSymlinks::Yes), HIDDEN),
         );
         report(
-            "stat under a missing denied dir is EACCES",
-            expect_err(c.stat(p("nodir/x"), FollowSymlinks::Yes), Errno::EACCES),
+            "stat under a missing hidden dir is ENOENT",
+            expect_err(c.stat(p("nodir/x"), FollowSymlinks::Yes), HIDDEN),
         );
         report(
-            "open of a denied missing file is EACCES, not ENOENT",
-            expect_err(
-                c.open(p("secret/missing"), libc::O_RDONLY, 0),
-                Errno::EACCES,
-            ),
+            "open of a hidden missing file is ENOENT, as of an existing one",
+            expect_err(c.open(p("secret/missing"), libc::O_RDONLY, 0), HIDDEN),
+        );
+        report(
+            "open of a visible file without the right is EACCES",
+            expect_err(c.open(&hello, libc::O_RDWR, 0), Errno::EACCES),
         );
         report(
             "access R_OK of an allowed file",
             c.access(&hello, libc::R_OK).map_err(|e| e.to_string()),
         );
         report(
-            "access F_OK of a denied file is EACCES",
-            expect_err(c.access(&secret, libc::F_OK), Errno::EACCES),
+            "access F_OK of a hidden file is ENOENT",
+            expect_err(c.access(&secret, libc::F_OK), HIDDEN),
         );
         report(
-            "access F_OK of a denied missing file is EACCES",
-            expect_err(c.access(p("secret/missing"), libc::F_OK), Errno::EACCES),
+            "access F_OK of a hidden missing file is ENOENT",
+            expect_err(c.access(p("secret/missing"), libc::F_OK), HIDDEN),
+        );
+        report(
+            "access W_OK of a visible read-only file is EACCES",
+            expect_err(c.access(&hello, libc::W_OK), Errno::EACCES),
         );
         report(
             "readlink of an allowed link",
@@ -1219,8 +1235,12 @@ mod child {
             },
         );
         report(
-            "readlink of a denied path is EACCES",
-            expect_err(c.readlink(&secret), Errno::EACCES),
+            "readlink of a hidden path is ENOENT",
+            expect_err(c.readlink(&secret), HIDDEN),
+        );
+        report(
+            "readlink of a hidden missing path is ENOENT",
+            expect_err(c.readlink(p("secret/missing")), HIDDEN),
         );
 
         // Creation: lands only where allowed, without setuid bits.
@@ -1303,7 +1323,7 @@ mod child {
                     let mut n = 0;
                     for _ in 0..100 {
                         read_eq(c.open(&hello, libc::O_RDONLY, 0), HELLO)?;
-                        expect_err(c.open(&secret, libc::O_RDONLY, 0), Errno::EACCES)?;
+                        expect_err(c.open(&secret, libc::O_RDONLY, 0), HIDDEN)?;
                         match c.stat(&hello, FollowSymlinks::Yes) {
                             Ok(st) if st.size == HELLO.len() as i64 => {}
                             other => return Err(format!("stat {other:?}")),

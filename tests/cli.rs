@@ -364,6 +364,8 @@ fn explain_audit_log_as_json() {
         "not json\n".to_string(),
         line("deny", "stat", "/srv/other/x", "read", "default"),
         line("deny", "open", "/srv/in/key", "read", "p.toml:7"),
+        // A probe of a missing path: no denial, no rule suggested.
+        "{\"decision\":\"deny\",\"op\":\"stat\",\"path\":\"/srv/other/gone\",\"resolved\":\"/srv/other/gone\",\"access\":\"stat\",\"rule\":\"default\",\"absent\":true}\n".to_string(),
     ]
     .concat();
     fs::write(&log, text).unwrap();
@@ -383,6 +385,7 @@ fn explain_audit_log_as_json() {
             "decisions": 4,
             "allowed": 1,
             "denied": 3,
+            "missing": 1,
             "malformed": 1,
             "malformed_lines": [
                 {"line": 3, "reason": "not JSON: expected ident at line 1 column 2"}

@@ -458,8 +458,10 @@ fn denials_explain_themselves_once(t: &Tree) -> R {
         "{o:?}"
     );
     ensure!(lines.iter().filter(|l| **l == a).count() == 1, "{o:?}");
-    // Each of the program's own messages is still there, every time.
-    ensure!(o.stderr.matches("Permission denied").count() == 6, "{o:?}");
+    // Each of the program's own messages is still there, every time: the
+    // hidden files look absent to it, the visible one is refused.
+    ensure!(o.stderr.matches("No such file").count() == 5, "{o:?}");
+    ensure!(o.stderr.matches("Permission denied").count() == 1, "{o:?}");
     // The sh lookups of `cat` in PATH are allowed by nothing either; they
     // are stat denials, reported once per path like the rest.
     let mut seen = std::collections::HashSet::new();
@@ -471,7 +473,8 @@ fn denials_explain_themselves_once(t: &Tree) -> R {
     let o = run(&pol, &["--quiet"], &["/bin/sh", "-c", &script], None);
     ensure!(o.stdout == "alpha needle\ndone\n", "{o:?}");
     ensure!(!o.stderr.contains("fdbroker:"), "--quiet: {o:?}");
-    ensure!(o.stderr.matches("Permission denied").count() == 6, "{o:?}");
+    ensure!(o.stderr.matches("No such file").count() == 5, "{o:?}");
+    ensure!(o.stderr.matches("Permission denied").count() == 1, "{o:?}");
     Ok(())
 }
 
@@ -493,6 +496,8 @@ fn audit_log_summary(t: &Tree) -> R {
         &t.p("other/secret.txt"),
         &t.p("other/secret.txt"),
         &t.p("in/b.txt"),
+        // A probe of a missing path: not counted as a denial.
+        &t.p("other/missing.txt"),
     ];
     let o = run(&pol, &["--quiet", "--audit-log", &log], &argv, None);
     ensure!(o.code == Some(1) && o.stdout == "alpha needle\n", "{o:?}");
@@ -517,7 +522,10 @@ fn audit_log_summary(t: &Tree) -> R {
             .lines()
             .next()
             .is_some_and(|l| l.starts_with(&format!("{log}: "))
-                && l.contains(" allowed, 3 denied; 2 malformed lines skipped")),
+                && l.contains(
+                    " allowed, 3 denied; 1 denied probe of missing paths left out; \
+                     2 malformed lines skipped"
+                )),
         "{o:?}"
     );
     ensure!(

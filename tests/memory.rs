@@ -36,7 +36,8 @@ const LEARN_BOUND: u64 = 32 << 20;
 const PATHS: usize = 10_000;
 
 /// `T/bin/flood` (this binary, executable by the sandbox's user), `T/denied`
-/// (nothing granted) and `T/open` (readable, empty).
+/// (nothing granted) and `T/open` (readable), each with an empty chain of
+/// long directory names ([`chain`]).
 struct Tree {
     _dir: tempfile::TempDir,
     root: PathBuf,
@@ -48,6 +49,9 @@ impl Tree {
         for d in ["bin", "denied", "open"] {
             fs::create_dir(root.join(d)).expect("mkdir");
             fs::set_permissions(root.join(d), fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        for d in ["denied", "open"] {
+            fs::create_dir_all(root.join(d).join(chain())).expect("mkdir chain");
         }
         let exe = std::env::current_exe().expect("current_exe");
         fs::copy(exe, root.join("bin/flood")).expect("copy");
@@ -89,18 +93,30 @@ impl Tree {
     }
 }
 
-/// Role `flood`: stats `PATHS` distinct paths of about 3.8 KB under
-/// `dir` (none exists), then says how many bytes it asked for.
-fn flood(dir: &str) -> i32 {
+/// 14 directory names of 250 bytes, one beneath the other.
+fn chain() -> String {
+    vec!["y".repeat(250); 14].join("/")
+}
+
+/// Role `flood`: `PATHS` distinct paths of about 3.8 KB, the files in
+/// `dir`'s [`chain`] (none exists): stats each (`stat`), or creates it
+/// (`create`: a denial where creating is not allowed, which a probe of a
+/// missing path is not); then says how many bytes it asked for.
+fn flood(dir: &str, how: &str) -> i32 {
     let mut total = 0usize;
+    let chain = chain();
     for i in 0..PATHS {
-        let mut p = format!("{dir}/{i:06}{}", "x".repeat(243));
-        for _ in 0..14 {
-            p.push('/');
-            p.push_str(&"y".repeat(250));
-        }
+        let p = format!("{dir}/{chain}/{i:06}{}", "x".repeat(243));
         total += p.len();
-        let _ = fs::symlink_metadata(&p);
+        if how == "create" {
+            let _ = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&p);
+        } else {
+            let _ = fs::symlink_metadata(&p);
+        }
     }
     println!("requested {total} bytes in {PATHS} paths");
     0
@@ -193,17 +209,22 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
-/// Runs `fdbroker run OPTIONS... -- flood DIR` measured; checks that the
-/// program asked for more than `bound` (the control: without a cap, keeping
-/// what it asked for would exceed the bound) and that the peak stayed under
-/// `bound`. Returns the output and a summary for the `ok` line.
-fn flood_under(t: &Tree, options: &[&str], dir: &str, bound: u64) -> Result<(Out, String), String> {
+/// Runs `fdbroker run OPTIONS... -- flood DIR HOW` measured; checks that
+/// the program asked for more than `bound` (the control: without a cap,
+/// keeping what it asked for would exceed the bound) and that the peak
+/// stayed under `bound`. Returns the output and a summary for the `ok` line.
+fn flood_under(
+    t: &Tree,
+    options: &[&str],
+    (dir, how): (&str, &str),
+    bound: u64,
+) -> Result<(Out, String), String> {
     let keep = format!("--keep-env={ROLE_ENV}");
     let flood = t.p("bin/flood");
     let dir = t.p(dir);
     let mut args = vec!["run"];
     args.extend_from_slice(options);
-    args.extend([keep.as_str(), "--", &flood, &dir]);
+    args.extend([keep.as_str(), "--", &flood, &dir, how]);
     let (out, peak) = measured(&args)?;
     let asked = requested(&out)?;
     ensure!(asked > bound, "only {} requested", mib(asked));
@@ -232,7 +253,7 @@ fn notice_once(out: &Out, notice: &str) -> R {
 
 fn denied_paths_with_denial_lines(t: &Tree) -> R {
     let pol = t.policy(false);
-    let (out, summary) = flood_under(t, &["--policy", &pol], "denied", RUN_BOUND)?;
+    let (out, summary) = flood_under(t, &["--policy", &pol], ("denied", "create"), RUN_BOUND)?;
     notice_once(
         &out,
         &format!(
@@ -241,7 +262,7 @@ fn denied_paths_with_denial_lines(t: &Tree) -> R {
         ),
     )?;
     // Reported until the table was full, then no more.
-    let lines = out.stderr.matches("fdbroker: denied stat of ").count();
+    let lines = out.stderr.matches("fdbroker: denied create of ").count();
     ensure!(lines > 100 && lines < PATHS / 4, "{lines} denial lines");
     println!("  {summary}, {lines} denial lines");
     Ok(())
@@ -250,7 +271,7 @@ fn denied_paths_with_denial_lines(t: &Tree) -> R {
 fn missing_allowed_paths(t: &Tree) -> R {
     let pol = t.policy(true);
     let options = ["--policy", &pol, "--audit-log", "/dev/null"];
-    let (_, summary) = flood_under(t, &options, "open", RUN_BOUND)?;
+    let (_, summary) = flood_under(t, &options, ("open", "stat"), RUN_BOUND)?;
     println!("  {summary}");
     Ok(())
 }
@@ -258,8 +279,17 @@ fn missing_allowed_paths(t: &Tree) -> R {
 fn learn_mode_records_within_its_budget(t: &Tree) -> R {
     let base = t.policy(false);
     let learned = t.p("learned.toml");
-    let options = ["--learn", &learned, "--policy", &base];
-    let (out, summary) = flood_under(t, &options, "open", LEARN_BOUND)?;
+    // Files created: probes of missing paths are not learned.
+    let writable = t.p("open");
+    let options = [
+        "--learn",
+        &learned,
+        "--policy",
+        &base,
+        "--learn-writable",
+        &writable,
+    ];
+    let (out, summary) = flood_under(t, &options, ("open", "create"), LEARN_BOUND)?;
     notice_once(
         &out,
         &format!(
@@ -274,10 +304,20 @@ fn learn_mode_records_within_its_budget(t: &Tree) -> R {
         "{}",
         policy.chars().take(500).collect::<String>()
     );
-    // Learned up to the budget, not everything.
-    let rules = policy.matches("[[allow]]").count();
-    ensure!(rules > 100 && rules < PATHS / 2, "{rules} rules");
-    println!("  {summary}, {rules} rules learned");
+    // Learned up to the budget, not everything: the files created, siblings
+    // in one directory, make one glob whose comment counts them.
+    let paths: usize = policy
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter_map(|c| c.split_once(" paths "))
+        .filter_map(|(n, _)| n.parse::<usize>().ok())
+        .sum();
+    ensure!(
+        paths > 100 && paths < PATHS / 2,
+        "{paths} paths learned: {}",
+        policy.chars().take(500).collect::<String>()
+    );
+    println!("  {summary}, {paths} paths learned");
     Ok(())
 }
 
@@ -302,7 +342,8 @@ fn kernel_ready() -> Result<(), String> {
 fn main() {
     if std::env::var(ROLE_ENV).as_deref() == Ok("flood") {
         let dir = std::env::args().nth(1).unwrap_or_default();
-        std::process::exit(flood(&dir));
+        let how = std::env::args().nth(2).unwrap_or_default();
+        std::process::exit(flood(&dir, &how));
     }
     if std::env::var_os(MEASURE_ENV).is_some() {
         let args: Vec<String> = std::env::args().skip(1).collect();

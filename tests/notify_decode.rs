@@ -8,8 +8,8 @@
 //! starting point for the broker than for the kernel (see SECURITY.md).
 
 use fdbroker::notify::{
-    AccessCall, BROKERED_SYSCALLS, Dirfd, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall,
-    Syscall, decode,
+    AccessCall, BROKERED_SYSCALLS, Dirfd, LookupCall, OpenCall, Openat2Call, ReadlinkCall,
+    StatCall, StatxCall, Syscall, decode,
 };
 use proptest::prelude::*;
 
@@ -28,6 +28,7 @@ fn int_args(nr: i64) -> &'static [usize] {
         libc::SYS_readlink => &[2],
         libc::SYS_readlinkat => &[0, 3],
         libc::SYS_memfd_create => &[1],
+        libc::SYS_execveat => &[0, 4],
         _ => &[],
     }
 }
@@ -39,7 +40,8 @@ fn dirfd_of(c: &Syscall) -> Option<Dirfd> {
         | Syscall::Stat(StatCall { dirfd, .. })
         | Syscall::Statx(StatxCall { dirfd, .. })
         | Syscall::Access(AccessCall { dirfd, .. })
-        | Syscall::Readlink(ReadlinkCall { dirfd, .. }) => Some(dirfd),
+        | Syscall::Readlink(ReadlinkCall { dirfd, .. })
+        | Syscall::Lookup(LookupCall { dirfd, .. }) => Some(dirfd),
         _ => None,
     }
 }

@@ -92,6 +92,9 @@ fn read(fd: OwnedFd) -> String {
     s
 }
 
+/// What a path the requester may not even stat answers, existing or not.
+const HIDDEN: Errno = Errno::ENOENT;
+
 fn errno<T>(o: &Outcome<T>) -> Option<Errno> {
     o.result.as_ref().err().copied()
 }
@@ -131,6 +134,17 @@ fn allowed_opens_read_the_right_data() {
         assert_ne!(fl & libc::FD_CLOEXEC, 0);
         drop(fd);
         assert_eq!(before, fd_count(), "descriptor leak");
+    }
+}
+
+/// What a request for the secret answers: it is hidden, but `/proc/self`
+/// without a pid is refused before anything is resolved.
+fn refused(ctx: &Context, req: &Path) -> Errno {
+    let via_self = req.starts_with("/proc/self") || req.starts_with("/proc/thread-self");
+    if via_self && ctx.pid.is_none() {
+        Errno::EACCES
+    } else {
+        HIDDEN
     }
 }
 
@@ -174,12 +188,12 @@ fn tricks_never_reach_the_secret() {
                     let e = errno(&o);
                     let nofollow_link = flags & libc::O_NOFOLLOW != 0 && e == Some(Errno::ELOOP);
                     assert!(
-                        e == Some(Errno::EACCES) || nofollow_link,
+                        e == Some(refused(&ctx, &req)) || nofollow_link,
                         "{st:?} {req:?} {ctx:?} {flags:#o}: {e:?}"
                     );
                 }
                 let s = ops.stat(&j, &ctx, &req, FollowSymlinks::Yes);
-                assert_eq!(errno(&s), Some(Errno::EACCES), "{st:?} {req:?}");
+                assert_eq!(errno(&s), Some(refused(&ctx, &req)), "{st:?} {req:?}");
             }
         }
         // Even a policy that opens all of the requester's /proc cannot follow
@@ -230,7 +244,7 @@ fn proc_self_means_the_requester() {
         // Another pid is not /proc/self, and the requester's own is not
         // matched when it is not the requester.
         let o = ops.open(&j, &me(), Path::new("/proc/1/status"), libc::O_RDONLY, 0);
-        assert_eq!(errno(&o), Some(Errno::EACCES));
+        assert_eq!(errno(&o), Some(HIDDEN));
         assert_eq!(o.resolved.as_deref(), Some(Path::new("/proc/1/status")));
         let other = Context {
             pid: Some(1),
@@ -243,7 +257,7 @@ fn proc_self_means_the_requester() {
             libc::O_RDONLY,
             0,
         );
-        assert_eq!(errno(&o), Some(Errno::EACCES));
+        assert_eq!(errno(&o), Some(HIDDEN));
         // readlink of /proc/self itself answers the requester's pid.
         let o = ops.readlink(&j, &me(), Path::new("/proc/self"));
         assert_eq!(o.result.unwrap(), pid.to_string().into_bytes());
@@ -275,15 +289,17 @@ fn broker_proc_is_never_handed_out() {
             paths.push("/etc/mtab".to_string());
         }
         for req in &paths {
+            // The broker's /proc looks absent, as a pid that does not exist.
             let o = ops.open(&j, &other, Path::new(req), libc::O_RDONLY, 0);
-            assert_eq!(errno(&o), Some(Errno::EACCES), "{req}");
+            assert_eq!(errno(&o), Some(HIDDEN), "{req}");
             assert!(o.decision.is_none(), "{req}: refused by the hard rule");
+            assert!(!o.absent, "{req}");
             let o = ops.stat(&j, &other, Path::new(req), FollowSymlinks::Yes);
-            assert_eq!(errno(&o), Some(Errno::EACCES), "{req}");
-            // Nor does a missing name there reveal ENOENT.
+            assert_eq!(errno(&o), Some(HIDDEN), "{req}");
+            // A missing name there answers the same.
             let missing = format!("{req}/no-such-entry");
             let o = ops.stat(&j, &other, Path::new(&missing), FollowSymlinks::Yes);
-            assert_eq!(errno(&o), Some(Errno::EACCES), "{missing}");
+            assert_eq!(errno(&o), Some(HIDDEN), "{missing}");
         }
         // O_CREAT takes another road to a decision; it is guarded too.
         let everything = Prefixes::new(&[(Path::new("/"), Access::all())]);
@@ -295,9 +311,9 @@ fn broker_proc_is_never_handed_out() {
             libc::O_RDONLY | libc::O_CREAT,
             0o600,
         );
-        assert_eq!(errno(&o), Some(Errno::EACCES), "O_CREAT {req}");
+        assert_eq!(errno(&o), Some(HIDDEN), "O_CREAT {req}");
         let o = ops.readlink(&everything, &other, Path::new(&format!("/proc/{pid}/exe")));
-        assert_eq!(errno(&o), Some(Errno::EACCES), "readlink exe");
+        assert_eq!(errno(&o), Some(HIDDEN), "readlink exe");
         // The same judge still lets the requester read its own /proc/self.
         let o = ops.open(&j, &other, Path::new("/proc/1/status"), libc::O_RDONLY, 0);
         assert!(o.result.is_ok());
@@ -325,25 +341,44 @@ fn existence_does_not_leak() {
             let o = ops.access(&j, &ME, &t.p(req), libc::F_OK);
             assert_eq!(errno(&o), Some(e), "{st:?} {req}");
         }
-        // Outside the policy every one of these is EACCES, whether or not
-        // the object exists and whatever the real error.
-        for req in [
-            "secret/missing",
-            "secret/file",
-            "secret/file/x",
-            "secret/loop1",
-            "allowed/link_dir/missing",
-            "allowed/link_dir/f",
-            "allowed/missing/../../secret/missing",
-            "nowhere/at/all",
+        // Outside the policy every one of these is ENOENT, whether or not
+        // the object exists and whatever the real error: it looks absent.
+        // Only the observers learn which of them are really missing.
+        for (req, absent) in [
+            ("secret/missing", true),
+            ("secret/file", false),
+            ("secret/file/x", true),
+            ("secret/loop1", false),
+            ("allowed/link_dir/missing", true),
+            ("allowed/link_dir/f", false),
+            ("allowed/missing/../../secret/missing", true),
+            ("nowhere/at/all", true),
         ] {
             let o = ops.stat(&j, &ME, &t.p(req), FollowSymlinks::Yes);
-            assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?} {req}");
+            assert_eq!(errno(&o), Some(HIDDEN), "{st:?} {req}");
+            assert_eq!(o.absent, absent, "{st:?} {req}");
             let o = ops.open(&j, &ME, &t.p(req), libc::O_RDONLY, 0);
-            assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?} {req}");
+            assert_eq!(errno(&o), Some(HIDDEN), "{st:?} {req}");
+            assert_eq!(o.absent, absent, "{st:?} {req}");
+            let o = ops.access(&j, &ME, &t.p(req), libc::F_OK);
+            assert_eq!(errno(&o), Some(HIDDEN), "{st:?} {req}");
             let o = ops.readlink(&j, &ME, &t.p(req));
-            assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?} {req}");
+            assert_eq!(errno(&o), Some(HIDDEN), "{st:?} {req}");
         }
+        // Missing paths that may be seen are absent too; an object that
+        // exists but fails otherwise is not.
+        for (req, absent) in [
+            ("allowed/missing", true),
+            ("allowed/file/x", true),
+            ("allowed/loop1", false),
+            ("allowed/file", false),
+        ] {
+            let o = ops.stat(&j, &ME, &t.p(req), FollowSymlinks::Yes);
+            assert_eq!(o.absent, absent, "{st:?} {req}");
+        }
+        // Visible but not allowed as asked: refused, not hidden.
+        let o = ops.open(&j, &ME, &t.p("allowed/file"), libc::O_WRONLY, 0);
+        assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?}");
         // The stat check was made on the canonical guess, not the string.
         let o = ops.stat(
             &j,
@@ -508,7 +543,7 @@ fn creating_files() {
             libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
             0o644,
         );
-        assert_eq!(errno(&o), Some(Errno::EACCES));
+        assert_eq!(errno(&o), Some(HIDDEN));
         // Creating outside the policy, or under a missing directory.
         let o = ops.open(
             &create_write,
@@ -517,7 +552,7 @@ fn creating_files() {
             libc::O_WRONLY | libc::O_CREAT,
             0o644,
         );
-        assert_eq!(errno(&o), Some(Errno::EACCES));
+        assert_eq!(errno(&o), Some(HIDDEN));
         assert!(!t.p("secret/new").exists());
         let o = ops.open(
             &create_write,
@@ -534,7 +569,7 @@ fn creating_files() {
             libc::O_WRONLY | libc::O_CREAT,
             0o644,
         );
-        assert_eq!(errno(&o), Some(Errno::EACCES));
+        assert_eq!(errno(&o), Some(HIDDEN));
         // O_CREAT on an existing directory is EISDIR.
         fs::create_dir(t.p("out/d")).unwrap();
         let o = ops.open(
@@ -546,7 +581,7 @@ fn creating_files() {
         );
         assert_eq!(errno(&o), Some(Errno::EISDIR));
         // A dangling symlink is never created through: ELOOP where it may be
-        // stat'ed, EACCES elsewhere; the target does not appear.
+        // stat'ed, ENOENT (hidden) elsewhere; the target does not appear.
         symlink(t.p("secret/planted"), t.p("out/dangling")).unwrap();
         let o = ops.open(
             &create_write,
@@ -564,7 +599,7 @@ fn creating_files() {
             libc::O_WRONLY | libc::O_CREAT,
             0o644,
         );
-        assert_eq!(errno(&o), Some(Errno::EACCES), "{st:?}");
+        assert_eq!(errno(&o), Some(HIDDEN), "{st:?}");
         assert!(!t.p("secret/planted").exists() && !t.p("out/planted").exists());
         // With O_EXCL a dangling symlink exists.
         let o = ops.open(
@@ -635,11 +670,13 @@ fn create_race_never_yields_the_secret() {
                     made += 1;
                 }
                 Err(e) => {
-                    // EAGAIN: the name kept changing through every retry.
-                    // ELOOP: a planted symlink was seen at the name, and the
-                    // broker never creates through one.
+                    // EACCES: the planted hard link, a visible name without
+                    // the rights asked. HIDDEN: the secret, through the
+                    // planted symlink. EAGAIN: the name kept changing through
+                    // every retry. ELOOP: a planted symlink was seen at the
+                    // name, and the broker never creates through one.
                     assert!(
-                        matches!(e, Errno::EACCES | Errno::EAGAIN | Errno::ELOOP),
+                        matches!(e, Errno::EACCES | HIDDEN | Errno::EAGAIN | Errno::ELOOP),
                         "{e}"
                     );
                     refused += 1;
@@ -674,7 +711,7 @@ fn swapped_directory_never_yields_the_secret() {
                     ok += 1;
                 }
                 Err(e) => {
-                    assert_eq!(e, Errno::EACCES);
+                    assert_eq!(e, HIDDEN);
                     assert!(o.resolved.unwrap().starts_with(t.p("secret")));
                     refused += 1;
                 }
@@ -729,7 +766,7 @@ fn stat_access_readlink() {
             &t.p("allowed/link_file"),
             FollowSymlinks::Yes,
         );
-        assert_eq!(errno(&o), Some(Errno::EACCES));
+        assert_eq!(errno(&o), Some(HIDDEN));
         assert!(
             ops.stat(
                 &stat_only,
@@ -760,7 +797,7 @@ fn stat_access_readlink() {
         );
         assert_eq!(
             errno(&ops.access(&j, &ME, &t.p("allowed/link_file"), libc::F_OK)),
-            Some(Errno::EACCES)
+            Some(HIDDEN)
         );
         // readlink: nofollow, stat is enough, EINVAL for a non-link.
         let o = ops.readlink(&stat_only, &ME, &t.p("allowed/link_file"));
@@ -772,7 +809,7 @@ fn stat_access_readlink() {
         );
         assert_eq!(
             errno(&ops.readlink(&j, &ME, &t.p("secret/loop1"))),
-            Some(Errno::EACCES)
+            Some(HIDDEN)
         );
         assert_eq!(
             errno(&ops.readlink(&j, &ME, &t.p("allowed/missing"))),
@@ -816,7 +853,7 @@ fn one_engine_serves_many_threads() {
                         let o = ops.open(&j, &ME, &t.p(req), libc::O_RDONLY, 0);
                         assert_eq!(read(o.result.unwrap()), data);
                         let o = ops.open(&j, &ME, &t.p("allowed/link_file"), libc::O_RDONLY, 0);
-                        assert_eq!(errno(&o), Some(Errno::EACCES));
+                        assert_eq!(errno(&o), Some(HIDDEN));
                     }
                 })
             })

@@ -154,27 +154,39 @@ fn cat_reads_an_allowed_file(t: &Tree) -> R {
     Ok(())
 }
 
-fn cat_of_a_denied_file_is_eacces(t: &Tree) -> R {
+fn cat_of_a_hidden_file_is_enoent_like_a_missing_one(t: &Tree) -> R {
     let pol = shell_policy(t);
     for f in ["in/private/key.txt", "elsewhere/c.txt"] {
         let o = fdbroker_run(&pol, None, None, &["cat", &t.p(f)]);
         ensure!(o.code == Some(1), "{f}: {o:?}");
-        ensure!(o.stderr.contains("Permission denied"), "{f}: {o:?}");
+        ensure!(o.stderr.contains("No such file"), "{f}: {o:?}");
         ensure!(!o.stdout.contains("needle"), "{f} leaked: {o:?}");
     }
-    // A file that does not exist in a denied place: EACCES as well, so
+    // A file that does not exist in a hidden place answers the same, so
     // existence does not show.
     let o = fdbroker_run(&pol, None, None, &["cat", &t.p("elsewhere/nothing-here")]);
     ensure!(
-        o.code == Some(1) && o.stderr.contains("Permission denied"),
+        o.code == Some(1) && o.stderr.contains("No such file"),
         "{o:?}"
     );
-    // ... while in an allowed place the real error shows.
+    // ... as in an allowed place, where the error is real.
     let o = fdbroker_run(&pol, None, None, &["cat", &t.p("in/nothing-here")]);
     ensure!(
         o.code == Some(1) && o.stderr.contains("No such file"),
         "{o:?}"
     );
+    // A file the program may see but not read: refused.
+    let extra = format!(
+        "[[allow]]\npaths = [\"{}\"]\naccess = [\"stat\"]\n",
+        t.p("elsewhere/c.txt")
+    );
+    let pol = t.policy(&["shell-tools.toml"], &extra);
+    let o = fdbroker_run(&pol, None, None, &["cat", &t.p("elsewhere/c.txt")]);
+    ensure!(
+        o.code == Some(1) && o.stderr.contains("Permission denied"),
+        "visible, not readable: {o:?}"
+    );
+    ensure!(!o.stdout.contains("needle"), "leaked: {o:?}");
     Ok(())
 }
 
@@ -218,7 +230,7 @@ for p in ["{elsewhere}/new.txt", "{input}/new.txt"]:
     try:
         open(p, "w").write("x")
         print("WROTE", p)
-    except PermissionError as e:
+    except OSError as e:
         print("denied", e.errno)
 "#,
         a = t.p("in/a.txt"),
@@ -228,7 +240,8 @@ for p in ["{elsewhere}/new.txt", "{input}/new.txt"]:
     );
     let o = fdbroker_run(&pol, None, None, &[PYTHON, "-c", &script]);
     ensure!(o.code == Some(0), "{o:?}");
-    ensure!(o.stdout == "denied 13\ndenied 13\n", "{o:?}");
+    // Hidden place: ENOENT; a visible read-only one: EACCES.
+    ensure!(o.stdout == "denied 2\ndenied 13\n", "{o:?}");
     let written = fs::read_to_string(t.root.join("out/result.txt")).map_err(|e| e.to_string())?;
     ensure!(written == "ALPHA NEEDLE\n", "result: {written:?}");
     ensure!(
@@ -254,7 +267,8 @@ fn grep_r_walks_only_the_allowed_tree(t: &Tree) -> R {
         "{o:?}"
     );
     ensure!(!o.stdout.contains("SECRET"), "{o:?}");
-    ensure!(o.stderr.contains("Permission denied"), "{o:?}");
+    // The hidden file is listed by its visible directory, but not there.
+    ensure!(o.stderr.contains("No such file"), "{o:?}");
     // grep's status for "matches found, but an error happened".
     ensure!(o.code == Some(2), "{o:?}");
     Ok(())
@@ -272,7 +286,7 @@ fn file_identifies_input_it_never_saw(t: &Tree) -> R {
     ensure!(o.stdout.contains("PNG image data, 1 x 1"), "{o:?}");
     ensure!(o.stdout.contains("ASCII text"), "{o:?}");
     let o = fdbroker_run(&pol, None, None, &["file", &t.p("in/private/key.txt")]);
-    ensure!(o.stdout.contains("Permission denied"), "{o:?}");
+    ensure!(o.stdout.contains("No such file"), "{o:?}");
     Ok(())
 }
 
@@ -336,13 +350,18 @@ fn exit_codes_126_and_127(t: &Tree) -> R {
 }
 
 fn exec_outside_the_policy_is_refused(t: &Tree) -> R {
-    // tac is not among the shell tools: Landlock refuses to execute it.
-    let o = fdbroker_run(
-        &shell_policy(t),
-        None,
-        None,
-        &["sh", "-c", "/usr/bin/tac /dev/null; echo status $?"],
+    // tac is not among the shell tools: the program may not even see it,
+    // so it is not found, as if it were not installed.
+    let script = "/usr/bin/tac /dev/null; echo status $?";
+    let o = fdbroker_run(&shell_policy(t), None, None, &["sh", "-c", script]);
+    ensure!(o.stdout.contains("status 127"), "{o:?}");
+    ensure!(o.stderr.contains("not found"), "{o:?}");
+    // Visible but not granted `exec`: Landlock refuses to execute it.
+    let pol = t.policy(
+        &["shell-tools.toml"],
+        "[[allow]]\npaths = [\"/usr/bin/tac\"]\naccess = [\"read\"]\n",
     );
+    let o = fdbroker_run(&pol, None, None, &["sh", "-c", script]);
     ensure!(o.stdout.contains("status 126"), "{o:?}");
     ensure!(o.stderr.contains("Permission denied"), "{o:?}");
     Ok(())
@@ -402,7 +421,7 @@ fn forked_and_executed_programs_are_brokered(t: &Tree) -> R {
     );
     let o = fdbroker_run(&shell_policy(t), None, None, &["sh", "-c", &script]);
     ensure!(o.stdout == "alpha needle\nbeta needle\n", "{o:?}");
-    ensure!(o.stderr.matches("Permission denied").count() == 2, "{o:?}");
+    ensure!(o.stderr.matches("No such file").count() == 2, "{o:?}");
     Ok(())
 }
 
@@ -419,7 +438,7 @@ fn relative_paths_resolve_against_the_working_directory(t: &Tree) -> R {
         ],
     );
     ensure!(o.stdout == "alpha needle\nbeta needle\n", "{o:?}");
-    ensure!(o.stderr.matches("Permission denied").count() == 1, "{o:?}");
+    ensure!(o.stderr.matches("No such file").count() == 1, "{o:?}");
     Ok(())
 }
 
@@ -433,7 +452,12 @@ fn audit_log_records_each_decision(t: &Tree) -> R {
         &[
             "sh",
             "-c",
-            &format!("cat {}; cat {}", t.p("in/a.txt"), t.p("elsewhere/c.txt")),
+            &format!(
+                "cat {}; cat {}; cat {}",
+                t.p("in/a.txt"),
+                t.p("elsewhere/c.txt"),
+                t.p("elsewhere/missing.txt")
+            ),
         ],
     );
     ensure!(o.code == Some(1), "{o:?}");
@@ -473,7 +497,12 @@ fn audit_log_records_each_decision(t: &Tree) -> R {
     );
     let c = find(&t.p("elsewhere/c.txt"), "open").ok_or("no event for the denied open")?;
     ensure!(c["decision"] == "deny" && c["rule"] == "default", "{c}");
-    ensure!(c["errno"] == 13 && c["error"] == "EACCES", "{c}");
+    // Hidden: the program saw ENOENT; the log knows the file exists.
+    ensure!(c["errno"] == 2 && c["error"] == "ENOENT", "{c}");
+    ensure!(c.get("absent").is_none(), "{c}");
+    let m = find(&t.p("elsewhere/missing.txt"), "open").ok_or("no event for the missing file")?;
+    ensure!(m["decision"] == "deny" && m["errno"] == 2, "{m}");
+    ensure!(m["absent"] == true, "{m}");
     // The loader's own opens (before main) are brokered and recorded too.
     ensure!(
         events
@@ -514,8 +543,8 @@ print(os.readlink("/proc/self/exe"))
     let lines: Vec<&str> = o.stdout.lines().collect();
     ensure!(lines.first() == Some(&"13"), "size: {o:?}");
     ensure!(
-        lines.get(1) == Some(&"13 13 13"),
-        "stat of denied paths: {o:?}"
+        lines.get(1) == Some(&"2 2 2"),
+        "stat of hidden paths, existing or not: {o:?}"
     );
     ensure!(
         lines.get(2) == Some(&"False False"),
@@ -526,8 +555,8 @@ print(os.readlink("/proc/self/exe"))
         "access of an allowed path: {o:?}"
     );
     ensure!(
-        lines.get(4) == Some(&"13"),
-        "readlink of a denied path: {o:?}"
+        lines.get(4) == Some(&"2"),
+        "readlink of a hidden path: {o:?}"
     );
     ensure!(
         lines
@@ -697,7 +726,7 @@ def work():
     res.append((open("{a}").read(), open("/proc/self/status").read().count("Tgid"), open("/proc/%d/status" % os.getpid()).read().count("Tgid")))
     try:
         open("{c}")
-    except PermissionError:
+    except FileNotFoundError:
         res.append("denied")
 ts = [threading.Thread(target=work) for _ in range(4)]
 for t in ts: t.start()
@@ -751,7 +780,7 @@ fn socketpair_protocol_is_served_too(t: &Tree) -> R {
     let o = finish(spawn(&mut cmd));
     ensure!(o.code == Some(0), "{o:?}");
     ensure!(
-        o.stdout == "protocol: alpha needle\nprotocol: denied\n",
+        o.stdout == "protocol: alpha needle\nprotocol: hidden\n",
         "{o:?}"
     );
     Ok(())
@@ -1064,7 +1093,7 @@ fn client_role() -> i32 {
         Err(e) => println!("protocol: open failed: {e}"),
     }
     match client.open(&args[2], libc::O_RDONLY, 0) {
-        Err(e) if e.is_denied() => println!("protocol: denied"),
+        Err(e) if e.errno() == nix::errno::Errno::ENOENT => println!("protocol: hidden"),
         other => println!("protocol: unexpected {other:?}"),
     }
     0
@@ -1185,8 +1214,8 @@ fn main() {
         ),
         ("cat_reads_an_allowed_file", cat_reads_an_allowed_file, true),
         (
-            "cat_of_a_denied_file_is_eacces",
-            cat_of_a_denied_file_is_eacces,
+            "cat_of_a_hidden_file_is_enoent_like_a_missing_one",
+            cat_of_a_hidden_file_is_enoent_like_a_missing_one,
             true,
         ),
         (

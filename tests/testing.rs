@@ -188,8 +188,10 @@ fn setup_failures_keep_their_status(t: &Tree) -> R {
     Ok(())
 }
 
-/// The denials `--fail-on-denial` counts are the audit log's EACCES denials,
-/// and `explain --audit-log --format json` reports them.
+/// The denials `--fail-on-denial` counts are the audit log's denials of
+/// paths that exist (whatever errno the program saw), and
+/// `explain --audit-log --format json` reports them; probes of missing
+/// paths are neither.
 fn the_audit_log_agrees(t: &Tree) -> R {
     let log = t.root.join("audit.jsonl");
     let secret = t.p("secret.txt");
@@ -200,7 +202,11 @@ fn the_audit_log_agrees(t: &Tree) -> R {
             "--audit-log",
             log.to_str().unwrap_or_default(),
         ],
-        &format!("cat {secret} {secret} {}; exit 0", t.p("in/a.txt")),
+        &format!(
+            "cat {secret} {secret} {} {}; exit 0",
+            t.p("in/a.txt"),
+            t.p("no-such-file.txt")
+        ),
     );
     ensure!(o.code == Some(EXIT_DENIED), "{o:?}");
     ensure!(o.stderr.ends_with(&denied_line(2, 0)), "{o:?}");
@@ -213,6 +219,7 @@ fn the_audit_log_agrees(t: &Tree) -> R {
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {out:?}"))?;
     ensure!(v["version"] == 1 && v["denied"] == 2, "{v}");
+    ensure!(v["missing"].as_u64().is_some_and(|m| m >= 1), "{v}");
     ensure!(
         v["denials"][0]["path"] == secret.as_str()
             && v["denials"][0]["count"] == 2

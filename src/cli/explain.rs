@@ -198,6 +198,12 @@ fn summarise(log: &Path, format: Format) -> anyhow::Result<ExitCode> {
         summary.allowed,
         summary.denied
     );
+    if summary.missing > 0 {
+        head.push_str(&format!(
+            "; {} of missing paths left out",
+            plural(summary.missing, "denied probe")
+        ));
+    }
     if summary.malformed_count > 0 {
         head.push_str(&format!(
             "; {} skipped",
@@ -270,6 +276,7 @@ fn summary_json(log: &str, summary: &AuditSummary) -> Value {
         "decisions": summary.allowed + summary.denied,
         "allowed": summary.allowed,
         "denied": summary.denied,
+        "missing": summary.missing,
         "malformed": summary.malformed_count,
         "malformed_lines": malformed,
         "denials": denials,

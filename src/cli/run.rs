@@ -31,10 +31,13 @@ use super::limits::LimitArgs;
 #[command(after_help = "\
 The program cannot open, stat, access or read the link of any path itself:
 its calls stop in the kernel (seccomp user notification) and fdbroker does
-them on its behalf when the policy allows, so a denied file fails with
-EACCES (\"Permission denied\"). Landlock lets it execute only the program,
-its interpreter and what the policy grants `exec`. When fdbroker runs as
-root the program runs as --user (default: nobody).
+them on its behalf when the policy allows. A path the policy does not let
+it even stat looks absent: ENOENT (\"No such file or directory\"), whether
+it exists or not, for execve and chdir too; a file it may see but not use
+as asked fails with EACCES (\"Permission denied\"). Landlock lets it
+execute only the program, its interpreter and what the policy grants
+`exec`. When fdbroker runs as root the program runs as --user (default:
+nobody).
 
 Grants: --read PATH and --write PATH let the program read (--write: also
 write, create and remove) PATH and everything beneath it, with fdbroker's
@@ -95,11 +98,12 @@ fdbroker killed it at a limit); 124 after --timeout; 125 when fdbroker
 itself fails (bad policy, missing kernel feature, setup error, a limit that
 cannot be enforced, OUT.toml not writable); 126 when PROGRAM cannot be
 executed; 127 when it is not found.
-With --fail-on-denial: 118 when fdbroker denied any request (refused it
-with EACCES, by the policy or a rule no policy lifts: audit records with
-\"decision\":\"deny\" and \"error\":\"EACCES\"), whatever the program's
-own status was, which is then named on stderr; a limit hit (124, 137...)
-and 125, 126, 127 take precedence.")]
+With --fail-on-denial: 118 when fdbroker denied any request on a path that
+exists (by the policy or a rule no policy lifts, whether the program saw
+EACCES or, for a path it may not see, ENOENT: audit records with
+\"decision\":\"deny\" and no \"absent\":true; probes of missing paths do
+not count), whatever the program's own status was, which is then named on
+stderr; a limit hit (124, 137...) and 125, 126, 127 take precedence.")]
 #[command(group(
     clap::ArgGroup::new("what")
         .args(["policy", "profile", "read", "write", "learn"])

@@ -8,8 +8,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use nix::errno::Errno;
-
 use super::Learner;
 use super::budget::{Budget, Charge, entry_cost, human};
 use super::writer::{clean, toml_string};
@@ -43,7 +41,7 @@ pub const DENIALS_BUDGET: usize = 1 << 20;
 ///     pid: Some(7), source: Source::Seccomp, syscall: Some("openat"), op: Op::Open,
 ///     path: Path::new("/etc/passwd"), resolved: Some(Path::new("/etc/passwd")),
 ///     flags: Some(0), mode: None, access: Access::READ, decision: Some(&decision),
-///     errno: Some(nix::errno::Errno::EACCES),
+///     errno: Some(nix::errno::Errno::EACCES), absent: false,
 /// };
 /// denials.observe(&event);
 /// denials.observe(&event); // once only
@@ -98,13 +96,15 @@ impl Denials {
         self
     }
 
-    /// Reports `e` if it is a denial (`EACCES` from a decision that did not
-    /// allow) of a path and rights not reported before.
+    /// Reports `e` if it is a policy's denial of a path that exists
+    /// ([`Event::is_denial`]: `EACCES`, or `ENOENT` for a path the program
+    /// may not see; never a probe of a missing path) with rights not
+    /// reported before.
     pub fn observe(&self, e: &Event<'_>) {
         let (Some(resolved), Some(decision)) = (e.resolved, e.decision) else {
             return;
         };
-        if decision.allowed || e.errno != Some(Errno::EACCES) {
+        if !e.is_denial() {
             return;
         }
         {
@@ -223,6 +223,7 @@ mod tests {
     use crate::event::{Op, Source};
     use crate::learn::testing::Sink;
     use crate::policy::{RuleKind, RuleRef};
+    use nix::errno::Errno;
 
     fn event<'a>(
         path: &'a Path,
@@ -243,6 +244,7 @@ mod tests {
             access,
             decision: Some(decision),
             errno,
+            absent: false,
         }
     }
 
@@ -268,15 +270,27 @@ mod tests {
             ));
         }
         d.observe(&event(a, a, Access::WRITE, &deny, Some(Errno::EACCES)));
-        // Not denials: allowed, or an error the policy let through.
+        // A hidden path that exists: the program saw ENOENT, still a denial.
+        let h = Path::new("/srv/hidden");
+        d.observe(&event(h, h, Access::READ, &deny, Some(Errno::ENOENT)));
+        // Not denials: allowed, an error the policy let through, or a probe
+        // of a path that does not exist, hidden or not.
         d.observe(&event(b, b, Access::READ, &allow, None));
         d.observe(&event(b, b, Access::READ, &allow, Some(Errno::ENOENT)));
+        let m = Path::new("/srv/missing");
+        for decision in [&deny, &allow] {
+            d.observe(&Event {
+                absent: true,
+                ..event(m, m, Access::READ, decision, Some(Errno::ENOENT))
+            });
+        }
         let text = sink.text();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].starts_with("fdbroker: denied read of /srv/a: no rule allows it"));
         assert!(lines[1].starts_with("fdbroker: denied write of /srv/a: "));
         assert!(lines[1].ends_with("access = [\"write\"]"));
+        assert!(lines[2].starts_with("fdbroker: denied read of /srv/hidden: "));
     }
 
     #[test]

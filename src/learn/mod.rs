@@ -307,9 +307,12 @@ impl Learner {
 
     /// Records one decision reported by the broker (the observer of
     /// `fdbroker run --learn`). Allowed requests are recorded with the rights
-    /// they needed; a request that failed with another error than a denial
-    /// (`ENOENT`...) is recorded as `stat`, which is what lets the program
-    /// see that error again. Denials are not recorded.
+    /// they needed; a request on an object that exists that failed with
+    /// another error than a denial (`ELOOP`, `EISDIR`...) is recorded as
+    /// `stat`, which is what lets the program see that error again. Denials
+    /// are not recorded, nor are probes of paths that do not exist
+    /// ([`Event::absent`]): under the learned policy such a path is hidden,
+    /// which answers the same `ENOENT`.
     pub fn observe(&self, e: &Event<'_>) {
         let (Some(resolved), Some(decision)) = (e.resolved, e.decision) else {
             return;
@@ -320,6 +323,9 @@ impl Learner {
         state.requests += 1;
         if !decision.allowed {
             state.refused += 1;
+            return;
+        }
+        if e.absent {
             return;
         }
         let (access, error) = match e.errno {
@@ -639,6 +645,7 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::Sink;
     use super::*;
+    use nix::errno::Errno;
 
     #[test]
     fn other_processes() {
@@ -677,6 +684,7 @@ mod tests {
                 access: Access::READ,
                 decision: Some(&allow),
                 errno: None,
+                absent: false,
             });
         }
         let usage = l.usage();
@@ -692,6 +700,41 @@ mod tests {
         assert_eq!(l.counts(), (40, 0));
         l.forget();
         assert!(l.usage().is_empty() && l.incomplete());
+    }
+
+    #[test]
+    fn probes_of_missing_paths_are_not_learned() {
+        let l = Learner::new(None, &[], Vec::new()).unwrap();
+        let allow = Decision {
+            allowed: true,
+            rule: None,
+        };
+        // No process: only the paths are recorded.
+        let event = |path: &'static str, errno, absent| Event {
+            pid: None,
+            source: crate::event::Source::Seccomp,
+            syscall: Some("newfstatat"),
+            op: Op::Stat,
+            path: Path::new(path),
+            resolved: Some(Path::new(path)),
+            flags: Some(0),
+            mode: None,
+            access: Access::STAT,
+            decision: Some(&allow),
+            errno,
+            absent,
+        };
+        l.observe(&event("/srv/lib/Missing.pm", Some(Errno::ENOENT), true));
+        l.observe(&event("/srv/lib/a/b", Some(Errno::ENOTDIR), true));
+        l.observe(&event("/srv/lib/link", Some(Errno::ELOOP), false));
+        l.observe(&event("/srv/lib/Found.pm", None, false));
+        let usage = l.usage();
+        let learned: Vec<&Path> = usage.keys().map(PathBuf::as_path).collect();
+        assert_eq!(
+            learned,
+            [Path::new("/srv/lib/Found.pm"), Path::new("/srv/lib/link")]
+        );
+        assert_eq!(l.counts(), (4, 0));
     }
 
     #[test]

@@ -48,10 +48,12 @@ pub struct DeniedGroup {
 /// {"decision":"deny","op":"open","path":"b","resolved":"/srv/b","access":"read","rule":"default"}
 /// not json
 /// {"decision":"deny","op":"stat","path":"/srv/b","resolved":"/srv/b","access":"read","rule":"default"}
+/// {"decision":"deny","op":"stat","path":"/srv/c","resolved":"/srv/c","access":"stat","rule":"default","absent":true}
 /// "#;
 /// let s = AuditSummary::read(log.as_bytes())?;
-/// assert_eq!((s.allowed, s.denied, s.malformed_count), (1, 2, 1));
+/// assert_eq!((s.allowed, s.denied, s.missing, s.malformed_count), (1, 2, 1, 1));
 /// assert_eq!(s.malformed[0].line, 3);
+/// assert_eq!(s.denials.len(), 1, "no rule is suggested for a missing path");
 /// assert_eq!(s.denials[&("/srv/b".to_string(), "read".to_string())].count, 2);
 /// assert_eq!(s.suggested().rules[0].pattern, "/srv/b");
 /// # Ok::<(), std::io::Error>(())
@@ -62,8 +64,12 @@ pub struct AuditSummary {
     pub lines: u64,
     /// Allowed decisions.
     pub allowed: u64,
-    /// Denied decisions.
+    /// Denied decisions (of paths that exist).
     pub denied: u64,
+    /// Denied probes of paths that did not exist (`"absent": true`): left
+    /// out of [`AuditSummary::denied`] and [`AuditSummary::denials`], since
+    /// no rule is needed for them.
+    pub missing: u64,
     /// Malformed lines.
     pub malformed_count: u64,
     /// The first malformed lines, with reasons.
@@ -123,6 +129,10 @@ impl AuditSummary {
         match decision {
             "allow" => {
                 self.allowed += 1;
+                Ok(())
+            }
+            "deny" if obj.get("absent").and_then(Value::as_bool) == Some(true) => {
+                self.missing += 1;
                 Ok(())
             }
             "deny" => {

@@ -276,6 +276,7 @@ mod tests {
                 access: Access::READ,
                 decision: d,
                 errno: None,
+                absent: false,
             });
         }
         assert_eq!(c.totals(), (1, 2, 1));

@@ -281,6 +281,7 @@ impl Caller {
                 access: Access::empty(),
                 decision: None,
                 errno: Some(errno),
+                absent: false,
             });
         }
     }
@@ -301,7 +302,8 @@ pub(super) fn op(call: &Syscall) -> Op {
     match call {
         // A memfd is a descriptor made for the caller, as an open is.
         Syscall::Open(_) | Syscall::Openat2(_) | Syscall::MemfdCreate(_) => Op::Open,
-        Syscall::Stat(_) | Syscall::Statx(_) => Op::Stat,
+        // Checked as whether the program may see the path.
+        Syscall::Stat(_) | Syscall::Statx(_) | Syscall::Lookup(_) => Op::Stat,
         Syscall::Access(_) => Op::Access,
         Syscall::Readlink(_) => Op::Readlink,
     }

@@ -6,8 +6,8 @@ use crate::resolve::FollowSymlinks;
 use nix::errno::Errno;
 
 /// The system calls the notification filter sends to the broker, by name and
-/// x86-64 number.
-pub const BROKERED_SYSCALLS: [(&str, i64); 14] = [
+/// x86-64 number. The last three are only checked ([`LookupCall`]).
+pub const BROKERED_SYSCALLS: [(&str, i64); 17] = [
     ("open", libc::SYS_open),
     ("openat", libc::SYS_openat),
     ("openat2", libc::SYS_openat2),
@@ -22,6 +22,9 @@ pub const BROKERED_SYSCALLS: [(&str, i64); 14] = [
     ("readlink", libc::SYS_readlink),
     ("readlinkat", libc::SYS_readlinkat),
     ("memfd_create", libc::SYS_memfd_create),
+    ("chdir", libc::SYS_chdir),
+    ("execve", libc::SYS_execve),
+    ("execveat", libc::SYS_execveat),
 ];
 
 /// Where a relative path starts.
@@ -133,6 +136,33 @@ pub struct MemfdCall {
     pub flags: u32,
 }
 
+/// `chdir`, `execve`, `execveat`: calls the kernel performs itself (Landlock
+/// decides what may be executed), which the broker checks first only so that
+/// a path the program may not see answers `ENOENT` as everywhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupCall {
+    /// Start of a relative path.
+    pub dirfd: Dirfd,
+    /// Address of the path.
+    pub path_addr: u64,
+    /// `AT_*` flags (`execveat`'s; 0 for the others).
+    pub flags: i32,
+    /// Whether the path is a program to execute (else a directory to enter).
+    pub exec: bool,
+}
+
+impl LookupCall {
+    /// Whether a final symbolic link is followed (`AT_SYMLINK_NOFOLLOW`).
+    pub fn follow(&self) -> FollowSymlinks {
+        FollowSymlinks::from_at_flags(self.flags)
+    }
+
+    /// Whether an empty path names `dirfd` itself (`AT_EMPTY_PATH`).
+    pub fn empty_path(&self) -> bool {
+        self.flags & libc::AT_EMPTY_PATH != 0
+    }
+}
+
 /// What a brokered system call asks, decoded from its raw arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -151,6 +181,8 @@ pub enum Syscall {
     Readlink(ReadlinkCall),
     /// `memfd_create`.
     MemfdCreate(MemfdCall),
+    /// `chdir`, `execve`, `execveat`: checked, then run by the kernel.
+    Lookup(LookupCall),
 }
 
 /// Decodes brokered system call `nr` with raw arguments `args` into its
@@ -252,6 +284,18 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<(&'static str, Syscall)> {
         libc::SYS_memfd_create => Syscall::MemfdCreate(MemfdCall {
             name_addr: args[0],
             flags: args[1] as u32,
+        }),
+        libc::SYS_chdir | libc::SYS_execve => Syscall::Lookup(LookupCall {
+            dirfd: Dirfd::Cwd,
+            path_addr: args[0],
+            flags: 0,
+            exec: nr == libc::SYS_execve,
+        }),
+        libc::SYS_execveat => Syscall::Lookup(LookupCall {
+            dirfd: Dirfd::from_arg(args[0]),
+            path_addr: args[1],
+            flags: int(args[4]),
+            exec: true,
         }),
         _ => return None,
     };
@@ -557,7 +601,26 @@ mod tests {
         for (name, nr) in BROKERED_SYSCALLS {
             assert_eq!(decode(nr, [0; 6]).map(|d| d.0), Some(name));
         }
-        assert_eq!(decode(libc::SYS_execve, [0; 6]), None);
+        assert_eq!(
+            decode(
+                libc::SYS_execveat,
+                [7, 1, 2, 3, libc::AT_EMPTY_PATH as u64, 0]
+            ),
+            Some((
+                "execveat",
+                Syscall::Lookup(LookupCall {
+                    dirfd: Dirfd::Fd(7),
+                    path_addr: 1,
+                    flags: libc::AT_EMPTY_PATH,
+                    exec: true
+                })
+            ))
+        );
+        let chdir = decode(libc::SYS_chdir, [5, 0, 0, 0, 0, 0]);
+        assert!(
+            matches!(chdir, Some(("chdir", Syscall::Lookup(l))) if !l.exec && l.path_addr == 5 && l.follow() == FollowSymlinks::Yes)
+        );
+        assert_eq!(decode(libc::SYS_fchdir, [0; 6]), None);
         assert_eq!(decode(-1, [0; 6]), None);
     }
 

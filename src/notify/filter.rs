@@ -23,13 +23,13 @@ const RET_ERRNO_ENOSYS: u32 = ret_errno(libc::ENOSYS);
 ///  1: jeq #0xc000003e, 1, 0    ; x86-64 → 3
 ///  2: ret #ERRNO(ENOSYS)
 ///  3: ld  [0]                  ; nr
-///  4: jset #0x40000000, 16, 0  ; x32 → 21
-///  5: jeq #2, 14, 0            ; open → 20
-///  ...                         ; one jeq per brokered call
-/// 18: jeq #319, 1, 0           ; memfd_create → 20
-/// 19: ret #ALLOW
-/// 20: ret #USER_NOTIF
-/// 21: ret #ERRNO(ENOSYS)
+///  4: jset #0x40000000, 19, 0  ; x32 → 24
+///  5: jeq #2, 17, 0            ; open → 23
+///  ...                         ; one jeq per brokered or checked call
+/// 21: jeq #322, 1, 0           ; execveat → 23
+/// 22: ret #ALLOW
+/// 23: ret #USER_NOTIF
+/// 24: ret #ERRNO(ENOSYS)
 /// ```
 ///
 /// Install it with `SECCOMP_FILTER_FLAG_NEW_LISTENER`
@@ -65,21 +65,24 @@ mod tests {
             (0x15, 1, 0, 0xc000_003e),
             (0x06, 0, 0, 0x0005_0026),
             (0x20, 0, 0, 0),
-            (0x45, 16, 0, 0x4000_0000),
-            (0x15, 14, 0, 2),   // open
-            (0x15, 13, 0, 257), // openat
-            (0x15, 12, 0, 437), // openat2
-            (0x15, 11, 0, 85),  // creat
-            (0x15, 10, 0, 4),   // stat
-            (0x15, 9, 0, 6),    // lstat
-            (0x15, 8, 0, 262),  // newfstatat
-            (0x15, 7, 0, 332),  // statx
-            (0x15, 6, 0, 21),   // access
-            (0x15, 5, 0, 269),  // faccessat
-            (0x15, 4, 0, 439),  // faccessat2
-            (0x15, 3, 0, 89),   // readlink
-            (0x15, 2, 0, 267),  // readlinkat
-            (0x15, 1, 0, 319),  // memfd_create
+            (0x45, 19, 0, 0x4000_0000),
+            (0x15, 17, 0, 2),   // open
+            (0x15, 16, 0, 257), // openat
+            (0x15, 15, 0, 437), // openat2
+            (0x15, 14, 0, 85),  // creat
+            (0x15, 13, 0, 4),   // stat
+            (0x15, 12, 0, 6),   // lstat
+            (0x15, 11, 0, 262), // newfstatat
+            (0x15, 10, 0, 332), // statx
+            (0x15, 9, 0, 21),   // access
+            (0x15, 8, 0, 269),  // faccessat
+            (0x15, 7, 0, 439),  // faccessat2
+            (0x15, 6, 0, 89),   // readlink
+            (0x15, 5, 0, 267),  // readlinkat
+            (0x15, 4, 0, 319),  // memfd_create
+            (0x15, 3, 0, 80),   // chdir
+            (0x15, 2, 0, 59),   // execve
+            (0x15, 1, 0, 322),  // execveat
             (0x06, 0, 0, 0x7fff_0000),
             (0x06, 0, 0, 0x7fc0_0000),
             (0x06, 0, 0, 0x0005_0026),
@@ -110,7 +113,7 @@ mod tests {
             libc::SYS_read,
             libc::SYS_write,
             libc::SYS_fstat,
-            libc::SYS_execve,
+            libc::SYS_fchdir,
             libc::SYS_close,
         ] {
             assert_eq!(run(&f, X86, nr, [0; 6]), RET_ALLOW);

@@ -24,16 +24,26 @@
 //!    `/proc/<tid>/mem`, opened *before* the `ID_VALID` check so it cannot
 //!    belong to a process that reused the pid; errors are returned as errno.
 //!
-//! A path system call is never answered with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`:
-//! letting the kernel run the call would make it re-read a path the caller
-//! can change after we judged it.
+//! A brokered path system call is never answered with
+//! `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: letting the kernel run the call would
+//! make it re-read a path the caller can change after we judged it.
+//!
+//! `chdir`, `execve` and `execveat` arrive here too, but are only checked
+//! ([`LookupCall`]): the kernel carries them out (Landlock decides what may
+//! be executed, and a working directory grants nothing), and they would
+//! tell whether a hidden path exists. A path the program may not see (no
+//! `stat` right, and for `execve` outside what Landlock lets it execute)
+//! answers `ENOENT`, as every brokered call does; anything else is answered
+//! with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`. The kernel then reads the path
+//! again: a program that changes it in between can learn whether a hidden
+//! path exists, never reach it.
 //!
 //! `fstat(fd)` (glibc implements it as `newfstatat(fd, "", buf,
 //! AT_EMPTY_PATH)`) and `statx(fd, "", AT_EMPTY_PATH)` arrive here too: they
 //! name no path, only a descriptor the caller already holds, so they are
 //! answered without judging, from `/proc/<tid>/fd/<n>` — except for
 //! `AT_FDCWD`: the working directory is no descriptor the broker handed
-//! out (`chdir` is not brokered), so it is judged as its path.
+//! out (`chdir` is not brokered, only checked), so it is judged as its path.
 //!
 //! `memfd_create` arrives here too: the broker makes the memfd, never
 //! executable (`memfd.rs`).
@@ -68,7 +78,7 @@ mod server;
 use nix::errno::Errno;
 
 pub use self::decode::{
-    AccessCall, BROKERED_SYSCALLS, Dirfd, MFD_NAME_MAX, MemfdCall, OPEN_HOW_SIZE_MAX,
+    AccessCall, BROKERED_SYSCALLS, Dirfd, LookupCall, MFD_NAME_MAX, MemfdCall, OPEN_HOW_SIZE_MAX,
     OPEN_HOW_SIZE_VER0, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall, decode,
 };
 pub use self::encode::{STAT_SIZE, STATX_SIZE, encode_kernel_stat, encode_statx};

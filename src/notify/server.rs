@@ -11,8 +11,8 @@ use super::caller::{Caller, Target};
 use super::memory::CallerMemory;
 use super::pool::Pool;
 use super::{
-    AccessCall, Dirfd, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall,
-    Syscall, decode, encode_kernel_stat, encode_statx,
+    AccessCall, Dirfd, LookupCall, NotifyError, OpenCall, Openat2Call, ReadlinkCall, StatCall,
+    StatxCall, Syscall, decode, encode_kernel_stat, encode_statx,
 };
 use super::{memfd, pidns};
 use crate::bpf::AUDIT_ARCH_X86_64;
@@ -43,6 +43,9 @@ pub struct NotifyServer {
     observer: Option<Observer>,
     memory: CallerMemory,
     program: Option<ProgramIds>,
+    /// What Landlock lets the program execute (files, or every file beneath
+    /// a directory): visible to `execve` whatever the judge says.
+    exec_grants: Arc<[PathBuf]>,
 }
 
 impl std::fmt::Debug for NotifyServer {
@@ -61,6 +64,8 @@ enum Answer {
     Error(Errno),
     /// Install the descriptor in the caller and return its number.
     Fd(OwnedFd, bool),
+    /// Let the kernel run the call (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`).
+    Continue,
 }
 
 /// The call an [`Event`] reports: what the caller asked, before the outcome.
@@ -113,6 +118,7 @@ impl NotifyServer {
             observer: None,
             memory: CallerMemory::Direct,
             program: None,
+            exec_grants: Arc::from([]),
         })
     }
 
@@ -127,6 +133,14 @@ impl NotifyServer {
     /// [`ProgramIds`]); without it, with the server's own.
     pub fn with_program(mut self, program: ProgramIds) -> NotifyServer {
         self.program = Some(program);
+        self
+    }
+
+    /// Landlock lets the program execute `paths` (files, or everything
+    /// beneath directories): `execve` of what lies there is left to the
+    /// kernel even where the judge does not let the program `stat` it.
+    pub fn with_exec_grants(mut self, paths: Vec<PathBuf>) -> NotifyServer {
+        self.exec_grants = paths.into();
         self
     }
 
@@ -158,6 +172,7 @@ impl NotifyServer {
         let sent = match answer {
             Answer::Value(v) => sys::notify::respond(listener, n.id, v, 0),
             Answer::Error(e) => sys::notify::respond(listener, n.id, 0, e as i32),
+            Answer::Continue => sys::notify::respond_continue(listener, n.id),
             Answer::Fd(fd, cloexec) => {
                 match sys::notify::add_fd_and_send(listener, n.id, fd.as_fd(), cloexec) {
                     Ok(_) => Ok(()),
@@ -200,6 +215,7 @@ impl NotifyServer {
             Syscall::Readlink(call) => self.readlink(&caller, n, name, call),
             Syscall::MemfdCreate(call) => memfd::create(&caller, call, || self.valid(n))
                 .map(|fd| Answer::Fd(fd, call.cloexec())),
+            Syscall::Lookup(call) => self.lookup(&caller, n, call),
         };
         if let Some(errno) = caller.failure() {
             caller.report(self.observer.as_deref(), name, op, errno);
@@ -378,6 +394,39 @@ impl NotifyServer {
         Ok(Answer::Value(len as i64))
     }
 
+    /// `chdir`, `execve`, `execveat`: `ENOENT` for a path the program may
+    /// not see (the judge does not let it `stat` the path, and for `execve`
+    /// it lies outside what Landlock lets it execute), as every brokered
+    /// call answers; otherwise the kernel runs the call, Landlock and the
+    /// permission bits deciding. Not reported to the observer: the kernel,
+    /// not the broker, decides these calls. A descriptor (`AT_EMPTY_PATH`)
+    /// is the caller's own: never checked.
+    fn lookup(&self, caller: &Caller, n: &Notif, call: LookupCall) -> Result<Answer, Errno> {
+        let (requested, absolute) =
+            match caller.path_arg(call.dirfd, call.path_addr, call.empty_path())? {
+                Target::Path {
+                    requested,
+                    absolute,
+                } => (requested, absolute),
+                Target::Fd(_) => return Ok(Answer::Continue),
+            };
+        let absolute = pidns::translate(n.pid, &requested, absolute);
+        let ctx = self.context(caller, &absolute)?;
+        self.valid(n)?;
+        let out = self.ops.stat(&*self.judge, &ctx, &absolute, call.follow());
+        let granted = || {
+            call.exec
+                && out
+                    .resolved
+                    .as_deref()
+                    .is_some_and(|p| self.exec_grants.iter().any(|g| p.starts_with(g)))
+        };
+        Ok(match out.result {
+            Err(Errno::ENOENT) if !granted() => Answer::Error(Errno::ENOENT),
+            _ => Answer::Continue,
+        })
+    }
+
     /// The requester of `path` ([`Caller::context`]) with the program's
     /// credentials.
     fn context(&self, caller: &Caller, path: &Path) -> Result<Context, Errno> {
@@ -409,6 +458,7 @@ impl NotifyServer {
             access: out.access,
             decision: out.decision.as_ref(),
             errno: out.result.as_ref().err().copied(),
+            absent: out.absent,
         });
     }
 }

@@ -16,11 +16,29 @@
 //! - With the program's credentials known ([`Context::program`]), whatever
 //!   lies in `/proc` and whatever only a built-in profile grants is reached
 //!   and opened with them, never with the broker's ([`program`]).
-//! - A policy denial is `EACCES`. Any other error (`ENOENT`, `ENOTDIR`,
-//!   `ELOOP`, `EEXIST`, `EISDIR`...) is revealed only when the requester may
-//!   `stat` the best canonical guess of the path it asked for
-//!   ([`Resolver::best_guess`]); otherwise it is `EACCES`, so that the
-//!   existence of what the child may not see does not leak.
+//! - What the requester may not even `stat` does not exist for it: every
+//!   operation on a path whose canonical path (or, when it does not
+//!   resolve, the best canonical guess of it, [`Resolver::best_guess`]) the
+//!   judge does not allow `stat` on answers `ENOENT`, whether the object
+//!   exists or not and whatever went wrong, so that existence does not
+//!   leak and search paths (`@INC`, `sys.path`, `ld.so`'s) move on as they
+//!   would on a machine without the file. Where `stat` is allowed, a policy
+//!   denial is `EACCES` and any other error (`ENOENT`, `ENOTDIR`, `ELOOP`,
+//!   `EEXIST`, `EISDIR`...) is revealed as it is.
+//! - A hard rule no policy lifts (the broker's own `/proc/<pid>`, see
+//!   [`Hard`]) refuses as the judge does: it allows no `stat` there, so the
+//!   broker's `/proc` entries look absent (`ENOENT`), exactly like a pid
+//!   that does not exist. Only a `/proc/self` request without a
+//!   [`Context::pid`] stays `EACCES` (the requester's own entry always
+//!   exists, so nothing leaks). What the kernel refuses the program's own
+//!   credentials (another user's `/proc/<pid>` files, a 0600 file a
+//!   profile grants) is `EACCES` where the path may be seen, as any error
+//!   there: the policy already shows that it exists.
+//! - [`Outcome::absent`] tells observers (never the requester) that the
+//!   object was not found: resolution failed with `ENOENT` or `ENOTDIR` on
+//!   a component of the path, or `EACCES` on a directory that may not be
+//!   searched. Denial lines, learn mode and `--fail-on-denial` leave such
+//!   probes out.
 
 pub mod flags;
 
@@ -104,10 +122,16 @@ impl std::fmt::Display for Op {
 /// let dir = ops.open(&EtcReader, &ctx, Path::new("/etc/."), libc::O_RDONLY | libc::O_DIRECTORY, 0);
 /// assert!(dir.result.is_ok());
 /// assert_eq!(dir.resolved.as_deref(), Some(Path::new("/etc")));
-/// let out = ops.open(&EtcReader, &ctx, Path::new("/etc/../root"), libc::O_RDONLY, 0);
+/// // Hidden (no `stat` right): absent, whether it exists or not.
+/// let hidden = ops.open(&EtcReader, &ctx, Path::new("/etc/../root"), libc::O_RDONLY, 0);
+/// assert_eq!(hidden.result.err(), Some(Errno::ENOENT));
+/// assert!(!hidden.absent, "the audit log knows it exists");
+/// let missing = ops.stat(&EtcReader, &ctx, Path::new("/no/such/file"), FollowSymlinks::Yes);
+/// assert_eq!(missing.result.err(), Some(Errno::ENOENT), "existence does not leak");
+/// assert!(missing.absent);
+/// // Visible but not writable: refused.
+/// let out = ops.open(&EtcReader, &ctx, Path::new("/etc/passwd"), libc::O_WRONLY, 0);
 /// assert_eq!(out.result.err(), Some(Errno::EACCES));
-/// let out = ops.stat(&EtcReader, &ctx, Path::new("/no/such/file"), FollowSymlinks::Yes);
-/// assert_eq!(out.result.err(), Some(Errno::EACCES), "existence does not leak");
 /// # Ok::<(), fdbroker::resolve::ResolveError>(())
 /// ```
 #[derive(Debug)]
@@ -141,8 +165,15 @@ pub struct Outcome<T> {
     pub resolved: Option<PathBuf>,
     /// The decision behind `result`; for an error the `stat` decision that
     /// let it through or hid it. `None` when refused before judging (bad
-    /// flags or path, `/proc/self` without a pid).
+    /// flags or path, `/proc/self` without a pid) and for a hard rule's
+    /// refusal.
     pub decision: Option<Decision>,
+    /// The object was not found: resolving the path failed with `ENOENT`
+    /// or `ENOTDIR` on one of its components (a probe of a missing path),
+    /// or with `EACCES` on a directory on the way that may not be searched.
+    /// For observers only; the requester's answer never depends on it
+    /// beyond what `stat` lets it see.
+    pub absent: bool,
 }
 
 impl<T> Outcome<T> {
@@ -153,28 +184,65 @@ impl<T> Outcome<T> {
             access,
             resolved: None,
             decision: None,
+            absent: false,
         }
     }
 
-    /// Denied by the policy: `decision` refused `access` on `path`.
-    fn denied(path: PathBuf, access: Access, decision: Decision) -> Outcome<T> {
+    /// Allowed by `decision`, which was made on `path`: `value`.
+    fn allowed(value: T, access: Access, path: PathBuf, decision: Decision) -> Outcome<T> {
         Outcome {
-            result: Err(Errno::EACCES),
+            result: Ok(value),
             access,
             resolved: Some(path),
             decision: Some(decision),
+            absent: false,
         }
     }
 
-    /// Refused by a hard rule no policy can lift, after resolution reached `path`.
-    fn refused_at(path: PathBuf, access: Access) -> Outcome<T> {
+    /// Denied by the policy: `decision` refused `access` on `path`, an
+    /// object that exists (or one to be created). `EACCES` when `judge`
+    /// lets the requester see it, else `ENOENT`.
+    fn denied(judge: &dyn Judge, path: PathBuf, access: Access, decision: Decision) -> Outcome<T> {
         Outcome {
-            result: Err(Errno::EACCES),
+            result: Err(hidden_or(judge, &path, access, Errno::EACCES)),
+            access,
+            resolved: Some(path),
+            decision: Some(decision),
+            absent: false,
+        }
+    }
+
+    /// Refused by a hard rule no policy can lift, at `path` (which resolution
+    /// reached, or its best guess when `absent`): the rule allows no `stat`
+    /// there either, so the path looks absent.
+    fn refused_at(path: PathBuf, access: Access, absent: bool) -> Outcome<T> {
+        Outcome {
+            result: Err(Errno::ENOENT),
             access,
             resolved: Some(path),
             decision: None,
+            absent,
         }
     }
+}
+
+/// `errno`, or `ENOENT` when `judge` does not let the requester `stat`
+/// `path` (nothing is visible there). `access` was already judged and
+/// refused on `path`: when it is `stat` alone, the answer is known.
+fn hidden_or(judge: &dyn Judge, path: &Path, access: Access, errno: Errno) -> Errno {
+    if access == Access::STAT || !judge.decide(path, Access::STAT).allowed {
+        Errno::ENOENT
+    } else {
+        errno
+    }
+}
+
+/// Whether resolution failing with `errno` means the object was not found:
+/// a component of the path is missing or no directory, or a directory on
+/// the way may not be searched (resolution needs no more than that, so
+/// neither the broker nor the program can find anything there).
+fn is_absence(errno: Errno) -> bool {
+    matches!(errno, Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES)
 }
 
 /// An object reached and judged allowed.
@@ -228,12 +296,12 @@ impl Ops {
             }
         };
         if is_broker_proc(&obj.path, ctx.pid) {
-            return Err(Outcome::refused_at(obj.path, access));
+            return Err(Outcome::refused_at(obj.path, access, false));
         }
         let judged = to_self(obj.path, ctx.pid);
         let decision = judge.decide(&judged, access);
         if !decision.allowed {
-            return Err(Outcome::denied(judged, access, decision));
+            return Err(Outcome::denied(judge, judged, access, decision));
         }
         Ok(Reached {
             via: Via::choose(acting, &judged, &decision),
@@ -244,7 +312,7 @@ impl Ops {
     }
 
     /// The outcome for `errno` met while resolving `target`: revealed only if
-    /// the best guess of what `target` names may be stat'ed.
+    /// the best guess of what `target` names may be stat'ed, else `ENOENT`.
     fn fail_unresolved<T>(
         &self,
         judge: &dyn Judge,
@@ -255,16 +323,21 @@ impl Ops {
         access: Access,
     ) -> Outcome<T> {
         let guess = self.resolver.best_guess(target, follow);
+        let absent = is_absence(errno);
         if is_broker_proc(&guess, ctx.pid) {
-            return Outcome::refused_at(guess, access);
+            return Outcome::refused_at(guess, access, absent);
         }
         let guess = to_self(guess, ctx.pid);
-        self.fail_at(judge, errno, guess, access, None)
+        Outcome {
+            absent,
+            ..self.fail_at(judge, errno, guess, access, None)
+        }
     }
 
     /// The outcome for `errno` about the canonical path `judged`: revealed
-    /// only if `judged` may be stat'ed. `allowed` is the decision that already
-    /// allowed `access` there, if any; it stands when it covers `stat`.
+    /// only if `judged` may be stat'ed, else `ENOENT`. `allowed` is the
+    /// decision that already allowed `access` there, if any; it stands when
+    /// it covers `stat`. Not [`Outcome::absent`]: the caller says so.
     fn fail_at<T>(
         &self,
         judge: &dyn Judge,
@@ -277,16 +350,17 @@ impl Ops {
             Some(d) if access == Access::STAT => d,
             _ => judge.decide(&judged, Access::STAT),
         };
-        let result = if errno == Errno::EACCES || decision.allowed {
+        let result = if decision.allowed {
             Err(errno)
         } else {
-            Err(Errno::EACCES)
+            Err(Errno::ENOENT)
         };
         Outcome {
             result,
             access,
             resolved: Some(judged),
             decision: Some(decision),
+            absent: false,
         }
     }
 
@@ -299,12 +373,7 @@ impl Ops {
         r: Result<T, Errno>,
     ) -> Outcome<T> {
         match r {
-            Ok(v) => Outcome {
-                result: Ok(v),
-                access,
-                resolved: Some(reached.judged),
-                decision: Some(reached.decision),
-            },
+            Ok(v) => Outcome::allowed(v, access, reached.judged, reached.decision),
             Err(errno) => {
                 self.fail_at(judge, errno, reached.judged, access, Some(reached.decision))
             }

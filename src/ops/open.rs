@@ -141,18 +141,16 @@ impl Ops {
             Via::Broker | Via::Program => open(),
         };
         match opened {
-            Ok(fd) => Some(Outcome {
-                result: Ok(fd),
-                access,
-                resolved: Some(target.to_path_buf()),
-                decision: Some(decision),
-            }),
+            Ok(fd) => Some(Outcome::allowed(fd, access, target.to_path_buf(), decision)),
             Err(Errno::ELOOP | Errno::ENOSYS | Errno::EINVAL) => None,
             // Met at the very path judged: no symlink was followed, so the
             // string is also the best guess the resolving path would make.
-            Err(errno) => {
-                Some(self.fail_at(judge, errno, target.to_path_buf(), access, Some(decision)))
-            }
+            // Only ENOENT says the object is missing here: ENOTDIR and
+            // EACCES may be about the object itself (O_DIRECTORY, its mode).
+            Err(errno) => Some(Outcome {
+                absent: errno == Errno::ENOENT,
+                ..self.fail_at(judge, errno, target.to_path_buf(), access, Some(decision))
+            }),
         }
     }
 
@@ -191,7 +189,7 @@ impl Ops {
                 let access = f.rights(Object::Existing);
                 let decision = judge.decide(&judged, access);
                 if !decision.allowed {
-                    return Attempt::Done(Outcome::denied(judged, access, decision));
+                    return Attempt::Done(Outcome::denied(judge, judged, access, decision));
                 }
                 let reached = super::Reached {
                     via: Via::choose(acting, &judged, &decision),
@@ -294,7 +292,7 @@ impl Ops {
         let access = f.rights(Object::New);
         let decision = judge.decide(&judged, access);
         if !decision.allowed {
-            return Attempt::Done(Outcome::denied(judged, access, decision));
+            return Attempt::Done(Outcome::denied(judge, judged, access, decision));
         }
         let create = |dir: &OwnedFd| openat(dir, name, f.create_flags(), create_mode(mode));
         let created = match Via::choose(acting, &judged, &decision) {
@@ -310,12 +308,7 @@ impl Ops {
             Via::Broker | Via::Program => create(&dir.fd),
         };
         match created {
-            Ok(fd) => Attempt::Done(Outcome {
-                result: Ok(fd),
-                access,
-                resolved: Some(judged),
-                decision: Some(decision),
-            }),
+            Ok(fd) => Attempt::Done(Outcome::allowed(fd, access, judged, decision)),
             Err(Errno::EEXIST) if !f.exclusive() => Attempt::Retry,
             Err(errno) => Attempt::Done(self.fail_at(judge, errno, judged, access, Some(decision))),
         }

@@ -30,16 +30,10 @@ impl Ops {
             let judged = link.path();
             let decision = judge.decide(judged, access);
             let value = link.target(pid);
-            return Outcome {
-                result: if decision.allowed {
-                    Ok(value.into_bytes())
-                } else {
-                    Err(Errno::EACCES)
-                },
-                access,
-                resolved: Some(judged.to_path_buf()),
-                decision: Some(decision),
-            };
+            if !decision.allowed {
+                return Outcome::denied(judge, judged.to_path_buf(), access, decision);
+            }
+            return Outcome::allowed(value.into_bytes(), access, judged.to_path_buf(), decision);
         }
         let follow = FollowSymlinks::No;
         self.acting(ctx, &target, access, |acting| {

@@ -413,12 +413,13 @@ impl Sandbox {
 
         // Everything the child needs is prepared here, before the fork.
         let mut landlock = LandlockBuilder::new().scopes(kernel.landlock_scopes());
-        let executable = program::interpreter_chain(&exe.canonical)
+        let executable: Vec<PathBuf> = program::interpreter_chain(&exe.canonical)
             .into_iter()
             .chain(exec_grants(&self.policy)?)
-            .chain(self.hooks.exec.iter().cloned());
-        for path in executable {
-            landlock = landlock.allow_exec(path);
+            .chain(self.hooks.exec.iter().cloned())
+            .collect();
+        for path in &executable {
+            landlock = landlock.allow_exec(path.clone());
         }
         let landlock = landlock.prepare()?;
         let notify = notify_filter();
@@ -508,6 +509,7 @@ impl Sandbox {
         }
         let judging = Judging {
             judge,
+            executable,
             observer: self.combined_observer(),
             program_ids: ids.map(|i| sys::creds::FsIds {
                 uid: i.uid.as_raw(),

@@ -13,6 +13,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use nix::errno::Errno;
@@ -90,6 +91,8 @@ pub(super) struct Channels {
 /// How requests are judged and reported.
 pub(super) struct Judging {
     pub(super) judge: Arc<dyn Judge>,
+    /// What Landlock lets the program execute: `execve` sees it.
+    pub(super) executable: Vec<PathBuf>,
     pub(super) observer: Option<Observer>,
     /// The program's ids when they are not ours: its memory is reached
     /// with them where the broker's own do not suffice.
@@ -176,6 +179,7 @@ fn serve_and_wait(
     let Channels { setup, proto, exit } = channels;
     let Judging {
         judge,
+        executable,
         observer,
         program_ids,
     } = judging;
@@ -204,7 +208,8 @@ fn serve_and_wait(
     });
     let mut server = NotifyServer::new(listener, Arc::clone(&judge), Arc::clone(&ops))?
         .caller_memory(memory)
-        .with_program(program);
+        .with_program(program)
+        .with_exec_grants(executable);
     let mut broker = Broker::with_ops(Arc::clone(&judge), Arc::clone(&ops)).with_program(program);
     if let Some(observer) = observer {
         server = server.with_observer(Arc::clone(&observer));

@@ -118,19 +118,42 @@ pub(crate) fn id_valid(listener: BorrowedFd<'_>, id: u64) -> Result<(), Errno> {
 
 /// `SECCOMP_IOCTL_NOTIF_SEND`: the call returns `val` when `error` is 0,
 /// else fails with `error` (a positive errno). Never sets
-/// `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the broker always answers itself.
+/// `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the broker answers itself (see
+/// [`respond_continue`] for the calls it only checks).
 pub(crate) fn respond(
     listener: BorrowedFd<'_>,
     id: u64,
     val: i64,
     error: i32,
 ) -> Result<(), Errno> {
-    let resp = libc::seccomp_notif_resp {
-        id,
-        val,
-        error: error.checked_neg().unwrap_or(-libc::EINVAL),
-        flags: 0,
-    };
+    send(
+        listener,
+        libc::seccomp_notif_resp {
+            id,
+            val,
+            error: error.checked_neg().unwrap_or(-libc::EINVAL),
+            flags: 0,
+        },
+    )
+}
+
+/// `SECCOMP_IOCTL_NOTIF_SEND` with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the
+/// kernel runs call `id` itself, reading its arguments anew. Only for calls
+/// whose every effect the kernel still checks (Landlock, permissions).
+pub(crate) fn respond_continue(listener: BorrowedFd<'_>, id: u64) -> Result<(), Errno> {
+    send(
+        listener,
+        libc::seccomp_notif_resp {
+            id,
+            val: 0,
+            error: 0,
+            flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+        },
+    )
+}
+
+/// Sends `resp`.
+fn send(listener: BorrowedFd<'_>, resp: libc::seccomp_notif_resp) -> Result<(), Errno> {
     // SAFETY: SEND reads one `struct seccomp_notif_resp` through the pointer,
     // a live local of that type (no larger on the kernel side: struct_sizes_ok).
     let rc = unsafe {

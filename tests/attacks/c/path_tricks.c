@@ -364,7 +364,8 @@ static void embedded_nul(void) {
 }
 
 /* The child cannot learn about files it may not see: not their metadata,
- * not even whether they exist. */
+ * not even whether they exist. Every one of them looks absent (E_HIDDEN),
+ * the existing and the missing alike. */
 static void query(void) {
     const char *n = "query";
     struct stat st;
@@ -375,36 +376,64 @@ static void query(void) {
         int r = w_stat(paths[i], 1, &st);
         if (r == 0)
             SUCCEEDED(n, "stat %s: ino %lu", paths[i], (unsigned long)st.st_ino);
-        else if (r != -EACCES)
-            SUCCEEDED(n, "stat %s answered %s, not EACCES: existence leaks", paths[i], ename(-r));
+        else if (r != -E_HIDDEN)
+            SUCCEEDED(n, "stat %s answered %s, not %s: existence leaks", paths[i], ename(-r),
+                      ename(E_HIDDEN));
         else
-            BLOCKED(n, "stat %s: EACCES", paths[i]);
+            BLOCKED(n, "stat %s: %s", paths[i], ename(-r));
         r = w_access(paths[i], F_OK);
-        if (r != -EACCES)
+        if (r != -E_HIDDEN)
             SUCCEEDED(n, "access %s answered %s", paths[i], ename(-r));
         else
-            BLOCKED(n, "access %s: EACCES", paths[i]);
+            BLOCKED(n, "access %s: %s", paths[i], ename(-r));
+        int fd = w_open(paths[i], O_RDONLY, 0);
+        if (fd >= 0)
+            close(fd);
+        if (fd != -E_HIDDEN)
+            SUCCEEDED(n, "open %s answered %s", paths[i], fd >= 0 ? "a descriptor" : ename(-fd));
+        else
+            BLOCKED(n, "open %s: %s", paths[i], ename(-fd));
         if (i == 4)
             continue; /* the link itself is in the readable tree */
         char buf[256];
         ssize_t l = w_readlink(paths[i], buf, sizeof buf);
-        if (l != -EACCES)
+        if (l != -E_HIDDEN)
             SUCCEEDED(n, "readlink %s answered %zd", paths[i], l);
         else
-            BLOCKED(n, "readlink %s: EACCES", paths[i]);
+            BLOCKED(n, "readlink %s: %s", paths[i], ename(E_HIDDEN));
     }
+    /* What it may see but not use as asked is refused, not hidden. */
+    int w = w_open(tpath("pub/public.txt"), O_WRONLY, 0);
+    if (w >= 0)
+        close(w);
+    if (w != -EACCES)
+        SUCCEEDED(n, "write-open of a visible read-only file answered %s",
+                  w >= 0 ? "a descriptor" : ename(-w));
+    else
+        BLOCKED(n, "write-open of a visible read-only file: EACCES");
     if (!g_proto) {
         struct statx sx;
-        int r = statx(AT_FDCWD, tpath("secret/data"), 0, STATX_ALL, &sx);
-        if (r == 0)
-            SUCCEEDED(n, "statx of the secret");
-        else
-            BLOCKED(n, "statx: %s", ename(errno));
-        r = (int)syscall(SYS_faccessat2, AT_FDCWD, tpath("secret/nope"), F_OK, AT_EACCESS);
-        if (r == 0 || errno != EACCES)
-            SUCCEEDED(n, "faccessat2 of a missing denied file: %s", r ? ename(errno) : "OK");
-        else
-            BLOCKED(n, "faccessat2: EACCES");
+        const char *both[] = {tpath("secret/data"), tpath("secret/nope")};
+        for (size_t i = 0; i < 2; i++) {
+            int r = statx(AT_FDCWD, both[i], 0, STATX_ALL, &sx);
+            if (r == 0 || errno != E_HIDDEN)
+                SUCCEEDED(n, "statx %s: %s", both[i], r ? ename(errno) : "OK");
+            else
+                BLOCKED(n, "statx %s: %s", both[i], ename(errno));
+            r = (int)syscall(SYS_faccessat2, AT_FDCWD, both[i], F_OK, AT_EACCESS);
+            if (r == 0 || errno != E_HIDDEN)
+                SUCCEEDED(n, "faccessat2 %s: %s", both[i], r ? ename(errno) : "OK");
+            else
+                BLOCKED(n, "faccessat2 %s: %s", both[i], ename(errno));
+            struct { uint64_t flags, mode, resolve; } how = {O_RDONLY, 0, 0};
+            int fd = (int)syscall(SYS_openat2, AT_FDCWD, both[i], &how, sizeof how);
+            if (fd >= 0)
+                close(fd);
+            if (fd >= 0 || errno != E_HIDDEN)
+                SUCCEEDED(n, "openat2 %s: %s", both[i], fd >= 0 ? "OK" : ename(errno));
+            else
+                BLOCKED(n, "openat2 %s: %s", both[i], ename(errno));
+        }
         DIR *dir = opendir(tpath("secret"));
         if (dir) {
             SUCCEEDED(n, "listed the secret directory");

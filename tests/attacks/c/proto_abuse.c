@@ -275,7 +275,7 @@ static void *flood_reader(void *arg) {
             close_reply_fds(&r);
             return NULL;
         }
-        if (k == K_SECRET && (r.nfds || r.h.error != EACCES)) {
+        if (k == K_SECRET && (r.nfds || r.h.error != E_HIDDEN)) {
             SUCCEEDED(n, "request %u for the secret got %s with %d descriptors", i,
                       ename(r.h.error), r.nfds);
         } else if (k == K_PUBLIC) {
@@ -370,7 +370,7 @@ static void *thread_worker(void *arg) {
             atomic_fetch_add(&g_th_bad, 1);
         } else {
             enum kind rk = g_th_kind[rid];
-            if (rk == K_SECRET && (r.nfds || r.h.error != EACCES)) {
+            if (rk == K_SECRET && (r.nfds || r.h.error != E_HIDDEN)) {
                 if (atomic_fetch_add(&g_th_secret, 1) < 3) {
                     unsigned char b[64] = "";
                     ssize_t k = r.nfds ? pread(r.fds[0], b, sizeof b - 1, 0) : 0;
@@ -507,7 +507,7 @@ static int bystander_proto(void) {
             SUCCEEDED("bystander", "the secret was opened");
             close(s);
         }
-        if (good && s == -EACCES)
+        if (good && s == -E_HIDDEN)
             ok++;
         else
             bad++;

@@ -64,7 +64,7 @@ struct tally {
 
 static void judge_fd(struct tally *t, int fd) {
     if (fd < 0) {
-        if (fd == -EACCES)
+        if (fd == -E_HIDDEN)
             t->denied++;
         else {
             t->other++;
