@@ -21,6 +21,7 @@ use crate::bpf::AUDIT_ARCH_X86_64;
 use crate::event::{Event, Observer, Op, Source};
 use crate::ops::{Context, Ops, Outcome, ProgramIds};
 use crate::policy::Judge;
+use crate::resolve::FollowSymlinks;
 use crate::sys;
 use crate::sys::notify::Notif;
 
@@ -227,9 +228,16 @@ impl NotifyServer {
         let absolute = pidns::translate(n.pid, &requested, absolute);
         let ctx = self.context(caller, &absolute)?;
         self.valid(n)?;
-        let out = self
-            .ops
-            .open(&*self.judge, &ctx, &absolute, call.flags, call.mode);
+        let out = if call.flags & libc::O_PATH != 0 {
+            // The kernel ignores every other flag but these with O_PATH.
+            let follow = FollowSymlinks::from(call.flags & libc::O_NOFOLLOW == 0);
+            let directory = call.flags & libc::O_DIRECTORY != 0;
+            self.ops
+                .open_path(&*self.judge, &ctx, &absolute, follow, directory)
+        } else {
+            self.ops
+                .open(&*self.judge, &ctx, &absolute, call.flags, call.mode)
+        };
         let called = Called {
             syscall: name,
             op: Op::Open,

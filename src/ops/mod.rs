@@ -32,6 +32,7 @@ mod entry;
 mod link;
 mod mkdir;
 mod open;
+mod open_path;
 mod program;
 mod readlink;
 mod remove;

@@ -16,7 +16,8 @@ use crate::notify::{
     ChmodCall, Dirfd, LinkCall, MkdirCall, RenameCall, SymlinkCall, UnlinkCall, UtimesCall, pidns,
 };
 use crate::ops::{Pair, Times};
-use crate::procfs::PATH_MAX;
+use crate::procfs::{PATH_MAX, ViaSelf};
+use crate::resolve::FollowSymlinks;
 use crate::sys::notify::Notif;
 
 impl NotifyServer {
@@ -129,8 +130,14 @@ impl NotifyServer {
         call: ChmodCall,
     ) -> Result<Answer, Errno> {
         call.check()?;
-        let (requested, absolute) =
-            self.read_target(caller, n, call.dirfd, call.path_addr, call.empty_path())?;
+        let (requested, absolute) = self.read_target(
+            caller,
+            n,
+            call.dirfd,
+            call.path_addr,
+            call.empty_path(),
+            call.follow(),
+        )?;
         let ctx = self.context(caller, &absolute)?;
         self.valid(n)?;
         let out = self
@@ -160,8 +167,14 @@ impl NotifyServer {
             caller.read_exact(call.times_addr, raw)?;
             call.layout.times(raw)?
         };
-        let (requested, absolute) =
-            self.read_target(caller, n, call.dirfd, call.path_addr, call.empty_path())?;
+        let (requested, absolute) = self.read_target(
+            caller,
+            n,
+            call.dirfd,
+            call.path_addr,
+            call.empty_path(),
+            call.follow(),
+        )?;
         let ctx = self.context(caller, &absolute)?;
         self.valid(n)?;
         let out = self
@@ -188,7 +201,9 @@ impl NotifyServer {
     /// The object a call on a path or a descriptor names: a path as
     /// [`Self::read_path`] (empty with `empty_ok`: `dirfd` itself), or, for
     /// a descriptor, the path it refers to (judged as that path, as `fstat`
-    /// and `access` on a descriptor are).
+    /// and `access` on a descriptor are). With `follow`, the caller's own
+    /// `/proc/self/fd/N` names its descriptor `N` (C libraries chmod an
+    /// `O_PATH` descriptor so).
     fn read_target(
         &self,
         caller: &Caller,
@@ -196,11 +211,21 @@ impl NotifyServer {
         dirfd: Dirfd,
         addr: Option<u64>,
         empty_ok: bool,
+        follow: FollowSymlinks,
     ) -> Result<(PathBuf, PathBuf), Errno> {
         let target = match addr {
             Some(addr) => caller.path_arg(dirfd, addr, empty_ok)?,
             None => Target::Fd(dirfd),
         };
+        let own_fd = match &target {
+            Target::Path { absolute, .. } if follow == FollowSymlinks::Yes => {
+                ViaSelf::parse(absolute).and_then(|v| v.own_fd())
+            }
+            _ => None,
+        };
+        if let Some(fd) = own_fd {
+            return Ok((PathBuf::new(), caller.fd_path(Dirfd::Fd(fd))?));
+        }
         match target {
             Target::Path {
                 requested,
