@@ -15,7 +15,7 @@ use crate::notify::caller::{Caller, Target};
 use crate::notify::{
     ChmodCall, Dirfd, LinkCall, MkdirCall, RenameCall, SymlinkCall, UnlinkCall, UtimesCall, pidns,
 };
-use crate::ops::{Pair, Times};
+use crate::ops::{Context, Outcome, Pair, Times};
 use crate::procfs::{PATH_MAX, ViaSelf};
 use crate::resolve::FollowSymlinks;
 use crate::sys::notify::Notif;
@@ -29,15 +29,13 @@ impl NotifyServer {
         call: MkdirCall,
     ) -> Result<Answer, Errno> {
         let (requested, absolute) = self.read_path(caller, n, call.dirfd, call.path_addr)?;
-        let ctx = self.context(caller, &absolute)?;
-        self.valid(n)?;
-        let out = self.ops.mkdir(&*self.judge, &ctx, &absolute, call.mode);
         let called = Called {
             mode: Some(call.mode),
             ..Called::plain(name, Op::Mkdir, &requested)
         };
-        self.observe(n, called, &out);
-        out.result.map(|()| Answer::Value(0))
+        self.act_on(caller, n, &absolute, called, |ctx| {
+            self.ops.mkdir(&*self.judge, ctx, &absolute, call.mode)
+        })
     }
 
     pub(super) fn unlink(
@@ -49,15 +47,16 @@ impl NotifyServer {
     ) -> Result<Answer, Errno> {
         call.check()?;
         let (requested, absolute) = self.read_path(caller, n, call.dirfd, call.path_addr)?;
-        let ctx = self.context(caller, &absolute)?;
-        self.valid(n)?;
-        let (op, out) = if call.removes_dir() {
-            (Op::Rmdir, self.ops.rmdir(&*self.judge, &ctx, &absolute))
-        } else {
-            (Op::Unlink, self.ops.unlink(&*self.judge, &ctx, &absolute))
-        };
-        self.observe(n, Called::plain(name, op, &requested), &out);
-        out.result.map(|()| Answer::Value(0))
+        let dir = call.removes_dir();
+        let op = if dir { Op::Rmdir } else { Op::Unlink };
+        let called = Called::plain(name, op, &requested);
+        self.act_on(caller, n, &absolute, called, |ctx| {
+            if dir {
+                self.ops.rmdir(&*self.judge, ctx, &absolute)
+            } else {
+                self.ops.unlink(&*self.judge, ctx, &absolute)
+            }
+        })
     }
 
     pub(super) fn rename(
@@ -115,11 +114,10 @@ impl NotifyServer {
         }
         let target = OsStr::from_bytes(target).to_os_string();
         let (requested, absolute) = self.read_path(caller, n, call.new_dirfd, call.new_addr)?;
-        let ctx = self.context(caller, &absolute)?;
-        self.valid(n)?;
-        let out = self.ops.symlink(&*self.judge, &ctx, &target, &absolute);
-        self.observe(n, Called::plain(name, Op::Symlink, &requested), &out);
-        out.result.map(|()| Answer::Value(0))
+        let called = Called::plain(name, Op::Symlink, &requested);
+        self.act_on(caller, n, &absolute, called, |ctx| {
+            self.ops.symlink(&*self.judge, ctx, &target, &absolute)
+        })
     }
 
     pub(super) fn chmod(
@@ -138,17 +136,15 @@ impl NotifyServer {
             call.empty_path(),
             call.follow(),
         )?;
-        let ctx = self.context(caller, &absolute)?;
-        self.valid(n)?;
-        let out = self
-            .ops
-            .chmod(&*self.judge, &ctx, &absolute, call.mode, call.follow());
         let called = Called {
             mode: Some(call.mode),
             ..Called::plain(name, Op::Chmod, &requested)
         };
-        self.observe(n, called, &out);
-        out.result.map(|()| Answer::Value(0))
+        self.act_on(caller, n, &absolute, called, |ctx| {
+            let follow = call.follow();
+            self.ops
+                .chmod(&*self.judge, ctx, &absolute, call.mode, follow)
+        })
     }
 
     pub(super) fn utimes(
@@ -175,12 +171,28 @@ impl NotifyServer {
             call.empty_path(),
             call.follow(),
         )?;
-        let ctx = self.context(caller, &absolute)?;
+        let called = Called::plain(name, Op::Utimes, &requested);
+        self.act_on(caller, n, &absolute, called, |ctx| {
+            let follow = call.follow();
+            self.ops.utimes(&*self.judge, ctx, &absolute, times, follow)
+        })
+    }
+
+    /// Runs `act` (one engine operation on `absolute`) for the caller once
+    /// it is known still to wait, reports it as `called`, and answers 0 or
+    /// its errno.
+    fn act_on(
+        &self,
+        caller: &Caller,
+        n: &Notif,
+        absolute: &Path,
+        called: Called<'_>,
+        act: impl FnOnce(&Context) -> Outcome<()>,
+    ) -> Result<Answer, Errno> {
+        let ctx = self.context(caller, absolute)?;
         self.valid(n)?;
-        let out = self
-            .ops
-            .utimes(&*self.judge, &ctx, &absolute, times, call.follow());
-        self.observe(n, Called::plain(name, Op::Utimes, &requested), &out);
+        let out = act(&ctx);
+        self.observe(n, called, &out);
         out.result.map(|()| Answer::Value(0))
     }
 
