@@ -41,6 +41,8 @@ impl Access {
     /// ```
     /// use fdbroker::policy::Access;
     /// assert_eq!(Access::from_right_name("write"), Some(Access::WRITE));
+    /// assert_eq!(Access::from_right_name("remove"), Some(Access::REMOVE));
+    /// assert!(!(Access::WRITE | Access::CREATE).granted().contains(Access::REMOVE));
     /// assert_eq!(Access::from_right_name("delete"), None);
     /// ```
     pub fn from_right_name(name: &str) -> Option<Access> {

@@ -397,6 +397,15 @@ mod tests {
             k.contains(&(WarningKind::SystemWrite, Some("/etc/hosts".into()))),
             "{k:?}"
         );
+        // Removing is changing them too.
+        let removes = kinds(&format!(
+            "version = 1\n{}",
+            allow("\"/etc/cron.d/*\"", "\"remove\"")
+        ));
+        assert!(
+            removes.contains(&(WarningKind::SystemWrite, Some("/etc/cron.d/*".into()))),
+            "{removes:?}"
+        );
         assert!(
             k.contains(&(
                 WarningKind::SystemWrite,
