@@ -24,6 +24,7 @@ const FDBROKER: &str = env!("CARGO_BIN_EXE_fdbroker");
 const PYTHON: &str = "/usr/bin/python3";
 const UNZIP: &str = "/usr/bin/unzip";
 const TAR: &str = "/usr/bin/tar";
+const MV: &str = "/usr/bin/mv";
 
 type R = Result<(), String>;
 
@@ -65,7 +66,7 @@ profiles = ["runtime"]
 include = ["{inc}"]
 
 [[allow]]
-paths  = ["{UNZIP}", "{TAR}"]
+paths  = ["{UNZIP}", "{TAR}", "{MV}"]
 access = ["read", "exec"]
 
 [[allow]]
@@ -450,6 +451,24 @@ print("ok")
     Ok(())
 }
 
+/// A directory is never renamed (`EXDEV`): mv(1) then copies it, file by
+/// file through the broker, keeping modes and times, and removes the
+/// original.
+fn mv_of_a_directory_copies_it(t: &Tree) -> R {
+    make_archives(t)?;
+    let o = t.run(&[UNZIP, "-q", &t.p("in/tree.zip"), "-d", &t.p("out/a1")]);
+    ensure!(o.code == Some(0), "{o:?}");
+    let before = walk(Path::new(&t.p("out/a1")), program_owner())?;
+    let o = t.run(&[MV, &t.p("out/a1"), &t.p("out/a2")]);
+    // Silent: nothing it copies fails (not even the permissions it
+    // preserves as ACLs, "not supported here").
+    ensure!(o.code == Some(0) && !o.stderr.contains("mv:"), "{o:?}");
+    ensure!(!Path::new(&t.p("out/a1")).exists(), "the original is left");
+    let after = walk(Path::new(&t.p("out/a2")), program_owner())?;
+    ensure!(before == after, "before {before:?}\nafter {after:?}");
+    Ok(())
+}
+
 fn kernel_ready(t: &Tree) -> Result<(), String> {
     let o = t.run(&[PYTHON, "-c", "pass"]);
     if o.code == Some(125) && o.stderr.contains("refusing to run unconfined") {
@@ -479,6 +498,11 @@ fn main() {
         (
             "created_objects_belong_to_the_program",
             created_objects_belong_to_the_program,
+            true,
+        ),
+        (
+            "mv_of_a_directory_copies_it",
+            mv_of_a_directory_copies_it,
             true,
         ),
     ];

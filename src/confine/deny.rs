@@ -143,6 +143,12 @@ pub struct DenyOptions {
     /// when a user-notification filter brokers them instead; owner,
     /// extended-attribute and file-attribute changes stay denied.
     pub modes_and_times: bool,
+    /// With [`DenyOptions::metadata_changes`]: extended-attribute changes
+    /// (`setxattr`, `removexattr` and their forms) fail with `EOPNOTSUPP`
+    /// ("not supported here") rather than `EPERM` (default false). Programs
+    /// that copy permissions as POSIX ACLs (`cp -a`, `mv` across
+    /// filesystems) then fall back to chmod(2), where `EPERM` is an error.
+    pub xattrs_unsupported: bool,
     /// What `socket(2)` may create.
     pub sockets: Sockets,
     /// More rules, e.g. from `fdbroker run`.
@@ -155,6 +161,7 @@ impl Default for DenyOptions {
             open_family: true,
             metadata_changes: true,
             modes_and_times: true,
+            xattrs_unsupported: false,
             sockets: Sockets::Any,
             extra: Vec::new(),
         }
@@ -179,6 +186,11 @@ impl DenyOptions {
     /// Sets [`DenyOptions::modes_and_times`].
     pub fn modes_and_times(mut self, yes: bool) -> DenyOptions {
         self.modes_and_times = yes;
+        self
+    }
+    /// Sets [`DenyOptions::xattrs_unsupported`].
+    pub fn xattrs_unsupported(mut self, yes: bool) -> DenyOptions {
+        self.xattrs_unsupported = yes;
         self
     }
     /// Sets [`DenyOptions::sockets`].
@@ -328,15 +340,20 @@ pub fn deny_rules(opts: &DenyOptions) -> Result<Vec<DenyRule>, ConfineError> {
             .into_iter()
             .filter_map(keep),
         );
+        let x = if opts.xattrs_unsupported {
+            Errno::EOPNOTSUPP
+        } else {
+            Errno::EPERM
+        };
         rules.extend([
-            r("setxattr", SYS_setxattr, Errno::EPERM),
-            r("lsetxattr", SYS_lsetxattr, Errno::EPERM),
-            r("fsetxattr", SYS_fsetxattr, Errno::EPERM),
-            r("setxattrat", SYS_SETXATTRAT, Errno::EPERM),
-            r("removexattr", SYS_removexattr, Errno::EPERM),
-            r("lremovexattr", SYS_lremovexattr, Errno::EPERM),
-            r("fremovexattr", SYS_fremovexattr, Errno::EPERM),
-            r("removexattrat", SYS_REMOVEXATTRAT, Errno::EPERM),
+            r("setxattr", SYS_setxattr, x),
+            r("lsetxattr", SYS_lsetxattr, x),
+            r("fsetxattr", SYS_fsetxattr, x),
+            r("setxattrat", SYS_SETXATTRAT, x),
+            r("removexattr", SYS_removexattr, x),
+            r("lremovexattr", SYS_lremovexattr, x),
+            r("fremovexattr", SYS_fremovexattr, x),
+            r("removexattrat", SYS_REMOVEXATTRAT, x),
             r("file_setattr", SYS_FILE_SETATTR, Errno::EPERM),
         ]);
         // The same attributes through ioctl(2) on any descriptor, even one

@@ -18,6 +18,8 @@ pub fn deny_options(network: bool) -> Result<DenyOptions, ConfineError> {
         .metadata_changes(true)
         // Brokered: the notification server judges them.
         .modes_and_times(false)
+        // As reading them is: "not supported here".
+        .xattrs_unsupported(true)
         .sockets(if network {
             Sockets::Any
         } else {
@@ -244,6 +246,37 @@ mod tests {
         );
         for args in [[1, 7, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0]] {
             assert_eq!(call(&f, libc::SYS_ioprio_set, args), errno(Errno::EPERM));
+        }
+        // Mode and times are brokered (the notification filter's
+        // USER_NOTIF must win); owners never change; extended attributes
+        // are "not supported here".
+        for nr in [
+            libc::SYS_chmod,
+            libc::SYS_fchmod,
+            libc::SYS_fchmodat,
+            libc::SYS_fchmodat2,
+            libc::SYS_utimensat,
+            libc::SYS_utimes,
+            libc::SYS_mkdir,
+            libc::SYS_unlinkat,
+            libc::SYS_renameat2,
+            libc::SYS_linkat,
+            libc::SYS_symlinkat,
+        ] {
+            assert_eq!(call(&f, nr, [0; 6]), RET_ALLOW, "{nr}");
+        }
+        for nr in [libc::SYS_chown, libc::SYS_fchownat, libc::SYS_fchown] {
+            assert_eq!(call(&f, nr, [0; 6]), errno(Errno::EPERM), "{nr}");
+        }
+        for nr in [
+            libc::SYS_fsetxattr,
+            libc::SYS_setxattr,
+            libc::SYS_removexattr,
+        ] {
+            assert_eq!(call(&f, nr, [0; 6]), errno(Errno::EOPNOTSUPP), "{nr}");
+        }
+        for nr in [libc::SYS_mknod, libc::SYS_truncate] {
+            assert_eq!(call(&f, nr, [0; 6]), errno(Errno::EACCES), "{nr}");
         }
         // No addresses without the network.
         for nr in [libc::SYS_bind, libc::SYS_connect] {
