@@ -12,7 +12,8 @@
 //! The destination is probed after `create` has been judged there (which
 //! implies `stat`), so its existence never leaks; a destination that did not
 //! exist is renamed onto with `RENAME_NOREPLACE`, so that one made in the
-//! meantime is never replaced without the `remove` right.
+//! meantime is never replaced without the `remove` right (a filesystem
+//! without that flag gets a plain rename).
 
 use std::path::Path;
 
@@ -197,9 +198,19 @@ impl Ops {
                     RenameFlags::RENAME_NOREPLACE,
                 )
             };
-            let r = self.act_in(ctx, acting, &from, &from_decision, false, |dir| {
-                renameat2(dir, from.name.as_c_str(), &to.dir, to.name.as_c_str(), how)
-            });
+            let rename = |how| {
+                self.act_in(ctx, acting, &from, &from_decision, false, |dir| {
+                    renameat2(dir, from.name.as_c_str(), &to.dir, to.name.as_c_str(), how)
+                })
+            };
+            let r = match rename(how) {
+                // A filesystem without RENAME_NOREPLACE (a file is never
+                // renamed into itself, the other EINVAL): a plain rename.
+                Err(Errno::EINVAL) if !how.is_empty() && flags & NOREPLACE == 0 => {
+                    rename(RenameFlags::empty())
+                }
+                r => r,
+            };
             match r {
                 // Made at the name since we looked: judge it as replaced.
                 Err(Errno::EEXIST) if !exists && flags & NOREPLACE == 0 => continue,
