@@ -175,6 +175,33 @@ impl<'a> ViaSelf<'a> {
         !self.trailing_slash && self.rest.clone().next().is_none()
     }
 
+    /// The descriptor number `N` when the path is the requester's own
+    /// `fd/N` link (`/proc/self/fd/N`, `/proc/thread-self/fd/N`).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use fdbroker::procfs::ViaSelf;
+    /// let fd = |p: &str| ViaSelf::parse(Path::new(p)).and_then(|v| v.own_fd());
+    /// assert_eq!(fd("/proc/self/fd/3"), Some(3));
+    /// assert_eq!(fd("/proc/thread-self/fd/12"), Some(12));
+    /// assert_eq!(fd("/proc/self/fd/3/"), None);
+    /// assert_eq!(fd("/proc/self/fd/x"), None);
+    /// assert_eq!(fd("/proc/self/fdinfo/3"), None);
+    /// ```
+    pub fn own_fd(&self) -> Option<i32> {
+        let mut rest = self.rest.clone();
+        let (Some(Component::Normal(dir)), Some(Component::Normal(n)), None) =
+            (rest.next(), rest.next(), rest.next())
+        else {
+            return None;
+        };
+        let n = n.to_str()?;
+        if dir != "fd" || self.trailing_slash || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        n.parse().ok()
+    }
+
     /// The same path through the process `pid`'s own entry: `/proc/<pid>`
     /// for `/proc/self`, `/proc/<pid>/task/<pid>` for `/proc/thread-self`
     /// (the main thread: the requester's calling thread is not known). The

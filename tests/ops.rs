@@ -864,3 +864,162 @@ fn one_engine_serves_many_threads() {
         assert_eq!(before, fd_count(), "descriptor leak");
     }
 }
+
+/// mkdir, unlink, rmdir, rename, link, symlink, chmod and utimes with both
+/// resolvers: the rights each needs, the held parent, no widening, and
+/// errors revealed only where `stat` is allowed.
+#[test]
+fn name_operations_judge_the_parent_and_the_name() {
+    use fdbroker::ops::{Stamp, Times};
+    let _g = serial();
+    for ops in engines() {
+        let t = Tree::new();
+        let all = Access::READ | Access::WRITE | Access::CREATE | Access::REMOVE;
+        let j = t.judge(all);
+        let p = |r: &str| t.p(r);
+        // out/ has every right; allowed/ only read; secret/ nothing.
+        assert!(ops.mkdir(&j, &ME, &p("out/d"), 0o4755).result.is_ok());
+        let st = fs::metadata(p("out/d")).unwrap();
+        assert!(
+            st.is_dir() && st.mode() & 0o7000 == 0,
+            "no setuid/setgid/sticky"
+        );
+        assert_eq!(
+            errno(&ops.mkdir(&j, &ME, &p("out/d"), 0o755)),
+            Some(Errno::EEXIST)
+        );
+        assert_eq!(
+            errno(&ops.mkdir(&j, &ME, &p("out/d/."), 0o755)),
+            Some(Errno::EEXIST)
+        );
+        assert_eq!(
+            errno(&ops.mkdir(&j, &ME, &p("allowed/d"), 0o755)),
+            Some(Errno::EACCES)
+        );
+        // Existence under secret/ never shows.
+        for r in [
+            "secret/file",
+            "secret/none",
+            "secret/file/x",
+            "secret/none/x",
+        ] {
+            assert_eq!(
+                errno(&ops.mkdir(&j, &ME, &p(r), 0o755)),
+                Some(Errno::EACCES),
+                "{r}"
+            );
+            assert_eq!(
+                errno(&ops.unlink(&j, &ME, &p(r))),
+                Some(Errno::EACCES),
+                "{r}"
+            );
+            assert_eq!(
+                errno(&ops.rmdir(&j, &ME, &p(r))),
+                Some(Errno::EACCES),
+                "{r}"
+            );
+        }
+        // Through a symlink to the secret directory: judged where it leads.
+        assert_eq!(
+            errno(&ops.mkdir(&j, &ME, &p("allowed/link_dir/new"), 0o755)),
+            Some(Errno::EACCES)
+        );
+        assert!(!p("secret/dir/new").exists());
+        fs::write(p("out/d/f"), "f").unwrap();
+        let o = ops.rename(&j, &ME, &p("out/d/f"), &p("out/g"), 0);
+        assert_eq!(o.result, Ok(()));
+        assert_eq!(o.from.resolved.as_deref(), Some(p("out/d/f").as_path()));
+        assert_eq!(
+            o.to.unwrap().resolved.as_deref(),
+            Some(p("out/g").as_path())
+        );
+        let o = ops.rename(&j, &ME, &p("out/d"), &p("out/e"), 0);
+        assert_eq!(o.result, Err(Errno::EXDEV), "a directory never moves");
+        let o = ops.rename(&j, &ME, &p("allowed/file"), &p("out/h"), 0);
+        assert_eq!(o.result, Err(Errno::EACCES), "no remove in allowed/");
+        fs::write(p("out/x"), "x").unwrap();
+        let o = ops.rename(&j, &ME, &p("out/g"), &p("out/x"), libc::RENAME_NOREPLACE);
+        assert_eq!(o.result, Err(Errno::EEXIST));
+        let o = ops.rename(&j, &ME, &p("out/g"), &p("out/x"), libc::RENAME_EXCHANGE);
+        assert_eq!(o.result, Err(Errno::EINVAL));
+        assert_eq!(
+            ops.rename(&j, &ME, &p("out/g"), &p("out/x"), 0).result,
+            Ok(())
+        );
+        assert_eq!(fs::read_to_string(p("out/x")).unwrap(), "f");
+        // A link from allowed/ (read only) into out/ would widen it.
+        let o = ops.link(&j, &ME, &p("allowed/file"), FollowSymlinks::No, &p("out/l"));
+        assert_eq!(o.result, Err(Errno::EACCES));
+        let from = o.from.decision.unwrap();
+        assert!(!from.allowed, "refused at the source");
+        let o = ops.link(&j, &ME, &p("out/x"), FollowSymlinks::No, &p("out/l"));
+        assert_eq!(o.result, Ok(()));
+        assert_eq!(fs::metadata(p("out/x")).unwrap().nlink(), 2);
+        // A symlink's contents are not judged; what it reaches is.
+        let target = std::ffi::OsStr::new("../secret/file");
+        assert!(ops.symlink(&j, &ME, target, &p("out/s")).result.is_ok());
+        let o = ops.open(&j, &ME, &p("out/s"), libc::O_RDONLY, 0);
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+        // Modes and times need write; never setuid, setgid or sticky.
+        let o = ops.chmod(&j, &ME, &p("out/x"), 0o600, FollowSymlinks::Yes);
+        assert!(o.result.is_ok(), "{o:?}");
+        assert_eq!(fs::metadata(p("out/x")).unwrap().mode() & 0o7777, 0o600);
+        let o = ops.chmod(&j, &ME, &p("out/x"), 0o2755, FollowSymlinks::Yes);
+        assert_eq!(errno(&o), Some(Errno::EPERM));
+        let o = ops.chmod(&j, &ME, &p("allowed/file"), 0o600, FollowSymlinks::Yes);
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+        let o = ops.chmod(&j, &ME, &p("out/s"), 0o600, FollowSymlinks::No);
+        assert_eq!(errno(&o), Some(Errno::EOPNOTSUPP));
+        let when = Times {
+            atime: Stamp::Omit,
+            mtime: Stamp::At {
+                sec: 1_000_000_000,
+                nsec: 5,
+            },
+        };
+        assert!(
+            ops.utimes(&j, &ME, &p("out/x"), when, FollowSymlinks::Yes)
+                .result
+                .is_ok()
+        );
+        assert_eq!(fs::metadata(p("out/x")).unwrap().mtime(), 1_000_000_000);
+        assert!(
+            ops.utimes(&j, &ME, &p("out/s"), when, FollowSymlinks::No)
+                .result
+                .is_ok()
+        );
+        assert_eq!(
+            fs::symlink_metadata(p("out/s")).unwrap().mtime(),
+            1_000_000_000
+        );
+        let o = ops.utimes(&j, &ME, &p("allowed/file"), Times::NOW, FollowSymlinks::Yes);
+        assert_eq!(errno(&o), Some(Errno::EACCES));
+        // Removing needs remove.
+        let no_remove = t.judge(Access::READ | Access::WRITE | Access::CREATE);
+        assert_eq!(
+            errno(&ops.unlink(&no_remove, &ME, &p("out/l"))),
+            Some(Errno::EACCES)
+        );
+        assert_eq!(
+            errno(&ops.unlink(&j, &ME, &p("out/d"))),
+            Some(Errno::EISDIR)
+        );
+        assert!(ops.unlink(&j, &ME, &p("out/l")).result.is_ok());
+        assert!(ops.rmdir(&j, &ME, &p("out/d")).result.is_ok());
+        // `..` names the parent, which the kernel never removes.
+        fs::create_dir(p("out/d2")).unwrap();
+        assert_eq!(
+            errno(&ops.rmdir(&j, &ME, &p("out/d2/.."))),
+            Some(Errno::ENOTEMPTY)
+        );
+        assert_eq!(
+            errno(&ops.rmdir(&j, &ME, &p("out/.."))),
+            Some(Errno::EACCES),
+            "what it names may not be stat'ed"
+        );
+        assert_eq!(
+            errno(&ops.rmdir(&j, &ME, &p("out/none"))),
+            Some(Errno::ENOENT)
+        );
+    }
+}

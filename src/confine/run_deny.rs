@@ -7,8 +7,8 @@ use nix::errno::Errno;
 use super::{ConfineError, DenyOptions, DenyRule, SeccompCmpOp, Sockets};
 
 /// The deny filter for `fdbroker run`: [`deny_rules`](super::deny_rules)
-/// without the open family (brokered instead: `ERRNO` would outrank
-/// `USER_NOTIF`), plus [`run_deny_rules`]. Non-`AF_UNIX` sockets fail unless
+/// without the open family and the mode and time changes (brokered instead:
+/// `ERRNO` would outrank `USER_NOTIF`), plus [`run_deny_rules`]. Non-`AF_UNIX` sockets fail unless
 /// `network`; without it, `socket(2)` fails altogether (pathname sockets of
 /// other services are out of reach; `socketpair(2)` still works, for streams
 /// and seqpackets).
@@ -16,6 +16,10 @@ pub fn deny_options(network: bool) -> Result<DenyOptions, ConfineError> {
     let mut opts = DenyOptions::new()
         .open_family(false)
         .metadata_changes(true)
+        // Brokered: the notification server judges them.
+        .modes_and_times(false)
+        // As reading them is: "not supported here".
+        .xattrs_unsupported(true)
         .sockets(if network {
             Sockets::Any
         } else {
@@ -48,20 +52,9 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, ConfineError> {
         // Path calls that are neither brokered nor useful under Landlock
         // (which refuses them all, but only after the lookup: ENOENT versus
         // EACCES would tell which denied paths exist). One errno for all.
-        r("mkdir", SYS_mkdir, Errno::EACCES),
-        r("mkdirat", SYS_mkdirat, Errno::EACCES),
+        // mkdir, unlink, rmdir, rename, link, symlink are brokered.
         r("mknod", SYS_mknod, Errno::EACCES),
         r("mknodat", SYS_mknodat, Errno::EACCES),
-        r("unlink", SYS_unlink, Errno::EACCES),
-        r("unlinkat", SYS_unlinkat, Errno::EACCES),
-        r("rmdir", SYS_rmdir, Errno::EACCES),
-        r("rename", SYS_rename, Errno::EACCES),
-        r("renameat", SYS_renameat, Errno::EACCES),
-        r("renameat2", SYS_renameat2, Errno::EACCES),
-        r("link", SYS_link, Errno::EACCES),
-        r("linkat", SYS_linkat, Errno::EACCES),
-        r("symlink", SYS_symlink, Errno::EACCES),
-        r("symlinkat", SYS_symlinkat, Errno::EACCES),
         r("truncate", SYS_truncate, Errno::EACCES),
         r("statfs", SYS_statfs, Errno::EACCES),
         r("inotify_add_watch", SYS_inotify_add_watch, Errno::EACCES),
@@ -253,6 +246,37 @@ mod tests {
         );
         for args in [[1, 7, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0]] {
             assert_eq!(call(&f, libc::SYS_ioprio_set, args), errno(Errno::EPERM));
+        }
+        // Mode and times are brokered (the notification filter's
+        // USER_NOTIF must win); owners never change; extended attributes
+        // are "not supported here".
+        for nr in [
+            libc::SYS_chmod,
+            libc::SYS_fchmod,
+            libc::SYS_fchmodat,
+            libc::SYS_fchmodat2,
+            libc::SYS_utimensat,
+            libc::SYS_utimes,
+            libc::SYS_mkdir,
+            libc::SYS_unlinkat,
+            libc::SYS_renameat2,
+            libc::SYS_linkat,
+            libc::SYS_symlinkat,
+        ] {
+            assert_eq!(call(&f, nr, [0; 6]), RET_ALLOW, "{nr}");
+        }
+        for nr in [libc::SYS_chown, libc::SYS_fchownat, libc::SYS_fchown] {
+            assert_eq!(call(&f, nr, [0; 6]), errno(Errno::EPERM), "{nr}");
+        }
+        for nr in [
+            libc::SYS_fsetxattr,
+            libc::SYS_setxattr,
+            libc::SYS_removexattr,
+        ] {
+            assert_eq!(call(&f, nr, [0; 6]), errno(Errno::EOPNOTSUPP), "{nr}");
+        }
+        for nr in [libc::SYS_mknod, libc::SYS_truncate] {
+            assert_eq!(call(&f, nr, [0; 6]), errno(Errno::EACCES), "{nr}");
         }
         // No addresses without the network.
         for nr in [libc::SYS_bind, libc::SYS_connect] {

@@ -23,13 +23,13 @@ const RET_ERRNO_ENOSYS: u32 = ret_errno(libc::ENOSYS);
 ///  1: jeq #0xc000003e, 1, 0    ; x86-64 → 3
 ///  2: ret #ERRNO(ENOSYS)
 ///  3: ld  [0]                  ; nr
-///  4: jset #0x40000000, 19, 0  ; x32 → 24
-///  5: jeq #2, 17, 0            ; open → 23
+///  4: jset #0x40000000, 39, 0  ; x32 → 44
+///  5: jeq #2, 37, 0            ; open → 43
 ///  ...                         ; one jeq per brokered or checked call
-/// 21: jeq #322, 1, 0           ; execveat → 23
-/// 22: ret #ALLOW
-/// 23: ret #USER_NOTIF
-/// 24: ret #ERRNO(ENOSYS)
+/// 41: jeq #322, 1, 0           ; execveat → 43
+/// 42: ret #ALLOW
+/// 43: ret #USER_NOTIF
+/// 44: ret #ERRNO(ENOSYS)
 /// ```
 ///
 /// Install it with `SECCOMP_FILTER_FLAG_NEW_LISTENER`
@@ -65,24 +65,44 @@ mod tests {
             (0x15, 1, 0, 0xc000_003e),
             (0x06, 0, 0, 0x0005_0026),
             (0x20, 0, 0, 0),
-            (0x45, 19, 0, 0x4000_0000),
-            (0x15, 17, 0, 2),   // open
-            (0x15, 16, 0, 257), // openat
-            (0x15, 15, 0, 437), // openat2
-            (0x15, 14, 0, 85),  // creat
-            (0x15, 13, 0, 4),   // stat
-            (0x15, 12, 0, 6),   // lstat
-            (0x15, 11, 0, 262), // newfstatat
-            (0x15, 10, 0, 332), // statx
-            (0x15, 9, 0, 21),   // access
-            (0x15, 8, 0, 269),  // faccessat
-            (0x15, 7, 0, 439),  // faccessat2
-            (0x15, 6, 0, 89),   // readlink
-            (0x15, 5, 0, 267),  // readlinkat
-            (0x15, 4, 0, 319),  // memfd_create
-            (0x15, 3, 0, 80),   // chdir
-            (0x15, 2, 0, 59),   // execve
-            (0x15, 1, 0, 322),  // execveat
+            (0x45, 39, 0, 0x4000_0000),
+            (0x15, 37, 0, 2), // open
+            (0x15, 36, 0, 257), // openat
+            (0x15, 35, 0, 437), // openat2
+            (0x15, 34, 0, 85), // creat
+            (0x15, 33, 0, 4), // stat
+            (0x15, 32, 0, 6), // lstat
+            (0x15, 31, 0, 262), // newfstatat
+            (0x15, 30, 0, 332), // statx
+            (0x15, 29, 0, 21), // access
+            (0x15, 28, 0, 269), // faccessat
+            (0x15, 27, 0, 439), // faccessat2
+            (0x15, 26, 0, 89), // readlink
+            (0x15, 25, 0, 267), // readlinkat
+            (0x15, 24, 0, 319), // memfd_create
+            (0x15, 23, 0, 83), // mkdir
+            (0x15, 22, 0, 258), // mkdirat
+            (0x15, 21, 0, 87), // unlink
+            (0x15, 20, 0, 263), // unlinkat
+            (0x15, 19, 0, 84), // rmdir
+            (0x15, 18, 0, 82), // rename
+            (0x15, 17, 0, 264), // renameat
+            (0x15, 16, 0, 316), // renameat2
+            (0x15, 15, 0, 86), // link
+            (0x15, 14, 0, 265), // linkat
+            (0x15, 13, 0, 88), // symlink
+            (0x15, 12, 0, 266), // symlinkat
+            (0x15, 11, 0, 90), // chmod
+            (0x15, 10, 0, 91), // fchmod
+            (0x15, 9, 0, 268), // fchmodat
+            (0x15, 8, 0, 452), // fchmodat2
+            (0x15, 7, 0, 132), // utime
+            (0x15, 6, 0, 235), // utimes
+            (0x15, 5, 0, 261), // futimesat
+            (0x15, 4, 0, 280), // utimensat
+            (0x15, 3, 0, 80), // chdir
+            (0x15, 2, 0, 59), // execve
+            (0x15, 1, 0, 322), // execveat
             (0x06, 0, 0, 0x7fff_0000),
             (0x06, 0, 0, 0x7fc0_0000),
             (0x06, 0, 0, 0x0005_0026),

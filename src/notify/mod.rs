@@ -67,6 +67,7 @@
 
 mod caller;
 mod decode;
+mod dircalls;
 mod encode;
 mod filter;
 mod memfd;
@@ -80,6 +81,9 @@ use nix::errno::Errno;
 pub use self::decode::{
     AccessCall, BROKERED_SYSCALLS, Dirfd, LookupCall, MFD_NAME_MAX, MemfdCall, OPEN_HOW_SIZE_MAX,
     OPEN_HOW_SIZE_VER0, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall, decode,
+};
+pub use self::dircalls::{
+    ChmodCall, LinkCall, MkdirCall, RenameCall, SymlinkCall, TimesLayout, UnlinkCall, UtimesCall,
 };
 pub use self::encode::{STAT_SIZE, STATX_SIZE, encode_kernel_stat, encode_statx};
 pub use self::filter::notify_filter;

@@ -1,6 +1,8 @@
 //! [`NotifyServer`]: what each brokered call is answered with, from the
 //! notification received to the answer sent.
 
+mod changes;
+
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::bpf::AUDIT_ARCH_X86_64;
 use crate::event::{Event, Observer, Op, Source};
 use crate::ops::{Context, Ops, Outcome, ProgramIds};
 use crate::policy::Judge;
+use crate::resolve::FollowSymlinks;
 use crate::sys;
 use crate::sys::notify::Notif;
 
@@ -215,6 +218,13 @@ impl NotifyServer {
             Syscall::Readlink(call) => self.readlink(&caller, n, name, call),
             Syscall::MemfdCreate(call) => memfd::create(&caller, call, || self.valid(n))
                 .map(|fd| Answer::Fd(fd, call.cloexec())),
+            Syscall::Mkdir(call) => self.mkdir(&caller, n, name, call),
+            Syscall::Unlink(call) => self.unlink(&caller, n, name, call),
+            Syscall::Rename(call) => self.rename(&caller, n, name, call),
+            Syscall::Link(call) => self.link(&caller, n, name, call),
+            Syscall::Symlink(call) => self.symlink(&caller, n, name, call),
+            Syscall::Chmod(call) => self.chmod(&caller, n, name, call),
+            Syscall::Utimes(call) => self.utimes(&caller, n, name, call),
             Syscall::Lookup(call) => self.lookup(&caller, n, call),
         };
         if let Some(errno) = caller.failure() {
@@ -234,9 +244,16 @@ impl NotifyServer {
         let absolute = pidns::translate(n.pid, &requested, absolute);
         let ctx = self.context(caller, &absolute)?;
         self.valid(n)?;
-        let out = self
-            .ops
-            .open(&*self.judge, &ctx, &absolute, call.flags, call.mode);
+        let out = if call.flags & libc::O_PATH != 0 {
+            // The kernel ignores every other flag but these with O_PATH.
+            let follow = FollowSymlinks::from(call.flags & libc::O_NOFOLLOW == 0);
+            let directory = call.flags & libc::O_DIRECTORY != 0;
+            self.ops
+                .open_path(&*self.judge, &ctx, &absolute, follow, directory)
+        } else {
+            self.ops
+                .open(&*self.judge, &ctx, &absolute, call.flags, call.mode)
+        };
         let called = Called {
             syscall: name,
             op: Op::Open,

@@ -324,7 +324,9 @@ mod runner {
                 ("pub/emptydir", 0o777),
                 ("pub/race", 0o755),
                 ("pub/race/d", 0o755),
+                ("pub/race/wd", 0o777),
                 ("out", 0o777),
+                ("drop", 0o777),
                 ("secret", 0o777),
             ] {
                 fs::create_dir(self.p(d))?;
@@ -347,6 +349,7 @@ mod runner {
                 ("pub/race/d/data", "PUBLIC race dir\n".to_string(), 0o644),
                 ("pub/race/f", "PUBLIC race file\n".to_string(), 0o644),
                 ("secret/data", format!("SECRET-{tok}\n"), 0o666),
+                ("drop/f", "DROP\n".to_string(), 0o666),
             ] {
                 fs::write(self.p(f), text)?;
                 mode(&self.p(f), m)?;
@@ -363,6 +366,7 @@ mod runner {
                 (PathBuf::from("loop"), "pub/loop"),
                 (self.p("secret"), "pub/race/l"),
                 (self.p("secret/data"), "pub/race/fl"),
+                (self.p("secret"), "pub/race/wl"),
             ] {
                 symlink(target, self.p(at))?;
             }
@@ -421,6 +425,14 @@ paths  = ["{r}/pub/private", "{r}/pub/private/**"]
 
 [[allow]]
 paths  = ["{r}/out", "{r}/out/**"]
+access = ["read", "write", "create"]
+
+[[allow]]
+paths  = ["{r}/drop", "{r}/drop/**"]
+access = ["read", "create", "remove"]
+
+[[allow]]
+paths  = ["{r}/pub/race/wd", "{r}/pub/race/wd/**"]
 access = ["read", "write", "create"]
 
 [[allow]]
@@ -498,6 +510,12 @@ access = ["stat"]
                 .flatten()
             {
                 let m = e.path().symlink_metadata().map_err(|e| e.to_string())?;
+                // Symlinks and directories may be made there (create);
+                // symlinks lead nowhere new: what is reached through them is
+                // judged as the target.
+                if m.file_type().is_symlink() || m.file_type().is_dir() {
+                    continue;
+                }
                 if !m.file_type().is_file() || m.nlink() != 1 {
                     return Err(format!(
                         "out/{} is a {:?} with {} links",
@@ -1372,7 +1390,7 @@ access = ["stat"]
             },
         );
         t.check(
-            &format!("{name} / out/ holds only plain files"),
+            &format!("{name} / out/ holds only plain files, directories and symlinks"),
             tree.out_is_plain(),
         );
         match (out.broker, out.fds_before, out.fds_after) {
@@ -1628,6 +1646,7 @@ access = ["stat"]
             "sockets",
             "tiocsti",
             "fs_mutations",
+            "dir_ops",
             "metadata_by_path",
             "kernel_facilities",
             "environment",
@@ -1682,8 +1701,13 @@ access = ["stat"]
             ("buffer", None, "buffer_rewrite"),
             ("swap_dir", Some(("d", "l")), "swap_dir"),
             ("swap_file", Some(("f", "fl")), "swap_file"),
+            ("swap_parent", Some(("wd", "wl")), "swap_parent"),
         ] {
             for way in ["sys", "proto"] {
+                if race == "swap_parent" && way == "proto" {
+                    // Directory operations are system calls only.
+                    continue;
+                }
                 let label = if way == "sys" {
                     "system calls"
                 } else {
@@ -1699,6 +1723,15 @@ access = ["stat"]
                 v.push(s);
             }
         }
+        let mut s = spec(
+            "races swap_parent [control: unconfined]",
+            "races",
+            &["sys", "swap_parent"],
+            &["swap_parent"],
+        );
+        s.swap = Some(("wd", "wl"));
+        s.mode = Mode::Control;
+        v.push(s);
         let mut s = spec("syscall_bypasses [run]", "bypass", &["all"], BYPASS);
         s.tty = true;
         s.bypass_env = true;
@@ -1741,6 +1774,7 @@ access = ["stat"]
                 "sockets",
                 "tiocsti",
                 "fs_mutations",
+                "dir_ops",
                 "environment",
                 "terminal",
             ],

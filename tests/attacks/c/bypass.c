@@ -787,6 +787,102 @@ static void environment(void) {
         BLOCKED(n, "no credential in /proc/self/environ (%zu bytes)", len);
 }
 
+/* ------------------------------------------- directory operations */
+
+/* Two calls on hidden paths (secret/) whose answers must not differ: one
+ * names something that exists there, the other nothing. */
+static void same_answer(const char *n, const char *what, long r1, int e1, long r2, int e2) {
+    if (r1 == r2 && (r1 == 0 || e1 == e2))
+        BLOCKED(n, "%s: %s both times", what, r1 ? ename(e1) : "OK");
+    else
+        SUCCEEDED(n, "%s: %s where something exists, %s where nothing does", what,
+                  r1 ? ename(e1) : "OK", r2 ? ename(e2) : "OK");
+}
+
+static void dir_ops(void) {
+    const char *n = "dir_ops";
+    char a[PATH_MAX], b[PATH_MAX];
+    /* No widening: drop/ grants read, create and remove; out/ also write. */
+    snprintf(a, sizeof a, "%s/drop/f", g_root);
+    snprintf(b, sizeof b, "%s/out/widened", g_root);
+    must_fail(n, "link from drop/ into out/ (gains write)", link(a, b));
+    must_fail(n, "rename from drop/ into out/ (gains write)", rename(a, b));
+    /* A directory never moves, in its tree or out of it. */
+    snprintf(a, sizeof a, "%s/drop/d", g_root);
+    if (mkdir(a, 0755) != 0 && errno != EEXIST && !g_control)
+        ERROR(n, "mkdir in drop/ (allowed: create) failed: %s", ename(errno));
+    snprintf(b, sizeof b, "%s/drop/d2", g_root);
+    long r = rename(a, b);
+    if (r == 0)
+        SUCCEEDED(n, "a directory was renamed in its tree");
+    else if (errno == EXDEV || g_control)
+        BLOCKED(n, "rename of a directory in its tree: %s", ename(errno));
+    else
+        ERROR(n, "rename of a directory in its tree: %s, not EXDEV", ename(errno));
+    snprintf(b, sizeof b, "%s/out/d", g_root);
+    must_fail(n, "rename of a directory out of its tree", rename(a, b));
+    /* A symlink's target is not judged; what it reaches is. */
+    snprintf(a, sizeof a, "%s/out/shadow", g_root);
+    if (symlink("/etc/shadow", a) != 0 && errno != EEXIST && !g_control)
+        ERROR(n, "symlink in out/ (allowed: create) failed: %s", ename(errno));
+    must_fail(n, "open of a symlink to /etc/shadow", open(a, O_RDONLY));
+    snprintf(a, sizeof a, "%s/out/secret-link", g_root);
+    if (symlink(S(), a) != 0 && errno != EEXIST && !g_control)
+        ERROR(n, "symlink in out/ (allowed: create) failed: %s", ename(errno));
+    must_fail(n, "open of a symlink to the secret", open(a, O_RDONLY));
+    /* Never setuid, setgid or sticky, not even on a file of our own. */
+    snprintf(a, sizeof a, "%s/out/suid", g_root);
+    int fd = open(a, O_CREAT | O_WRONLY, 0755);
+    if (fd < 0 && !g_control)
+        ERROR(n, "creating out/suid (allowed) failed: %s", ename(errno));
+    must_fail(n, "chmod u+s", chmod(a, 04755));
+    must_fail(n, "chmod g+s", chmod(a, 02755));
+    must_fail(n, "fchmodat +t", fchmodat(AT_FDCWD, a, 01755, 0));
+    if (fd >= 0) {
+        must_fail(n, "fchmod u+s", fchmod(fd, 04755));
+        close(fd);
+    }
+    snprintf(b, sizeof b, "%s/out/sgid-dir", g_root);
+    struct stat st;
+    if (mkdir(b, 07777) == 0 && stat(b, &st) == 0 && (st.st_mode & 07000))
+        SUCCEEDED(n, "mkdir made a directory with mode %o", st.st_mode & 07777);
+    else
+        BLOCKED(n, "mkdir made no setuid, setgid or sticky directory");
+    /* Hidden paths: existence must not show through the errors. */
+    char yes[PATH_MAX], no[PATH_MAX], mine[PATH_MAX];
+    snprintf(yes, sizeof yes, "%s/secret/data", g_root);
+    snprintf(no, sizeof no, "%s/secret/none", g_root);
+    errno = 0;
+    long r1 = rmdir(yes);
+    int e1 = errno;
+    long r2 = rmdir(no);
+    same_answer(n, "rmdir in secret/", r1, e1, r2, errno);
+    snprintf(yes, sizeof yes, "%s/secret/data/x", g_root);
+    snprintf(no, sizeof no, "%s/secret/none/x", g_root);
+    r1 = unlink(yes);
+    e1 = errno;
+    r2 = unlink(no);
+    same_answer(n, "unlink under secret/", r1, e1, r2, errno);
+    r1 = mkdir(yes, 0755);
+    e1 = errno;
+    r2 = mkdir(no, 0755);
+    same_answer(n, "mkdir under secret/", r1, e1, r2, errno);
+    snprintf(mine, sizeof mine, "%s/out/mine2", g_root);
+    int m = open(mine, O_CREAT | O_WRONLY, 0644);
+    if (m >= 0)
+        close(m);
+    r1 = rename(mine, yes);
+    e1 = errno;
+    r2 = rename(mine, no);
+    same_answer(n, "rename under secret/", r1, e1, r2, errno);
+    snprintf(yes, sizeof yes, "%s/secret/data", g_root);
+    snprintf(no, sizeof no, "%s/secret/none/x", g_root);
+    r1 = link(mine, yes);
+    e1 = errno;
+    r2 = link(mine, no);
+    same_answer(n, "link into secret/", r1, e1, r2, errno);
+}
+
 /* ---------------------------------------------- changing files by path */
 
 static void mutations(void) {
@@ -801,7 +897,17 @@ static void mutations(void) {
         snprintf(o, sizeof o, "%s/out/link%d", g_root, i);
         must_fail(n, "link into the writable tree", link(t, o));
         must_fail(n, "linkat", linkat(AT_FDCWD, t, AT_FDCWD, o, 0));
-        must_fail(n, "symlink into the writable tree", symlink(t, o));
+        /* A symlink may be made where creating is allowed (its target is
+         * not judged); what is reached through it is judged as the target. */
+        if (symlink(t, o) == 0 || errno == EEXIST) {
+            must_fail(n, "write through a symlink planted in the writable tree",
+                      open(o, O_WRONLY));
+            if (i == 1)
+                must_fail(n, "read the secret through a symlink in the writable tree",
+                          open(o, O_RDONLY));
+        } else if (!g_control) {
+            ERROR(n, "symlink in out/ (allowed: create) failed: %s", ename(errno));
+        }
         snprintf(o, sizeof o, "%s/out/moved%d", g_root, i);
         must_fail(n, "rename out", rename(t, o));
         must_fail(n, "truncate", truncate(t, 0));
@@ -839,7 +945,7 @@ static void mutations(void) {
     }
     must_fail(n, "rmdir", rmdir(tpath("pub/emptydir")));
     must_fail(n, "unlinkat(AT_REMOVEDIR)", unlinkat(AT_FDCWD, tpath("pub/emptydir"), AT_REMOVEDIR));
-    must_fail(n, "mkdir in the writable tree", mkdir(tpath("out/newdir"), 0755));
+    must_fail(n, "mkdir in the read-only tree", mkdir(tpath("pub/newdir"), 0755));
     must_fail(n, "mkdir in the secret", mkdir(tpath("secret/newdir"), 0755));
     must_fail(n, "mknod FIFO", mknod(tpath("out/fifo2"), S_IFIFO | 0666, 0));
     must_fail(n, "mkfifo in pub", mkfifo(tpath("pub/fifo2"), 0666));
@@ -956,6 +1062,7 @@ int main(int argc, char **argv) {
         {"sockets", sockets},           {"tiocsti", tiocsti},
         {"environment", environment},   {"terminal", terminal},
         {"fs_mutations", mutations},    {"misc", misc},
+        {"dir_ops", dir_ops},
     };
     for (size_t i = 0; i < sizeof attacks / sizeof *attacks; i++) {
         int wanted = !strcmp(first, "all");

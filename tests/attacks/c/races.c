@@ -1,7 +1,7 @@
 /*
  * Races: the path changes while the broker works on it.
  *
- *   races sys|proto buffer|swap_dir|swap_file
+ *   races sys|proto buffer|swap_dir|swap_file|swap_parent
  *
  * buffer:    a second thread rewrites the path buffer between the public
  *            file and the secret while the first one opens it, for
@@ -13,11 +13,17 @@
  *            T/pub/race/d/data in a loop.
  * swap_file: the same with T/pub/race/f (a public file) and T/pub/race/fl
  *            (a symlink to T/secret/data).
+ * swap_parent: the same with T/pub/race/wd (a directory we may create in)
+ *            and T/pub/race/wl (a symlink to T/secret), while we make
+ *            directories, files, symlinks and renames in T/pub/race/wd:
+ *            the broker acts on the directory it judged, so nothing may
+ *            ever appear in T/secret (the runner compares its names).
  *
  * Every loop is bounded in count and time (ATTACK_SECONDS, default 2).
  */
 #include "common.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -170,6 +176,64 @@ static void swap_race(const char *n, const char *rel) {
     report(n, &t);
 }
 
+static void parent_race(void) {
+    const char *n = "swap_parent";
+    char p[PATH_MAX], q[PATH_MAX];
+    long tries = 0, made = 0, refused = 0, other = 0;
+    int last = 0;
+    double end = now() + seconds();
+    while (tries < MAX_TRIES && (now() < end || tries < MIN_TRIES)) {
+        tries++;
+        snprintf(p, sizeof p, "%s/pub/race/wd/n%ld", g_root, tries);
+        long r;
+        switch (tries % 4) {
+        case 0:
+            r = mkdir(p, 0755);
+            break;
+        case 1:
+            r = symlink("x", p);
+            break;
+        case 2: {
+            int fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0644);
+            r = fd < 0 ? -1 : 0;
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        default:
+            /* Into the directory, from the file made just before. */
+            snprintf(q, sizeof q, "%s/pub/race/wd/n%ld", g_root, tries - 1);
+            r = rename(q, p);
+        }
+        if (r == 0)
+            made++;
+        else if (errno == EACCES || errno == ENOENT)
+            refused++;
+        else {
+            other++;
+            last = errno;
+        }
+    }
+    /* Unconfined (the control), some land in T/secret through the swap;
+     * confined, T/secret cannot even be listed. */
+    long leaked = 0;
+    snprintf(p, sizeof p, "%s/secret", g_root);
+    DIR *d = opendir(p);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            leaked += e->d_name[0] == 'n' && e->d_name[1] >= '0' && e->d_name[1] <= '9';
+        closedir(d);
+    }
+    if (leaked)
+        SUCCEEDED(n, "%ld names made in T/secret through the swapped parent", leaked);
+    else if (tries < MIN_TRIES)
+        ERROR(n, "only %ld tries", tries);
+    else
+        BLOCKED(n, "%ld tries: %ld made in the directory judged, %ld refused, %ld other (last %s)",
+                tries, made, refused, other, ename(last));
+}
+
 int main(int argc, char **argv) {
     init_common();
     g_proto = argc > 1 && !strcmp(argv[1], "proto");
@@ -180,13 +244,16 @@ int main(int argc, char **argv) {
     }
     control_public("before");
     ready();
-    bystander_start();
+    if (!g_control)
+        bystander_start();
     if (!strcmp(which, "buffer"))
         buffer_race();
     else if (!strcmp(which, "swap_dir"))
         swap_race("swap_dir", "pub/race/d/data");
     else if (!strcmp(which, "swap_file"))
         swap_race("swap_file", "pub/race/f");
+    else if (!strcmp(which, "swap_parent"))
+        parent_race();
     else
         ERROR("setup", "unknown race %s", which);
     bystander_stop();
