@@ -8,9 +8,9 @@
 //! starting point for the broker than for the kernel (see SECURITY.md).
 
 use fdbroker::notify::{
-    AccessCall, BROKERED_SYSCALLS, ChmodCall, Dirfd, LinkCall, LookupCall, MkdirCall, OpenCall, Openat2Call,
-    ReadlinkCall, RenameCall, StatCall, StatxCall, SymlinkCall, Syscall, UnlinkCall, UtimesCall,
-    decode,
+    AccessCall, BROKERED_SYSCALLS, ChmodCall, Dirfd, LinkCall, LookupCall, MkdirCall, OpenCall,
+    Openat2Call, ReadlinkCall, RenameCall, StatCall, StatxCall, SymlinkCall, Syscall, UnlinkCall,
+    UtimesCall, decode,
 };
 use proptest::prelude::*;
 

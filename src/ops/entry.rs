@@ -136,7 +136,7 @@ impl Ops {
         };
         let judged = dir.path.join(OsStr::from_bytes(plain));
         if is_broker_proc(&judged, ctx.pid) {
-            return Err(Outcome::refused_at(judged, access));
+            return Err(Outcome::refused_at(judged, access, false));
         }
         let name = CString::new(name).map_err(|_| Outcome::refused(Errno::EINVAL, access))?;
         Ok(Entry {
@@ -157,7 +157,9 @@ impl Ops {
         access: Access,
     ) -> Outcome<T> {
         match self.resolver.resolve(target, FollowSymlinks::Yes) {
-            Ok(obj) if is_broker_proc(&obj.path, ctx.pid) => Outcome::refused_at(obj.path, access),
+            Ok(obj) if is_broker_proc(&obj.path, ctx.pid) => {
+                Outcome::refused_at(obj.path, access, false)
+            }
             Ok(obj) => self.fail_at(judge, errno, to_self(obj.path, ctx.pid), access, None),
             Err(e) => self.fail_unresolved(judge, ctx, e, target, FollowSymlinks::Yes, access),
         }
@@ -174,7 +176,12 @@ impl Ops {
         if decision.allowed {
             Ok(decision)
         } else {
-            Err(Outcome::denied(entry.judged.clone(), access, decision))
+            Err(Outcome::denied(
+                judge,
+                entry.judged.clone(),
+                access,
+                decision,
+            ))
         }
     }
 
@@ -210,12 +217,7 @@ impl Ops {
         r: Result<T, Errno>,
     ) -> Outcome<T> {
         match r {
-            Ok(v) => Outcome {
-                result: Ok(v),
-                access,
-                resolved: Some(entry.judged),
-                decision: Some(decision),
-            },
+            Ok(v) => Outcome::allowed(v, access, entry.judged, decision),
             Err(errno) => self.fail_at(judge, errno, entry.judged, access, Some(decision)),
         }
     }

@@ -51,21 +51,16 @@ impl Ops {
                 }
             };
             if is_broker_proc(&obj.path, ctx.pid) {
-                let out = Outcome::refused_at(obj.path, Access::STAT);
+                let out = Outcome::refused_at(obj.path, Access::STAT, false);
                 return carried(Pair::at_source(out), Access::CREATE);
             }
             let source_path = to_self(obj.path, ctx.pid);
             let seen = judge.decide(&source_path, Access::STAT);
             if !seen.allowed {
-                let out = Outcome::denied(source_path, Access::STAT, seen);
+                let out = Outcome::denied(judge, source_path, Access::STAT, seen);
                 return carried(Pair::at_source(out), Access::CREATE);
             }
-            let from_out = Outcome {
-                result: Ok(()),
-                access: Access::STAT,
-                resolved: Some(source_path.clone()),
-                decision: Some(seen),
-            };
+            let from_out = Outcome::allowed((), Access::STAT, source_path.clone(), seen);
             let entry = match self.entry(judge, ctx, &target, Access::CREATE, |_| Errno::EEXIST) {
                 Ok(e) => e,
                 Err(out) => return carried(Pair::both(from_out, out), Access::CREATE),
@@ -75,7 +70,7 @@ impl Ops {
                 Err(out) => return carried(Pair::both(from_out, out), Access::CREATE),
             };
             if let Some((right, refusal)) = widening_paths(judge, &source_path, &entry.judged) {
-                let out = Outcome::denied(source_path, Access::STAT | right, refusal);
+                let out = Outcome::denied(judge, source_path, Access::STAT | right, refusal);
                 let to_out = judged(&entry, Access::CREATE, &decision);
                 return carried(Pair::both(out, to_out), Access::CREATE);
             }

@@ -169,7 +169,7 @@ impl Ops {
             return Pair::at_source(out);
         }
         if let Some((right, decision)) = widening(judge, &from, &to) {
-            let out = Outcome::denied(from.judged, Access::REMOVE | right, decision);
+            let out = Outcome::denied(judge, from.judged, Access::REMOVE | right, decision);
             return Pair::both(out, judged(&to, Access::CREATE, &to_decision));
         }
         let from_out = judged(&from, Access::REMOVE, &from_decision);
@@ -256,6 +256,7 @@ pub(super) fn carried(pair: Pair, access: Access) -> Outcome<Pair> {
         access,
         resolved: None,
         decision: None,
+        absent: false,
     }
 }
 
@@ -269,16 +270,12 @@ pub(super) fn uncarried(out: Outcome<Pair>) -> Pair {
             access: out.access,
             resolved: out.resolved,
             decision: out.decision,
+            absent: out.absent,
         }),
     }
 }
 
 /// The outcome of judging `access` allowed at `entry` by `decision`.
 pub(super) fn judged(entry: &Entry, access: Access, decision: &Decision) -> Outcome<()> {
-    Outcome {
-        result: Ok(()),
-        access,
-        resolved: Some(entry.judged.clone()),
-        decision: Some(decision.clone()),
-    }
+    Outcome::allowed((), access, entry.judged.clone(), decision.clone())
 }
