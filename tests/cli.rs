@@ -92,7 +92,7 @@ fn check_reports_every_bad_file_and_fails() {
         stderr(&o),
         format!(
             "{b1}:3:16: bad pattern `/srv/../etc`: `.` and `..` components are not allowed: write the normalised path\n\
-             {b2}:4:11: unknown right `raed`; expected one of: read, write, create, exec, stat\n"
+             {b2}:4:11: unknown right `raed`; expected one of: read, write, create, remove, exec, stat\n"
         )
     );
     let missing = dir.path().join("missing.toml");

@@ -68,7 +68,7 @@ pub enum Format {
 
 fn parse_right(name: &str) -> Result<Access, String> {
     Access::from_right_name(name).ok_or_else(|| {
-        format!("unknown right `{name}`; expected one of: read, write, create, exec, stat")
+        format!("unknown right `{name}`; expected one of: read, write, create, remove, exec, stat")
     })
 }
 

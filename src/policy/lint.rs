@@ -87,7 +87,7 @@ pub fn lint(policy: &Policy) -> Vec<Warning> {
             });
         };
         let access = rule.access();
-        let writes = access.intersects(Access::WRITE | Access::CREATE);
+        let writes = access.intersects(Access::WRITE | Access::CREATE | Access::REMOVE);
         for p in rule.patterns() {
             let (prefix, exact) = literal_prefix(p);
             if p == "/**" || p.starts_with("/**/") {
@@ -112,7 +112,7 @@ pub fn lint(policy: &Policy) -> Vec<Warning> {
                     Some(p),
                     format!(
                         "`{p}` grants {} under {}: system configuration and programs",
-                        access & (Access::WRITE | Access::CREATE),
+                        access & (Access::WRITE | Access::CREATE | Access::REMOVE),
                         if prefix.starts_with("/etc") {
                             "/etc"
                         } else {
@@ -144,7 +144,7 @@ pub fn lint(policy: &Policy) -> Vec<Warning> {
                         format!(
                             "`{p}` grants {} where `{x}` ({xrule}) lets programs be executed: \
                              the program could write a file and run it",
-                            access & (Access::WRITE | Access::CREATE)
+                            access & (Access::WRITE | Access::CREATE | Access::REMOVE)
                         ),
                     );
                 }
