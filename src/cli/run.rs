@@ -120,7 +120,8 @@ pub struct Args {
     #[arg(long, value_name = "OUT.toml")]
     pub learn: Option<PathBuf>,
     /// With --learn: a directory (or file) the program may write and create
-    /// in, and whose writes are learned. Repeat for several.
+    /// in, and whose writes are learned, file by file (--write grants
+    /// without learning). Repeat for several.
     #[arg(long, value_name = "DIR", requires = "learn")]
     pub learn_writable: Vec<PathBuf>,
     /// Do not explain denials (or learn-mode refusals) on standard error.
