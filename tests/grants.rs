@@ -36,7 +36,8 @@ macro_rules! ensure {
 
 /// A scratch tree: `in/` and `in/sub/` (to be granted `--read`), `out/`
 /// (`--write`), `elsewhere/` (never granted), `tmp/` (fdbroker's `TMPDIR`),
-/// and `sleep.toml`, a policy that lets the program execute `sleep`.
+/// and `sleep.toml`, a policy that lets the program execute `sleep`,
+/// `mkdir`, `rm` and `chmod`.
 struct Tree {
     _dir: tempfile::TempDir,
     root: PathBuf,
@@ -54,7 +55,9 @@ impl Tree {
         w("elsewhere/c.txt", "gamma\n");
         w(
             "sleep.toml",
-            "version = 1\n[[allow]]\npaths = [\"/usr/bin/sleep\"]\naccess = [\"read\", \"exec\"]\n",
+            "version = 1\n[[allow]]\n\
+             paths = [\"/usr/bin/sleep\", \"/usr/bin/mkdir\", \"/usr/bin/rm\", \"/usr/bin/chmod\"]\n\
+             access = [\"read\", \"exec\"]\n",
         );
         Tree { _dir: dir, root }
     }
@@ -262,6 +265,38 @@ fn policies_combine_and_are_optional(t: &Tree) -> R {
     ]);
     ensure!(o.code == Some(0), "{o:?}");
     ensure!(t.read("out/s.txt") == "slept yes\n", "{o:?}");
+    // --write lets the program make and remove directories and files;
+    // --read does not.
+    let o = t.run(&[
+        "run",
+        "--policy",
+        &t.p("sleep.toml"),
+        "--profile",
+        "runtime",
+        "--read",
+        &t.p("in"),
+        "--write",
+        &t.p("out"),
+        "--",
+        "/bin/sh",
+        "-c",
+        &format!(
+            "/usr/bin/mkdir {out}/d && echo x > {out}/d/f && /usr/bin/rm {out}/s.txt && \
+             /usr/bin/rm -r {out}/d && echo removed; \
+             /usr/bin/rm -f {a} 2>/dev/null || echo 'in: kept'",
+            out = t.p("out"),
+            a = t.p("in/a.txt"),
+        ),
+    ]);
+    ensure!(
+        o.code == Some(0) && o.stdout == "removed\nin: kept\n",
+        "{o:?}"
+    );
+    ensure!(
+        !t.root.join("out/d").exists() && !t.root.join("out/s.txt").exists(),
+        "{o:?}"
+    );
+    ensure!(t.read("in/a.txt") == "alpha\n", "{o:?}");
     // No policy file at all: a profile alone.
     let o = t.run(&[
         "run",
@@ -431,7 +466,10 @@ fn the_private_tmp_is_removed_however_the_run_ends(t: &Tree) -> R {
         args.extend_from_slice(&["--", "/bin/sh", "-c", script]);
         t.run(&args)
     };
-    let leave = "echo x > \"$TMPDIR/f\" && echo y > \"$TMPDIR/.hidden\"";
+    // Files, a directory tree, and a directory its owner cannot write.
+    let leave = "echo x > \"$TMPDIR/f\" && echo y > \"$TMPDIR/.hidden\" && \
+                 /usr/bin/mkdir -p \"$TMPDIR/d/e\" && echo z > \"$TMPDIR/d/e/g\" && \
+                 /usr/bin/chmod 500 \"$TMPDIR/d/e\" \"$TMPDIR/d\"";
     let cases: [(&str, &[&str], String, i32); 4] = [
         ("normal end", &[], format!("{leave}; echo ok"), 0),
         ("failure", &[], format!("{leave}; exit 3"), 3),
