@@ -16,8 +16,8 @@ use fdbroker::audit::AuditLog;
 use fdbroker::event::Event;
 use fdbroker::learn::{Denials, LEARN_BUDGET, Learner, PolicyWriter, include_entry};
 use fdbroker::limits::Limits;
-use fdbroker::policy::{NamePattern, Policy};
-use fdbroker::sandbox::{EXIT_SETUP, Sandbox, Status, parse_setenv};
+use fdbroker::policy::{NamePattern, Policy, PolicyVars};
+use fdbroker::sandbox::{DEFAULT_HOME, DEFAULT_TMPDIR, EXIT_SETUP, Sandbox, Status, parse_setenv};
 
 use super::ending::Ending;
 use super::limits::LimitArgs;
@@ -176,7 +176,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let Some(policy_path) = &args.policy else {
         return fail("--policy is required".into(), EXIT_SETUP);
     };
-    let policy = match Policy::from_file(policy_path) {
+    let policy = match Policy::from_file_with(policy_path, &run_vars(args)) {
         Ok(p) => p,
         Err(e) => return fail(e.to_string(), EXIT_SETUP),
     };
@@ -245,6 +245,32 @@ fn run_to_end(sandbox: Sandbox, ending: Ending, program: &OsString) -> (Option<S
     (status, ending.finish(program, outcome))
 }
 
+/// The values of the policy's `${HOME}`, `${TMPDIR}` and `${CWD}` in this
+/// run: the program's `HOME` and `TMPDIR` (`--setenv`, else fdbroker's own
+/// when `--keep-env` passes it, else the default) and the working directory
+/// it starts in, fdbroker's. The policy's `[env]` is not looked at: the
+/// variables are settled before it is read (docs/policy.md).
+fn run_vars(args: &Args) -> PolicyVars {
+    let value = |name: &str, default: &str| -> PathBuf {
+        if let Some((_, v)) = args.setenv.iter().rev().find(|(n, _)| n == name) {
+            return PathBuf::from(v);
+        }
+        if args.keep_env.iter().any(|p| p.matches(name.as_bytes()))
+            && let Some(v) = std::env::var_os(name)
+        {
+            return PathBuf::from(v);
+        }
+        PathBuf::from(default)
+    };
+    let mut vars = PolicyVars::none()
+        .home(value("HOME", DEFAULT_HOME))
+        .tmpdir(value("TMPDIR", DEFAULT_TMPDIR));
+    if let Ok(cwd) = std::env::current_dir() {
+        vars = vars.cwd(cwd);
+    }
+    vars.source("this run's HOME, TMPDIR and working directory")
+}
+
 /// `run --learn OUT`: run with a [`Learner`] as judge, then write OUT.
 fn learn(
     args: &Args,
@@ -280,7 +306,13 @@ fn learn(
         );
     }
     let implicit = fdbroker::sandbox::program_and_interpreters(program).unwrap_or_default();
-    let learner = match Learner::new(args.policy.as_deref(), &args.learn_writable, implicit) {
+    let vars = run_vars(args);
+    let learner = match Learner::new(
+        args.policy.as_deref(),
+        &args.learn_writable,
+        implicit,
+        vars.clone(),
+    ) {
         Ok(l) if args.quiet => Arc::new(l),
         Ok(l) => Arc::new(l.notices(Box::new(std::io::stderr()))),
         Err(e) => return fail(e.to_string(), EXIT_SETUP),

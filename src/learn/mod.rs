@@ -38,7 +38,7 @@ use self::budget::{Budget, Charge, entry_cost, human};
 use crate::binfmt::{BINPRM_BUF_SIZE, elf_interpreter, shebang};
 use crate::event::{Event, Op};
 use crate::ops::flags::{Object, OpenFlags};
-use crate::policy::{Access, Decision, Judge, Policy, PolicyError, RuleKind, RuleRef};
+use crate::policy::{Access, Decision, Judge, Policy, PolicyError, PolicyVars, RuleKind, RuleRef};
 use crate::procfs;
 use crate::resolve::{FollowSymlinks, Resolver};
 
@@ -114,9 +114,9 @@ impl Refusal {
 /// ```
 /// use std::path::{Path, PathBuf};
 /// use fdbroker::learn::{Learner, Refusal};
-/// use fdbroker::policy::{Access, Judge};
+/// use fdbroker::policy::{Access, Judge, PolicyVars};
 ///
-/// let learner = Learner::new(None, &[PathBuf::from("/tmp")], Vec::new())?;
+/// let learner = Learner::new(None, &[PathBuf::from("/tmp")], Vec::new(), PolicyVars::none())?;
 /// // Reads are learned, writes only under --learn-writable directories.
 /// assert!(learner.decide(Path::new("/srv/in/a.txt"), Access::READ).allowed);
 /// assert!(learner.decide(Path::new("/tmp/out.txt"), Access::CREATE).allowed);
@@ -132,6 +132,7 @@ impl Refusal {
 /// ```
 pub struct Learner {
     base: Policy,
+    vars: PolicyVars,
     writable: Vec<PathBuf>,
     implicit: Vec<PathBuf>,
     resolver: Resolver,
@@ -174,7 +175,11 @@ impl Learner {
     /// A learner whose base is the `runtime` profile plus, when given, the
     /// policy file `base`; writes are learned only under `writable`
     /// (resolved to canonical paths here); `implicit` are the programs that
-    /// may always run (PROGRAM and its interpreters), not recorded as executed.
+    /// may always run (PROGRAM and its interpreters), not recorded as
+    /// executed; `vars` are the values of the pattern variables in the
+    /// learning run (the program's `HOME` and `TMPDIR`, the working
+    /// directory), with which `base` is read and which the learned policy
+    /// writes as `${HOME}`, `${TMPDIR}`, `${CWD}`.
     ///
     /// # Errors
     ///
@@ -183,11 +188,12 @@ impl Learner {
         base: Option<&Path>,
         writable: &[PathBuf],
         implicit: Vec<PathBuf>,
+        vars: PolicyVars,
     ) -> Result<Learner, LearnError> {
         let mut text = String::from("version = 1\nprofiles = [\"runtime\"]\n");
         if let Some(b) = base {
             // Report errors under the name the user gave.
-            Policy::from_file(b)?;
+            Policy::from_file_with(b, &vars)?;
             let abs = std::fs::canonicalize(b).map_err(|source| PolicyError::Read {
                 path: b.to_path_buf(),
                 source,
@@ -197,7 +203,7 @@ impl Learner {
                 toml_string(&abs.to_string_lossy())
             ));
         }
-        let base = Policy::parse(&text, Path::new(LEARN_RULE_FILE))?;
+        let base = Policy::parse_with(&text, Path::new(LEARN_RULE_FILE), &vars)?;
         let writable = writable
             .iter()
             .map(|w| {
@@ -209,6 +215,7 @@ impl Learner {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Learner {
             base,
+            vars,
             writable,
             implicit,
             resolver: Resolver::new()?,
@@ -254,6 +261,11 @@ impl Learner {
     /// from it.
     pub fn base(&self) -> &Policy {
         &self.base
+    }
+
+    /// The values of the pattern variables in the learning run.
+    pub fn vars(&self) -> &PolicyVars {
+        &self.vars
     }
 
     /// The `--learn-writable` directories, canonical.
@@ -637,7 +649,7 @@ mod tests {
     #[test]
     fn the_record_stays_within_its_budget() {
         let sink = Sink::default();
-        let l = Learner::new(None, &[], Vec::new())
+        let l = Learner::new(None, &[], Vec::new(), PolicyVars::none())
             .unwrap()
             .notices(Box::new(sink.clone()));
         *l.lock() = State::new(4000);
@@ -687,7 +699,7 @@ mod tests {
             "version = 1\n[[allow]]\npaths = [\"/srv/out/**\"]\naccess = [\"write\"]\n[[deny]]\npaths = [\"/srv/secret\"]\n",
         )
         .unwrap();
-        let l = Learner::new(Some(&base), &[], Vec::new()).unwrap();
+        let l = Learner::new(Some(&base), &[], Vec::new(), PolicyVars::none()).unwrap();
         // Base allow (even a write outside --learn-writable), base deny.
         let d = l.decide(Path::new("/srv/out/x"), Access::WRITE);
         assert!(d.allowed);
@@ -711,6 +723,14 @@ mod tests {
         assert!(l.decide(Path::new("/dev/null"), create).allowed);
         assert!(!l.decide(Path::new("/dev/null-new"), create).allowed);
         assert!(!l.decide(Path::new("/proc/1/mem"), Access::STAT).allowed);
-        assert!(Learner::new(None, &[dir.path().join("missing")], Vec::new()).is_err());
+        assert!(
+            Learner::new(
+                None,
+                &[dir.path().join("missing")],
+                Vec::new(),
+                PolicyVars::none()
+            )
+            .is_err()
+        );
     }
 }
