@@ -26,6 +26,8 @@ enum Command {
     Explain(cli::explain::Args),
     /// Run a program confined, brokering every path it touches.
     Run(Box<cli::run::Args>),
+    /// List the built-in profiles, or print one.
+    Profiles(cli::profiles::Args),
     /// Print a shell completion script (bash, zsh, fish, ...).
     Completions(cli::completions::Args),
     /// Print or write the manual pages, generated from these definitions.
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cli::check::run(&args),
         Command::Explain(args) => cli::explain::run(&args),
         Command::Run(args) => cli::run::run(&args),
+        Command::Profiles(args) => cli::profiles::run(&args),
         Command::Completions(args) => cli::completions::run(&args, Cli::command()),
         Command::Man(args) => cli::man::run(&args, Cli::command()),
     };

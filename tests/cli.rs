@@ -447,7 +447,10 @@ fn long_options(command: &[&str]) -> Vec<String> {
     options
 }
 
-const SUBCOMMANDS: [&str; 5] = ["check", "explain", "run", "completions", "man"];
+const SUBCOMMANDS: [&str; 6] = ["check", "explain", "run", "profiles", "completions", "man"];
+
+/// Subcommands of subcommands, with a page each (`fdbroker-profiles-show.1`).
+const NESTED: [&str; 1] = ["profiles-show"];
 
 #[test]
 fn man_pages_are_roff_with_every_option() {
@@ -495,7 +498,12 @@ fn man_out_writes_every_page() {
     let mut written: Vec<String> = stdout(&o).lines().map(String::from).collect();
     written.sort();
     let mut expected: Vec<String> = std::iter::once("fdbroker.1".to_string())
-        .chain(SUBCOMMANDS.iter().map(|s| format!("fdbroker-{s}.1")))
+        .chain(
+            SUBCOMMANDS
+                .iter()
+                .chain(&NESTED)
+                .map(|s| format!("fdbroker-{s}.1")),
+        )
         .map(|n| out.join(n).display().to_string())
         .collect();
     expected.sort();
@@ -583,5 +591,37 @@ fn help_documents_the_denial_status() {
         stdout(&o).contains("With --fail-on-denial: 118 when fdbroker denied any request"),
         "{}",
         stdout(&o)
+    );
+}
+
+/// `fdbroker profiles` lists every built-in profile with the description on
+/// its first line; `profiles show NAME` prints its text; an unknown NAME is
+/// an error naming the known ones.
+#[test]
+fn profiles_lists_and_shows_the_builtin_profiles() {
+    let o = fdbroker(&["profiles"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let list = stdout(&o);
+    let profiles: Vec<(&str, &str)> = fdbroker::policy::builtin_profiles().collect();
+    assert_eq!(list.lines().count(), profiles.len(), "{list}");
+    for ((name, text), line) in profiles.iter().zip(list.lines()) {
+        let first = text.lines().next().unwrap();
+        let about = first.strip_prefix(&format!("# {name}: ")).unwrap();
+        let (listed, rest) = line.split_once("  ").unwrap();
+        assert_eq!((listed, rest.trim_start()), (*name, about), "{list}");
+        let o = fdbroker(&["profiles", "show", name]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(stdout(&o), *text);
+    }
+    let o = fdbroker(&["profiles", "show", "no-such-profile"]);
+    assert_eq!(code(&o), 2);
+    let names: Vec<&str> = profiles.iter().map(|(n, _)| *n).collect();
+    assert!(
+        stderr(&o).contains(&format!(
+            "no built-in profile `no-such-profile`; built-in profiles: {}",
+            names.join(", ")
+        )),
+        "{}",
+        stderr(&o)
     );
 }

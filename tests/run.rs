@@ -793,18 +793,30 @@ fn the_environment_is_minimal_unless_extended(t: &Tree) -> R {
     let mut want = vec![
         "FDBROKER_FD=FD",
         "FROM_POLICY_X=x",
-        "HOME=/nonexistent",
+        "HOME=PRIVATE",
         "LC_TIME=C",
         "OVERRIDDEN=policy",
         "PATH=/usr/bin:/bin",
         "SET_BY_POLICY=p",
-        "TMPDIR=/tmp",
+        "TMPDIR=PRIVATE",
     ];
+    // fdbroker's TMPDIR is unset: the run's private directory is in /tmp,
+    // one directory, both HOME and TMPDIR.
     let fd = |vars: Vec<String>| -> Vec<String> {
+        let private = vars
+            .iter()
+            .find_map(|v| v.strip_prefix("TMPDIR=/tmp/fdbroker-run."))
+            .map(|name| format!("/tmp/fdbroker-run.{name}"));
         vars.into_iter()
             .map(|v| {
+                let value = v.split_once('=').map(|(_, value)| value);
                 if v.starts_with("FDBROKER_FD=") && v != "FDBROKER_FD=99" {
                     "FDBROKER_FD=FD".to_string()
+                } else if (v.starts_with("HOME=") || v.starts_with("TMPDIR="))
+                    && value.is_some()
+                    && value == private.as_deref()
+                {
+                    format!("{}=PRIVATE", v.split_once('=').map_or("", |(n, _)| n))
                 } else {
                     v
                 }

@@ -1,6 +1,7 @@
 //! `fdbroker man [COMMAND] [--out DIR]`: the manual pages in roff, generated
 //! from the command-line definitions by `clap_mangen`: `fdbroker(1)` and one
-//! `fdbroker-COMMAND(1)` per subcommand.
+//! `fdbroker-COMMAND(1)` per subcommand (`fdbroker-COMMAND-SUB(1)` for a
+//! subcommand's own, as `profiles show`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -73,6 +74,11 @@ fn pages(command: clap::Command) -> Vec<(Option<String>, Man)> {
     let mut pages = vec![(None, man(&top))];
     for sub in top.get_subcommands().filter(|s| !s.is_hide_set()) {
         pages.push((Some(sub.get_name().to_string()), man(sub)));
+        // A subcommand's own subcommands (`profiles show`): `profiles-show`.
+        for nested in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = format!("{}-{}", sub.get_name(), nested.get_name());
+            pages.push((Some(name), man(nested)));
+        }
     }
     pages
 }

@@ -7,6 +7,7 @@ pub mod ending;
 pub mod explain;
 pub mod limits;
 pub mod man;
+pub mod profiles;
 pub mod run;
 
 /// The exit status for an error (bad usage, unreadable or invalid input):

@@ -1,6 +1,8 @@
-//! `fdbroker run --policy POLICY [--audit-log FILE] [--user NAME|UID] [--quiet]
+//! `fdbroker run [--policy POLICY]... [--profile NAME]... [--read PATH]...
+//! [--write PATH]... [--audit-log FILE] [--user NAME|UID] [--quiet]
 //! [--keep-env NAME]... [--setenv NAME=VALUE]... [--no-tty] [LIMITS] -- PROGRAM [ARGS...]`:
-//! run an unmodified program with every path it touches brokered; with
+//! run an unmodified program with every path it touches brokered, in a
+//! private temporary directory of its own (its `TMPDIR` and `HOME`); with
 //! `--learn OUT.toml`, record what it uses and write a policy for it. The
 //! resource limits (LIMITS) and `--stats` are in [`super::limits`]; how the
 //! run's status is decided (limit hits, `--fail-on-denial`) in
@@ -16,8 +18,8 @@ use fdbroker::audit::AuditLog;
 use fdbroker::event::Event;
 use fdbroker::learn::{Denials, LEARN_BUDGET, Learner, PolicyWriter, include_entry};
 use fdbroker::limits::Limits;
-use fdbroker::policy::{NamePattern, Policy, PolicyVars};
-use fdbroker::sandbox::{DEFAULT_HOME, DEFAULT_TMPDIR, EXIT_SETUP, Sandbox, Status, parse_setenv};
+use fdbroker::policy::{Grant, NamePattern, Policy, PolicyVars, Sources};
+use fdbroker::sandbox::{EXIT_SETUP, PrivateTmp, Sandbox, Status, parse_setenv};
 
 use super::ending::Ending;
 use super::limits::LimitArgs;
@@ -34,10 +36,24 @@ EACCES (\"Permission denied\"). Landlock lets it execute only the program,
 its interpreter and what the policy grants `exec`. When fdbroker runs as
 root the program runs as --user (default: nobody).
 
+Grants: --read PATH and --write PATH let the program read (--write: also
+write, create and remove) PATH and everything beneath it, with fdbroker's
+credentials, on top of the --policy files and --profile NAMEs (`fdbroker
+profiles` lists them); decisions they make read `allowed by --write PATH`.
+PATH is resolved when the run starts (relative to the working directory);
+a --read PATH must exist, a --write PATH or its directory. At least one of
+--policy, --profile, --read, --write or --learn is needed.
+
+Temporary directory: every run gets a new, empty directory of its own,
+fdbroker-run.XXXXXX in fdbroker's $TMPDIR (default /tmp), mode 0700, owned
+by the program's user and granted like --write. It is the program's TMPDIR
+and HOME, and it is removed with everything in it when the run ends, however
+it ends (unless fdbroker itself is killed with SIGKILL).
+
 Environment: the program does not get fdbroker's (credentials, tokens and
 agent sockets stay out), only PATH, LANG, LANGUAGE, LC_*, TZ and TERM from
-it, HOME=/nonexistent, TMPDIR=/tmp, and FDBROKER_FD (the socketpair for the
-explicit protocol). Pass more with --keep-env NAME (globs: 'PYTHON*'; '*'
+it, HOME and TMPDIR (the run's temporary directory), and FDBROKER_FD (the
+socketpair for the explicit protocol). Pass more with --keep-env NAME (globs: 'PYTHON*'; '*'
 passes everything), set one with --setenv NAME=VALUE, or use the policy's
 [env] table; the command line wins over the policy, --setenv over all.
 
@@ -50,10 +66,13 @@ The first time each path and right is denied, a line starting with
 
 Learn mode (--learn OUT.toml): the program runs as confined as usual, but
 every file request is allowed (except writes outside --learn-writable
-directories, another process's /proc, raw memory and block devices, and
-what a deny rule of --policy BASE denies) and recorded, and it may execute
-any program (still confined). OUT.toml then allows exactly what was used,
-on top of the runtime profile and BASE. Review it: see docs/learn.md.
+directories and --write grants, another process's /proc, raw memory and
+block devices, and what a deny rule of --policy BASE denies) and recorded,
+and it may execute any program (still confined). OUT.toml then allows
+exactly what was used beyond the runtime profile, the --profile NAMEs, the
+--policy BASE files (which it includes), the --read and --write grants and
+the temporary directory; run it with the same kind of grants. Review it:
+see docs/learn.md.
 See docs/run.md and docs/syscalls.md.
 
 Limits (options, or the policy's [limits] table; the options win): where
@@ -81,10 +100,30 @@ with EACCES, by the policy or a rule no policy lifts: audit records with
 \"decision\":\"deny\" and \"error\":\"EACCES\"), whatever the program's
 own status was, which is then named on stderr; a limit hit (124, 137...)
 and 125, 126, 127 take precedence.")]
+#[command(group(
+    clap::ArgGroup::new("what")
+        .args(["policy", "profile", "read", "write", "learn"])
+        .multiple(true)
+        .required(true)
+))]
 pub struct Args {
-    /// The policy file (with --learn: the base policy, included by the learned one).
-    #[arg(long, value_name = "POLICY", required_unless_present = "learn")]
-    pub policy: Option<PathBuf>,
+    /// A policy file (with --learn: a base policy, included by the learned
+    /// one). Repeat for several: their rules, limits and [env] combine.
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Vec<PathBuf>,
+    /// Also apply the built-in profile NAME (`fdbroker profiles` lists
+    /// them). Repeat for several.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Vec<String>,
+    /// Let the program read PATH: a file, or a directory and everything
+    /// beneath it. Repeat for several.
+    #[arg(long, value_name = "PATH")]
+    pub read: Vec<PathBuf>,
+    /// Let the program read, write, create and remove PATH and everything
+    /// beneath it (PATH may be a new name in an existing directory).
+    /// Repeat for several.
+    #[arg(long, value_name = "PATH")]
+    pub write: Vec<PathBuf>,
     /// Learn mode: allow and record every file request, then write a policy
     /// allowing exactly that to OUT.toml.
     #[arg(long, value_name = "OUT.toml")]
@@ -173,15 +212,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(out) = &args.learn {
         return learn(args, out, program, rest);
     }
-    let Some(policy_path) = &args.policy else {
-        return fail("--policy is required".into(), EXIT_SETUP);
-    };
-    let policy = match Policy::from_file_with(policy_path, &run_vars(args)) {
+    let (policy, tmp, _) = match compose(args, Sources::new()) {
         Ok(p) => p,
-        Err(e) => return fail(e.to_string(), EXIT_SETUP),
+        Err(msg) => return fail(msg, EXIT_SETUP),
     };
     let policy_limits = *policy.limits();
-    let mut sandbox = Sandbox::new(policy, program.clone(), rest.iter().cloned());
+    let mut sandbox = Sandbox::new(policy, program.clone(), rest.iter().cloned()).private_tmp(tmp);
     if !args.quiet {
         let denials = Arc::new(Denials::to_stderr());
         sandbox = sandbox.observer(Arc::new(move |e: &Event<'_>| denials.observe(e)));
@@ -197,6 +233,33 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let (_, code) = run_to_end(sandbox, ending, program);
     Ok(ExitCode::from(code))
+}
+
+/// The run's private temporary directory, the policy of `sources`
+/// (learn mode's base) with the `--policy` files, `--profile`s, `--read` and
+/// `--write` grants and that directory, and the values of its pattern
+/// variables. An error is a message to print.
+fn compose(args: &Args, mut sources: Sources) -> Result<(Policy, PrivateTmp, PolicyVars), String> {
+    for file in &args.policy {
+        sources = sources.file(file);
+    }
+    for name in &args.profile {
+        sources = sources.profile(name);
+    }
+    for path in &args.read {
+        sources = sources.grant(Grant::read(path).map_err(|e| e.to_string())?);
+    }
+    for path in &args.write {
+        sources = sources.grant(Grant::write(path).map_err(|e| e.to_string())?);
+    }
+    let tmp = PrivateTmp::create().map_err(|e| e.to_string())?;
+    let vars = run_vars(args, tmp.path());
+    let sources = sources
+        .private_tmp(tmp.path())
+        .map_err(|e| e.to_string())?
+        .vars(vars.clone());
+    let policy = Policy::compose(&sources).map_err(|e| e.to_string())?;
+    Ok((policy, tmp, vars))
 }
 
 /// `--user`, `--audit-log`, `--keep-env`, `--setenv`, `--no-tty` and the
@@ -247,11 +310,12 @@ fn run_to_end(sandbox: Sandbox, ending: Ending, program: &OsString) -> (Option<S
 
 /// The values of the policy's `${HOME}`, `${TMPDIR}` and `${CWD}` in this
 /// run: the program's `HOME` and `TMPDIR` (`--setenv`, else fdbroker's own
-/// when `--keep-env` passes it, else the default) and the working directory
-/// it starts in, fdbroker's. The policy's `[env]` is not looked at: the
-/// variables are settled before it is read (docs/policy.md).
-fn run_vars(args: &Args) -> PolicyVars {
-    let value = |name: &str, default: &str| -> PathBuf {
+/// when `--keep-env` passes it, else the run's private directory `tmp`)
+/// and the working directory it starts in, fdbroker's. The policy's
+/// `[env]` is not looked at: the variables are settled before it is read
+/// (docs/policy.md).
+fn run_vars(args: &Args, tmp: &Path) -> PolicyVars {
+    let value = |name: &str| -> PathBuf {
         if let Some((_, v)) = args.setenv.iter().rev().find(|(n, _)| n == name) {
             return PathBuf::from(v);
         }
@@ -260,11 +324,11 @@ fn run_vars(args: &Args) -> PolicyVars {
         {
             return PathBuf::from(v);
         }
-        PathBuf::from(default)
+        tmp.to_path_buf()
     };
     let mut vars = PolicyVars::none()
-        .home(value("HOME", DEFAULT_HOME))
-        .tmpdir(value("TMPDIR", DEFAULT_TMPDIR));
+        .home(value("HOME"))
+        .tmpdir(value("TMPDIR"));
     if let Ok(cwd) = std::env::current_dir() {
         vars = vars.cwd(cwd);
     }
@@ -293,26 +357,27 @@ fn learn(
             EXIT_SETUP,
         );
     }
-    if let Some(base) = &args.policy
-        && let (Ok(a), Ok(b)) = (std::fs::canonicalize(base), std::fs::canonicalize(out))
-        && a == b
-    {
-        return fail(
-            format!(
-                "--learn {}: would overwrite the --policy file",
-                out.display()
-            ),
-            EXIT_SETUP,
-        );
+    for base in &args.policy {
+        if let (Ok(a), Ok(b)) = (std::fs::canonicalize(base), std::fs::canonicalize(out))
+            && a == b
+        {
+            return fail(
+                format!(
+                    "--learn {}: would overwrite the --policy file",
+                    out.display()
+                ),
+                EXIT_SETUP,
+            );
+        }
     }
     let implicit = fdbroker::sandbox::program_and_interpreters(program).unwrap_or_default();
-    let vars = run_vars(args);
-    let learner = match Learner::new(
-        args.policy.as_deref(),
-        &args.learn_writable,
-        implicit,
-        vars.clone(),
-    ) {
+    // What the base allows (the runtime profile, the --policy files, the
+    // profiles and the grants) is allowed and not learned.
+    let (base, tmp, _vars) = match compose(args, Sources::new().profile("runtime")) {
+        Ok(p) => p,
+        Err(msg) => return fail(msg, EXIT_SETUP),
+    };
+    let learner = match Learner::with_base(base, &args.learn_writable, implicit) {
         Ok(l) if args.quiet => Arc::new(l),
         Ok(l) => Arc::new(l.notices(Box::new(std::io::stderr()))),
         Err(e) => return fail(e.to_string(), EXIT_SETUP),
@@ -322,6 +387,7 @@ fn learn(
         program.clone(),
         rest.iter().cloned(),
     )
+    .private_tmp(tmp)
     .judge(Arc::clone(&learner) as Arc<dyn fdbroker::policy::Judge>)
     // Any program may run while learning (still confined: the filters,
     // Landlock and no_new_privs are inherited); the executions seen are
@@ -357,8 +423,11 @@ fn learn(
             LEARN_BUDGET >> 20
         ));
     }
-    if let Some(base) = &args.policy {
+    for base in &args.policy {
         writer = writer.include(include_entry(base, out));
+    }
+    for name in &args.profile {
+        writer = writer.profile(name);
     }
     // The record is given back once the rules are made, the rules once the
     // text is: the memory bound of learn mode (docs/learn.md).

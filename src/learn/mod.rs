@@ -38,7 +38,7 @@ use self::budget::{Budget, Charge, entry_cost, human};
 use crate::binfmt::{BINPRM_BUF_SIZE, elf_interpreter, shebang};
 use crate::event::{Event, Op};
 use crate::ops::flags::{Object, OpenFlags};
-use crate::policy::{Access, Decision, Judge, Policy, PolicyError, PolicyVars, RuleKind, RuleRef};
+use crate::policy::{Access, Decision, Judge, Policy, PolicyError, RuleKind, RuleRef};
 use crate::procfs;
 use crate::resolve::{FollowSymlinks, Resolver};
 
@@ -114,9 +114,9 @@ impl Refusal {
 /// ```
 /// use std::path::{Path, PathBuf};
 /// use fdbroker::learn::{Learner, Refusal};
-/// use fdbroker::policy::{Access, Judge, PolicyVars};
+/// use fdbroker::policy::{Access, Judge};
 ///
-/// let learner = Learner::new(None, &[PathBuf::from("/tmp")], Vec::new(), PolicyVars::none())?;
+/// let learner = Learner::new(None, &[PathBuf::from("/tmp")], Vec::new())?;
 /// // Reads are learned, writes only under --learn-writable directories.
 /// assert!(learner.decide(Path::new("/srv/in/a.txt"), Access::READ).allowed);
 /// assert!(learner.decide(Path::new("/tmp/out.txt"), Access::CREATE).allowed);
@@ -132,7 +132,6 @@ impl Refusal {
 /// ```
 pub struct Learner {
     base: Policy,
-    vars: PolicyVars,
     writable: Vec<PathBuf>,
     implicit: Vec<PathBuf>,
     resolver: Resolver,
@@ -176,10 +175,9 @@ impl Learner {
     /// policy file `base`; writes are learned only under `writable`
     /// (resolved to canonical paths here); `implicit` are the programs that
     /// may always run (PROGRAM and its interpreters), not recorded as
-    /// executed; `vars` are the values of the pattern variables in the
-    /// learning run (the program's `HOME` and `TMPDIR`, the working
-    /// directory), with which `base` is read and which the learned policy
-    /// writes as `${HOME}`, `${TMPDIR}`, `${CWD}`.
+    /// executed. Pattern variables in `base` are fdbroker's own
+    /// ([`Policy::from_file`]); [`Learner::with_base`] takes a policy read
+    /// with the run's.
     ///
     /// # Errors
     ///
@@ -188,12 +186,11 @@ impl Learner {
         base: Option<&Path>,
         writable: &[PathBuf],
         implicit: Vec<PathBuf>,
-        vars: PolicyVars,
     ) -> Result<Learner, LearnError> {
         let mut text = String::from("version = 1\nprofiles = [\"runtime\"]\n");
         if let Some(b) = base {
             // Report errors under the name the user gave.
-            Policy::from_file_with(b, &vars)?;
+            Policy::from_file(b)?;
             let abs = std::fs::canonicalize(b).map_err(|source| PolicyError::Read {
                 path: b.to_path_buf(),
                 source,
@@ -203,7 +200,23 @@ impl Learner {
                 toml_string(&abs.to_string_lossy())
             ));
         }
-        let base = Policy::parse_with(&text, Path::new(LEARN_RULE_FILE), &vars)?;
+        let base = Policy::parse(&text, Path::new(LEARN_RULE_FILE))?;
+        Learner::with_base(base, writable, implicit)
+    }
+
+    /// A learner whose base is `base` (for `fdbroker run --learn`: the
+    /// `runtime` profile, the `--policy` files, `--profile`s and the run's
+    /// grants, [`crate::policy::Policy::compose`]d): what it allows is
+    /// allowed and not learned. Otherwise as [`Learner::new`].
+    ///
+    /// # Errors
+    ///
+    /// A `writable` path that cannot be resolved.
+    pub fn with_base(
+        base: Policy,
+        writable: &[PathBuf],
+        implicit: Vec<PathBuf>,
+    ) -> Result<Learner, LearnError> {
         let writable = writable
             .iter()
             .map(|w| {
@@ -215,7 +228,6 @@ impl Learner {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Learner {
             base,
-            vars,
             writable,
             implicit,
             resolver: Resolver::new()?,
@@ -261,11 +273,6 @@ impl Learner {
     /// from it.
     pub fn base(&self) -> &Policy {
         &self.base
-    }
-
-    /// The values of the pattern variables in the learning run.
-    pub fn vars(&self) -> &PolicyVars {
-        &self.vars
     }
 
     /// The `--learn-writable` directories, canonical.
@@ -649,7 +656,7 @@ mod tests {
     #[test]
     fn the_record_stays_within_its_budget() {
         let sink = Sink::default();
-        let l = Learner::new(None, &[], Vec::new(), PolicyVars::none())
+        let l = Learner::new(None, &[], Vec::new())
             .unwrap()
             .notices(Box::new(sink.clone()));
         *l.lock() = State::new(4000);
@@ -699,7 +706,7 @@ mod tests {
             "version = 1\n[[allow]]\npaths = [\"/srv/out/**\"]\naccess = [\"write\"]\n[[deny]]\npaths = [\"/srv/secret\"]\n",
         )
         .unwrap();
-        let l = Learner::new(Some(&base), &[], Vec::new(), PolicyVars::none()).unwrap();
+        let l = Learner::new(Some(&base), &[], Vec::new()).unwrap();
         // Base allow (even a write outside --learn-writable), base deny.
         let d = l.decide(Path::new("/srv/out/x"), Access::WRITE);
         assert!(d.allowed);
@@ -723,14 +730,6 @@ mod tests {
         assert!(l.decide(Path::new("/dev/null"), create).allowed);
         assert!(!l.decide(Path::new("/dev/null-new"), create).allowed);
         assert!(!l.decide(Path::new("/proc/1/mem"), Access::STAT).allowed);
-        assert!(
-            Learner::new(
-                None,
-                &[dir.path().join("missing")],
-                Vec::new(),
-                PolicyVars::none()
-            )
-            .is_err()
-        );
+        assert!(Learner::new(None, &[dir.path().join("missing")], Vec::new()).is_err());
     }
 }

@@ -125,7 +125,8 @@ pub struct Learned {
 #[derive(Debug, Clone)]
 pub struct PolicyWriter {
     threshold: usize,
-    include: Option<String>,
+    include: Vec<String>,
+    profiles: Vec<String>,
     header: Vec<String>,
 }
 
@@ -136,11 +137,13 @@ impl Default for PolicyWriter {
 }
 
 impl PolicyWriter {
-    /// A writer with the default [`GLOB_THRESHOLD`], no include, no header.
+    /// A writer with the default [`GLOB_THRESHOLD`], the `runtime` profile,
+    /// no include, no header.
     pub fn new() -> PolicyWriter {
         PolicyWriter {
             threshold: GLOB_THRESHOLD,
-            include: None,
+            include: Vec::new(),
+            profiles: vec!["runtime".to_string()],
             header: Vec::new(),
         }
     }
@@ -151,10 +154,20 @@ impl PolicyWriter {
         self
     }
 
-    /// Write `include = [entry]` (the base policy, as it should be named
-    /// from the learned file).
+    /// Write `entry` in `include = [...]` (a base policy, as it should be
+    /// named from the learned file). Repeat for several.
     pub fn include(mut self, entry: impl Into<String>) -> PolicyWriter {
-        self.include = Some(entry.into());
+        self.include.push(entry.into());
+        self
+    }
+
+    /// Write the built-in profile `name` in `profiles = [...]`, after
+    /// `runtime` (each once).
+    pub fn profile(mut self, name: impl Into<String>) -> PolicyWriter {
+        let name = name.into();
+        if !self.profiles.contains(&name) {
+            self.profiles.push(name);
+        }
         self
     }
 
@@ -318,9 +331,16 @@ impl PolicyWriter {
             let _ = writeln!(s, "# {}", clean(line));
         }
         s.push_str("version = 1\n");
-        s.push_str("profiles = [\"runtime\"]\n");
-        if let Some(inc) = &self.include {
-            let _ = writeln!(s, "include = [{}]", toml_string(inc));
+        let list = |items: &[String]| -> String {
+            items
+                .iter()
+                .map(|i| toml_string(i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(s, "profiles = [{}]", list(&self.profiles));
+        if !self.include.is_empty() {
+            let _ = writeln!(s, "include = [{}]", list(&self.include));
         }
         if learned.covered > 0 {
             let _ = writeln!(
@@ -329,10 +349,13 @@ impl PolicyWriter {
                 learned.covered,
                 if learned.covered == 1 { "" } else { "s" },
                 if learned.covered == 1 { "is" } else { "are" },
-                if self.include.is_some() {
-                    "profile and the include"
-                } else {
-                    "profile"
+                match (self.profiles.len() > 1, self.include.len()) {
+                    (false, 0) => "profile",
+                    (true, 0) => "profiles",
+                    (false, 1) => "profile and the include",
+                    (true, 1) => "profiles and the include",
+                    (false, _) => "profile and the includes",
+                    (true, _) => "profiles and the includes",
                 }
             );
         }

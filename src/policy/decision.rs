@@ -20,9 +20,11 @@ pub enum RuleKind {
 pub struct RuleRef {
     /// `[[allow]]` or `[[deny]]`.
     pub kind: RuleKind,
-    /// The policy file the rule was read from (`<profile:NAME>` for built-in profiles).
+    /// The policy file the rule was read from (`<profile:NAME>` for built-in
+    /// profiles; `--read PATH` or `--write PATH` for a per-run grant).
     pub file: Arc<Path>,
-    /// 1-based line of the rule's `[[allow]]`/`[[deny]]` header.
+    /// 1-based line of the rule's `[[allow]]`/`[[deny]]` header; 0 for a
+    /// rule of no file (a grant, learn mode's, `--no-tty`'s).
     pub line: u32,
 }
 
@@ -50,10 +52,46 @@ impl RuleRef {
                     .any(|(n, _)| n.as_bytes() == name)
             })
     }
+
+    /// The rule of a per-run grant ([`super::Grant`]): named `--read PATH`
+    /// or `--write PATH`, with no line.
+    pub fn grant(grant: &super::Grant) -> RuleRef {
+        RuleRef {
+            kind: RuleKind::Allow,
+            file: Arc::from(Path::new(&grant.to_string())),
+            line: 0,
+        }
+    }
+
+    /// Whether the rule is a per-run grant's ([`RuleRef::grant`]).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use fdbroker::policy::{Access, Grant, Policy, Sources};
+    /// let p = Policy::compose(&Sources::new().grant(Grant::read(Path::new("/"))?))?;
+    /// let d = p.decide(Path::new("/etc/hostname"), Access::READ);
+    /// assert!(d.rule.as_ref().is_some_and(|r| r.is_grant()));
+    /// assert_eq!(d.reason(), "allowed by --read /");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_grant(&self) -> bool {
+        let file = self.file.as_os_str().as_encoded_bytes();
+        self.line == 0
+            && [super::GrantKind::Read, super::GrantKind::Write]
+                .iter()
+                .any(|k| {
+                    file.strip_prefix(k.option().as_bytes())
+                        .is_some_and(|r| r.starts_with(b" /"))
+                })
+    }
 }
 
 impl fmt::Display for RuleRef {
+    /// `FILE:LINE`, or the option of a grant (`--write /srv/out`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_grant() {
+            return write!(f, "{}", self.file.display());
+        }
         write!(f, "{}:{}", self.file.display(), self.line)
     }
 }

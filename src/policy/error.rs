@@ -137,6 +137,15 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+    /// A profile named on the command line (`--profile NAME`) that is no
+    /// built-in profile.
+    #[error("--profile {name}: unknown profile; built-in profiles: {known}")]
+    UnknownProfile {
+        /// The name given.
+        name: String,
+        /// The built-in profiles, comma-separated.
+        known: String,
+    },
     /// A value in `[limits]` that is not a valid limit.
     #[error("{at}: bad `{key}` in [limits]: {reason}")]
     Limit {
@@ -182,7 +191,9 @@ impl PolicyError {
             | PolicyError::Profile { at, .. }
             | PolicyError::Limit { at, .. } => Some(at),
             PolicyError::Env { at, .. } => Some(at),
-            PolicyError::Read { .. } | PolicyError::Compile { .. } => None,
+            PolicyError::Read { .. }
+            | PolicyError::Compile { .. }
+            | PolicyError::UnknownProfile { .. } => None,
         }
     }
 }

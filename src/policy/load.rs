@@ -14,7 +14,8 @@ use super::glob::Pattern;
 use super::limits::RawLimits;
 use super::matcher::MatcherBuilder;
 use super::{
-    Access, EnvTable, Location, PolicyError, PolicyVars, Rule, RuleKind, RuleRef, env, profiles,
+    Access, EnvTable, Grant, Location, PolicyError, PolicyVars, Rule, RuleKind, RuleRef, env,
+    profiles,
 };
 use crate::limits::Limits;
 
@@ -132,6 +133,76 @@ impl Loader {
         self.out.files.push(origin.to_path_buf());
         self.load(key, Arc::from(origin), text, Some(parent_dir(origin)))?;
         Ok(self.out)
+    }
+
+    /// Loads the policy file at `path` (one of several top-level files),
+    /// unless it was loaded already.
+    pub(crate) fn load_file(&mut self, path: &Path) -> Result<(), PolicyError> {
+        let bytes = read_policy_file(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let key = Source::File(fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
+        if self.done.contains(&key) {
+            return Ok(());
+        }
+        let name: Arc<Path> = Arc::from(path);
+        let text = decode(&bytes, &name)?;
+        self.out.files.push(path.to_path_buf());
+        self.load(key, name, &text, Some(parent_dir(path)))
+    }
+
+    /// Loads the built-in profile `wanted` (named on the command line),
+    /// unless it was loaded already.
+    pub(crate) fn load_profile(&mut self, wanted: &str) -> Result<(), PolicyError> {
+        let Some(&(name, text)) = profiles::BUILTIN.iter().find(|(n, _)| *n == wanted) else {
+            return Err(PolicyError::UnknownProfile {
+                name: wanted.to_string(),
+                known: profiles::names().join(", "),
+            });
+        };
+        let key = Source::Profile(name);
+        if self.done.contains(&key) {
+            return Ok(());
+        }
+        self.out.profiles.push(name);
+        let display = PathBuf::from(format!("<profile:{name}>"));
+        self.load(key, Arc::from(display.as_path()), text, None)
+    }
+
+    /// Adds the rule of a per-run grant.
+    pub(crate) fn add_grant(&mut self, grant: &Grant) -> Result<(), PolicyError> {
+        let located = || Location {
+            file: Arc::from(Path::new(&grant.to_string())),
+            line: 0,
+            column: 0,
+        };
+        let index = u32::try_from(self.out.rules.len()).map_err(|_| PolicyError::Syntax {
+            at: located(),
+            message: "too many rules".to_string(),
+        })?;
+        let bad = |reason: String| PolicyError::Pattern {
+            at: located(),
+            pattern: grant.pattern().to_string(),
+            reason,
+        };
+        let pattern = Pattern::parse(grant.pattern()).map_err(|e| bad(e.reason))?;
+        self.out
+            .matcher
+            .add(&pattern, index)
+            .map_err(|e| bad(e.to_string()))?;
+        self.out.rules.push(Rule {
+            origin: RuleRef::grant(grant),
+            patterns: vec![grant.pattern().to_string()],
+            written: Vec::new(),
+            access: grant.access(),
+        });
+        Ok(())
+    }
+
+    /// What was loaded.
+    pub(crate) fn finish(self) -> Loaded {
+        self.out
     }
 
     fn load(
@@ -344,12 +415,11 @@ impl Loader {
     fn profile(&mut self, entry: &Spanned<String>, at: &Location) -> Result<(), PolicyError> {
         let wanted = entry.get_ref();
         let Some(&(name, text)) = profiles::BUILTIN.iter().find(|(n, _)| n == wanted) else {
-            let known: Vec<&str> = profiles::BUILTIN.iter().map(|(n, _)| *n).collect();
             return Err(PolicyError::Profile {
                 at: at.clone(),
                 message: format!(
                     "unknown profile `{wanted}`; built-in profiles: {}",
-                    known.join(", ")
+                    profiles::names().join(", ")
                 ),
             });
         };

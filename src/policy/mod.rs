@@ -61,11 +61,13 @@ mod decision;
 mod env;
 mod error;
 mod glob;
+mod grant;
 mod limits;
 mod lint;
 mod load;
 mod matcher;
 mod profiles;
+mod sources;
 mod vars;
 
 use std::path::{Path, PathBuf};
@@ -77,7 +79,9 @@ pub use decision::{Decision, Judge, RuleKind, RuleRef};
 pub use env::{EnvError, EnvTable, NamePattern, check_env_name};
 pub use error::{Location, PolicyError};
 pub use glob::{literal_pattern, literal_prefix};
+pub use grant::{Grant, GrantError, GrantKind, READ_RIGHTS, WRITE_RIGHTS};
 pub use lint::{Warning, WarningKind, lint};
+pub use sources::Sources;
 pub use vars::{PolicyVars, VARIABLES};
 
 /// Buffers a decision matches into, kept per thread so that deciding
@@ -223,6 +227,11 @@ impl Policy {
     /// As [`Policy::parse`].
     pub fn parse_with(text: &str, origin: &Path, vars: &PolicyVars) -> Result<Policy, PolicyError> {
         let loaded = load::Loader::new(vars.clone()).load_root(text, origin)?;
+        Policy::from_loaded(loaded, origin)
+    }
+
+    /// Compiles what was loaded; `origin` names the policy in errors.
+    fn from_loaded(loaded: load::Loaded, origin: &Path) -> Result<Policy, PolicyError> {
         let matcher = loaded.matcher.build().map_err(|e| PolicyError::Compile {
             file: std::sync::Arc::from(origin),
             message: e.to_string(),
@@ -367,6 +376,21 @@ impl Judge for Policy {
 /// ```
 pub fn builtin_profiles() -> impl Iterator<Item = (&'static str, &'static str)> {
     profiles::BUILTIN.iter().copied()
+}
+
+/// The one-line description of each built-in profile: name and the text
+/// after `# NAME:` on the first line of its file.
+///
+/// ```
+/// let (_, about) = fdbroker::policy::profile_descriptions()
+///     .find(|(name, _)| *name == "runtime")
+///     .unwrap();
+/// assert!(!about.is_empty());
+/// ```
+pub fn profile_descriptions() -> impl Iterator<Item = (&'static str, &'static str)> {
+    profiles::BUILTIN
+        .iter()
+        .map(|&(name, text)| (name, profiles::description(name, text)))
 }
 
 #[cfg(test)]

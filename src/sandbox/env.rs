@@ -1,6 +1,7 @@
 //! The program's environment: not fdbroker's, which may hold credentials,
 //! tokens and agent sockets, but a minimal one ([`DEFAULT_KEEP`] from
-//! fdbroker's environment, `HOME` and `TMPDIR`), plus what the policy's
+//! fdbroker's environment, `HOME` and `TMPDIR`: the run's private temporary
+//! directory), plus what the policy's
 //! `[env]` table and the command line (`--keep-env`, `--setenv`) ask for.
 //! `FDBROKER_FD` is added by the child ([`crate::launch::FD_ENV`]).
 //!
@@ -12,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use crate::launch::FD_ENV;
 use crate::policy::{EnvError, EnvTable, NamePattern, check_env_name};
@@ -20,14 +22,15 @@ use crate::policy::{EnvError, EnvTable, NamePattern, check_env_name};
 /// set: the command search path, the locale, the time zone, the terminal type.
 pub const DEFAULT_KEEP: &[&str] = &["PATH", "LANG", "LANGUAGE", "LC_*", "TZ", "TERM"];
 
-/// `HOME` by default: where nothing is, the convention for accounts without
-/// a home directory (Debian's `nobody`). The caller's home is not the
+/// `HOME` without a private temporary directory (`fdbroker run` always
+/// makes one): where nothing is, the convention for accounts without a
+/// home directory (Debian's `nobody`). The caller's home is not the
 /// program's, and its name alone says who ran it.
 pub const DEFAULT_HOME: &str = "/nonexistent";
 
-/// `TMPDIR` by default: the directory programs use when it is unset anyway.
-/// There is no private temporary directory: the program can create files
-/// there only when the policy grants it, as anywhere else.
+/// `TMPDIR` without a private temporary directory (`fdbroker run` always
+/// makes one): the directory programs use when it is unset anyway; the
+/// program can create files there only when the policy grants it.
 pub const DEFAULT_TMPDIR: &str = "/tmp";
 
 /// What the command line adds to the environment (`--keep-env`, `--setenv`).
@@ -38,10 +41,12 @@ pub(super) struct EnvOptions {
 }
 
 /// The program's environment, sorted by name, without `FDBROKER_FD` (which
-/// cannot be set, and is never kept).
+/// cannot be set, and is never kept). `tmp`, the run's private temporary
+/// directory, is the default `HOME` and `TMPDIR` when there is one.
 pub(super) fn program_env(
     policy: &EnvTable,
     opts: &EnvOptions,
+    tmp: Option<&Path>,
     outer: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> Result<Vec<(OsString, OsString)>, EnvError> {
     let outer: Vec<(OsString, OsString)> = outer
@@ -57,8 +62,10 @@ pub(super) fn program_env(
     for name in DEFAULT_KEEP {
         keep(&mut env, &NamePattern::parse(name)?);
     }
-    env.insert("HOME".into(), DEFAULT_HOME.into());
-    env.insert("TMPDIR".into(), DEFAULT_TMPDIR.into());
+    let home = tmp.map_or_else(|| OsString::from(DEFAULT_HOME), |t| t.as_os_str().into());
+    let tmpdir = tmp.map_or_else(|| OsString::from(DEFAULT_TMPDIR), |t| t.as_os_str().into());
+    env.insert("HOME".into(), home);
+    env.insert("TMPDIR".into(), tmpdir);
     for (pattern, _) in policy.keep() {
         keep(&mut env, pattern);
     }
@@ -98,8 +105,6 @@ pub fn parse_setenv(arg: &OsStr) -> Result<(String, OsString), String> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::policy::Policy;
 
@@ -128,7 +133,12 @@ mod tests {
 
     #[test]
     fn the_default_is_minimal() {
-        let env = program_env(&EnvTable::default(), &EnvOptions::default(), vars(OUTER));
+        let env = program_env(
+            &EnvTable::default(),
+            &EnvOptions::default(),
+            None,
+            vars(OUTER),
+        );
         assert_eq!(
             names(&env.unwrap()),
             [
@@ -142,6 +152,40 @@ mod tests {
     }
 
     #[test]
+    fn the_private_tmp_is_home_and_tmpdir_unless_set() {
+        let tmp = Path::new("/tmp/fdbroker-run.AbC123");
+        let env = program_env(
+            &EnvTable::default(),
+            &EnvOptions::default(),
+            Some(tmp),
+            vars(OUTER),
+        );
+        assert_eq!(
+            names(&env.unwrap()),
+            [
+                "HOME=/tmp/fdbroker-run.AbC123",
+                "LC_ALL=C.UTF-8",
+                "PATH=/usr/bin:/bin",
+                "TERM=xterm",
+                "TMPDIR=/tmp/fdbroker-run.AbC123"
+            ]
+        );
+        let policy = Policy::parse(
+            "version = 1\n[env]\nset = { TMPDIR = \"/srv/tmp\" }\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        let opts = EnvOptions {
+            keep: vec![],
+            set: vec![("HOME".into(), "/srv/home".into())],
+        };
+        let env = program_env(policy.env(), &opts, Some(tmp), vars(OUTER)).unwrap();
+        let names = names(&env);
+        assert!(names.contains(&"HOME=/srv/home".to_string()), "{names:?}");
+        assert!(names.contains(&"TMPDIR=/srv/tmp".to_string()), "{names:?}");
+    }
+
+    #[test]
     fn layers_policy_then_command_line() {
         let policy = Policy::parse(
             "version = 1\n[env]\nkeep = [\"PYTHON*\", \"HOME\", \"FDBROKER_*\"]\nset = { TMPDIR = \"/srv/tmp\", X = \"policy\" }\n",
@@ -152,7 +196,7 @@ mod tests {
             keep: vec![NamePattern::parse("SSH_*").unwrap()],
             set: vec![("X".into(), "cli".into()), ("Y".into(), "".into())],
         };
-        let env = program_env(policy.env(), &opts, vars(OUTER)).unwrap();
+        let env = program_env(policy.env(), &opts, None, vars(OUTER)).unwrap();
         assert_eq!(
             names(&env),
             [
@@ -172,7 +216,7 @@ mod tests {
             keep: vec![NamePattern::parse("*").unwrap()],
             set: vec![],
         };
-        let env = program_env(&EnvTable::default(), &all, vars(OUTER)).unwrap();
+        let env = program_env(&EnvTable::default(), &all, None, vars(OUTER)).unwrap();
         // All but FDBROKER_FD, and TMPDIR.
         assert_eq!(env.len(), OUTER.len(), "{:?}", names(&env));
         assert!(!names(&env).iter().any(|v| v.starts_with("FDBROKER_FD")));
@@ -184,7 +228,7 @@ mod tests {
             keep: vec![],
             set: vec![(name.into(), OsStr::from_bytes(value).into())],
         };
-        let run = |o: &EnvOptions| program_env(&EnvTable::default(), o, vars(OUTER));
+        let run = |o: &EnvOptions| program_env(&EnvTable::default(), o, None, vars(OUTER));
         assert_eq!(
             run(&set("FDBROKER_FD", b"3")).unwrap_err(),
             EnvError::Reserved("FDBROKER_FD".into())

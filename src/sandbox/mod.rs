@@ -28,6 +28,7 @@ mod program;
 mod setup;
 mod supervise;
 mod terminal;
+mod tmpdir;
 mod user;
 
 use std::ffi::OsString;
@@ -44,6 +45,7 @@ pub use self::exec_grants::{ExecGrantError, exec_grants};
 pub(crate) use self::namespaces::IdMaps;
 pub use self::program::{Unusable, program_and_interpreters};
 pub use self::setup::{SetupMsgError, Stage};
+pub use self::tmpdir::{PrivateTmp, PrivateTmpError};
 pub use self::user::{DEFAULT_USER, UserError};
 pub use crate::confine::run_deny::{deny_options, run_deny_rules};
 
@@ -264,6 +266,7 @@ pub struct Sandbox {
     enforcer: Option<Enforcer>,
     env: env::EnvOptions,
     no_tty: bool,
+    tmp: Option<PrivateTmp>,
 }
 
 /// What `fdbroker run --learn` and helpful denials change (see
@@ -302,6 +305,7 @@ impl Sandbox {
             enforcer: None,
             env: env::EnvOptions::default(),
             no_tty: false,
+            tmp: None,
         }
     }
 
@@ -372,6 +376,21 @@ impl Sandbox {
         self
     }
 
+    /// Give the program `tmp`, the run's private temporary directory, as
+    /// `TMPDIR` and `HOME` (unless the policy's `[env]` or
+    /// [`Sandbox::setenv`] set them), owned by the program's user; it is
+    /// removed when the run ends. The policy should grant it (see
+    /// [`crate::policy::Sources::private_tmp`]).
+    pub fn private_tmp(mut self, tmp: PrivateTmp) -> Sandbox {
+        self.tmp = Some(tmp);
+        self
+    }
+
+    /// The run's private temporary directory, if it has one.
+    pub fn tmpdir(&self) -> Option<&std::path::Path> {
+        self.tmp.as_ref().map(PrivateTmp::path)
+    }
+
     /// Runs the program confined and waits for it. Must be called while the
     /// process has a single thread (it forks).
     pub fn run(mut self) -> Result<Status, SandboxError> {
@@ -384,6 +403,11 @@ impl Sandbox {
             if !missing.is_empty() {
                 let uid = ids.uid.as_raw();
                 return Err(SandboxError::CannotSwitchUser { missing, uid });
+            }
+            if let Some(tmp) = &self.tmp {
+                tmp.give_to(ids.uid, ids.gid).map_err(io_err(
+                    "giving the temporary directory to the program's user",
+                ))?;
             }
         }
 
@@ -411,7 +435,12 @@ impl Sandbox {
             sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
         let (setup_parent, setup_child) =
             sys::msg::seqpacket_pair().map_err(sys_err("socketpair"))?;
-        let vars = env::program_env(self.policy.env(), &self.env, std::env::vars_os())?;
+        let vars = env::program_env(
+            self.policy.env(),
+            &self.env,
+            self.tmpdir(),
+            std::env::vars_os(),
+        )?;
         let exec = ExecArgs::new(
             &exe.exec_path,
             &self.program,
