@@ -373,7 +373,7 @@ fn learn(
     let implicit = fdbroker::sandbox::program_and_interpreters(program).unwrap_or_default();
     // What the base allows (the runtime profile, the --policy files, the
     // profiles and the grants) is allowed and not learned.
-    let (base, tmp, _vars) = match compose(args, Sources::new().profile("runtime")) {
+    let (base, tmp, vars) = match compose(args, Sources::new().profile("runtime")) {
         Ok(p) => p,
         Err(msg) => return fail(msg, EXIT_SETUP),
     };
@@ -409,7 +409,7 @@ fn learn(
         return Ok(ExitCode::from(code));
     };
 
-    let mut writer = PolicyWriter::new().header(format!(
+    let mut writer = PolicyWriter::new().vars(&vars).header(format!(
         "Learned by `fdbroker run --learn` from: {}",
         command_line(program, rest)
     ));

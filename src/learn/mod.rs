@@ -14,7 +14,9 @@
 
 mod budget;
 mod denials;
+mod naming;
 mod summary;
+mod tempname;
 mod writer;
 
 use std::collections::{BTreeMap, HashSet};
@@ -30,8 +32,10 @@ use nix::fcntl::OFlag;
 
 pub use denials::{DENIALS_BUDGET, Denials, denial_line};
 pub use summary::{AuditSummary, DeniedGroup, Malformed};
+pub use tempname::generalise_name;
 pub use writer::{
-    GLOB_THRESHOLD, Learned, LearnedRule, PolicyWriter, Requester, Usage, toml_string,
+    GLOB_THRESHOLD, Learned, LearnedRule, PACKAGE_THRESHOLD, PolicyWriter, Requester, Usage,
+    toml_string,
 };
 
 use self::budget::{Budget, Charge, entry_cost, human};

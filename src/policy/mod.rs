@@ -82,6 +82,7 @@ pub use glob::{literal_pattern, literal_prefix};
 pub use grant::{Grant, GrantError, GrantKind, READ_RIGHTS, WRITE_RIGHTS};
 pub use lint::{Warning, WarningKind, lint};
 pub use sources::Sources;
+pub(crate) use vars::escape_into;
 pub use vars::{PolicyVars, VARIABLES};
 
 /// Buffers a decision matches into, kept per thread so that deciding
