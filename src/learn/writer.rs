@@ -18,9 +18,10 @@
 //!    subdirectory, becomes `DIR/**` with `read` (the topmost such directory);
 //! 3. **package directories**: a directory of a system tree (`/usr`, `/etc`,
 //!    `/opt`, `/var/lib`, below the level where packages have their own
-//!    directories) in which at least [`PACKAGE_THRESHOLD`] paths were read
-//!    (or only stat'ed) becomes `DIR/*`; when several such directories are
-//!    in one package (not under `/etc`), their common directory becomes
+//!    directories: `/usr/share/perl5`, `/etc/fonts`) in which at least
+//!    [`PACKAGE_THRESHOLD`] paths were read (or only stat'ed) becomes
+//!    `DIR/*`; when the package's read-only paths are spread over several
+//!    directories (not under `/etc`), their common directory becomes
 //!    `DIR/**` — a second input loads other modules of the same package;
 //! 4. **many siblings**: at least [`GLOB_THRESHOLD`] paths directly in one
 //!    directory with the same rights become `DIR/*` with those rights
@@ -327,36 +328,52 @@ impl PolicyWriter {
                 by_dir.entry(dir).or_default().push(p);
             }
         }
-        // The directories with enough paths of one kind, by package.
-        let mut packages: BTreeMap<PathBuf, Vec<(&Path, Access)>> = BTreeMap::new();
-        for (dir, children) in &by_dir {
-            let reads = children
-                .iter()
-                .filter(|c| narrow(todo[*c].access) == Access::READ)
-                .count();
-            let access = if reads >= PACKAGE_THRESHOLD {
-                Access::READ
-            } else if children.len() - reads >= PACKAGE_THRESHOLD {
-                Access::STAT
-            } else {
-                continue;
-            };
+        // The directories of each package, and the access `DIR/*` would
+        // grant in those with enough paths of one kind.
+        let mut packages: BTreeMap<PathBuf, Vec<&Path>> = BTreeMap::new();
+        for dir in by_dir.keys() {
             if let Some(root) = package_root(dir) {
-                packages.entry(root).or_default().push((dir, access));
+                packages.entry(root).or_default().push(dir);
             }
         }
+        let enough: HashMap<&Path, Access> = by_dir
+            .iter()
+            .filter_map(|(dir, children)| {
+                let reads = children
+                    .iter()
+                    .filter(|c| narrow(todo[*c].access) == Access::READ)
+                    .count();
+                if reads >= PACKAGE_THRESHOLD {
+                    Some((*dir, Access::READ))
+                } else if children.len() - reads >= PACKAGE_THRESHOLD {
+                    Some((*dir, Access::STAT))
+                } else {
+                    None
+                }
+            })
+            .collect();
         let mut rules = Vec::new();
         for (root, dirs) in packages {
+            let globs: Vec<(&Path, Access)> = dirs
+                .iter()
+                .filter_map(|d| enough.get(d).map(|a| (*d, *a)))
+                .collect();
+            if globs.is_empty() {
+                continue;
+            }
             if dirs.len() >= 2 && !root.starts_with("/etc") {
-                let top = dirs.iter().fold(dirs[0].0, |top, (d, _)| {
+                // Spread over the package's directories: their common one.
+                let top = dirs.iter().fold(dirs[0], |top, d| {
                     top.ancestors().find(|a| d.starts_with(a)).unwrap_or(top)
                 });
-                let access = dirs.iter().fold(Access::empty(), |a, (_, d)| a | *d);
                 let members: Vec<&Path> = todo
                     .iter()
-                    .filter(|(p, u)| p.starts_with(top) && access.granted().contains(u.access))
+                    .filter(|(p, u)| p.starts_with(top) && readonly(u))
                     .map(|(p, _)| *p)
                     .collect();
+                let access = members
+                    .iter()
+                    .fold(Access::empty(), |a, m| a | narrow(todo[m].access));
                 rules.push(rule_for(
                     format!("{}/**", self.namer.literal(top)),
                     access,
@@ -369,7 +386,7 @@ impl PolicyWriter {
                 }
                 continue;
             }
-            for (dir, access) in dirs {
+            for (dir, access) in globs {
                 let members: Vec<&Path> = by_dir[dir]
                     .iter()
                     .filter(|c| access.granted().contains(todo[*c].access))
@@ -974,8 +991,14 @@ mod tests {
         let stat = |p: &'static str| (p, Access::STAT, "stat");
         let l = PolicyWriter::new().rules(
             &used(&[
-                // Three modules read in one directory of a package: `DIR/*`,
+                // Three files read in one directory of a package: `DIR/*`,
                 // covering what was only stat'ed there.
+                read("/usr/share/color/icc/a.icc"),
+                read("/usr/share/color/icc/b.icc"),
+                read("/usr/share/color/icc/c.icc"),
+                stat("/usr/share/color/icc/d.icc"),
+                // Spread over directories of the package: the directory
+                // they have in common.
                 read("/usr/share/perl5/Image/ExifTool/Exif.pm"),
                 read("/usr/share/perl5/Image/ExifTool/GPS.pm"),
                 read("/usr/share/perl5/Image/ExifTool/XMP.pm"),
@@ -1009,16 +1032,10 @@ mod tests {
                 ("/srv/data/a".to_string(), Access::READ),
                 ("/srv/data/b".to_string(), Access::READ),
                 ("/srv/data/c".to_string(), Access::READ),
+                ("/usr/share/color/icc/*".to_string(), Access::READ),
                 ("/usr/share/misc/a".to_string(), Access::READ),
                 ("/usr/share/misc/b".to_string(), Access::READ),
-                (
-                    "/usr/share/perl5/Image/ExifTool.pm".to_string(),
-                    Access::READ
-                ),
-                (
-                    "/usr/share/perl5/Image/ExifTool/*".to_string(),
-                    Access::READ
-                ),
+                ("/usr/share/perl5/Image/**".to_string(), Access::READ),
                 ("/usr/share/x1".to_string(), Access::READ),
                 ("/usr/share/x2".to_string(), Access::READ),
                 ("/usr/share/x3".to_string(), Access::READ),
@@ -1027,13 +1044,21 @@ mod tests {
                 ("/var/lib/tool/db/c".to_string(), Access::WRITE),
             ]
         );
-        let glob = &l.rules[7];
+        let glob = &l.rules[4];
         assert_eq!(glob.covers, 4);
         assert!(
             glob.comment
                 .starts_with("4 paths in one package directory: open 3x, stat 1x;"),
             "{}",
             glob.comment
+        );
+        let tree = &l.rules[7];
+        assert_eq!(tree.covers, 5);
+        assert!(
+            tree.comment
+                .starts_with("5 paths in one package's directories: open 4x, stat 1x;"),
+            "{}",
+            tree.comment
         );
 
         // Spread over several directories of one package: their common
