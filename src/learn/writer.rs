@@ -658,8 +658,13 @@ fn narrow(a: Access) -> Access {
 
 /// The directory of the package `dir` is in, in a system tree
 /// ([`PACKAGE_TREES`]): its ancestor (or itself) at the depth of packages'
-/// own directories; `None` outside those trees or above that depth.
+/// own directories; `None` outside those trees, above that depth, and in
+/// the directories of programs (`/usr/bin/...`).
 fn package_root(dir: &Path) -> Option<PathBuf> {
+    const PROGRAMS: &[&str] = &["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"];
+    if PROGRAMS.iter().any(|p| dir.starts_with(p)) {
+        return None;
+    }
     let (_, depth) = PACKAGE_TREES.iter().find(|(t, _)| dir.starts_with(t))?;
     let comps: Vec<_> = dir.components().collect();
     // `comps[0]` is the root.
@@ -1018,6 +1023,10 @@ mod tests {
                 stat("/opt/tool/lib/a"),
                 stat("/opt/tool/lib/b"),
                 stat("/opt/tool/lib/c"),
+                // Not beside programs.
+                read("/usr/bin/lib/a"),
+                read("/usr/bin/lib/b"),
+                read("/usr/bin/lib/c"),
                 // Written: never.
                 ("/var/lib/tool/db/a", Access::WRITE, "open"),
                 ("/var/lib/tool/db/b", Access::WRITE, "open"),
@@ -1032,6 +1041,9 @@ mod tests {
                 ("/srv/data/a".to_string(), Access::READ),
                 ("/srv/data/b".to_string(), Access::READ),
                 ("/srv/data/c".to_string(), Access::READ),
+                ("/usr/bin/lib/a".to_string(), Access::READ),
+                ("/usr/bin/lib/b".to_string(), Access::READ),
+                ("/usr/bin/lib/c".to_string(), Access::READ),
                 ("/usr/share/color/icc/*".to_string(), Access::READ),
                 ("/usr/share/misc/a".to_string(), Access::READ),
                 ("/usr/share/misc/b".to_string(), Access::READ),
@@ -1044,7 +1056,7 @@ mod tests {
                 ("/var/lib/tool/db/c".to_string(), Access::WRITE),
             ]
         );
-        let glob = &l.rules[4];
+        let glob = &l.rules[7];
         assert_eq!(glob.covers, 4);
         assert!(
             glob.comment
@@ -1052,7 +1064,7 @@ mod tests {
             "{}",
             glob.comment
         );
-        let tree = &l.rules[7];
+        let tree = &l.rules[10];
         assert_eq!(tree.covers, 5);
         assert!(
             tree.comment
