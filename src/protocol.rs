@@ -378,6 +378,15 @@ fn make_call(op: Op, flags: i32, mode: u32) -> Result<Call, ProtocolError> {
             }
             Ok(Call::Readlink)
         }
+        // Brokered for `fdbroker run` only: no wire number.
+        Op::Mkdir
+        | Op::Unlink
+        | Op::Rmdir
+        | Op::Rename
+        | Op::Link
+        | Op::Symlink
+        | Op::Chmod
+        | Op::Utimes => Err(ProtocolError::UnknownOp(op as u16)),
     }
 }
 

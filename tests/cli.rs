@@ -92,7 +92,7 @@ fn check_reports_every_bad_file_and_fails() {
         stderr(&o),
         format!(
             "{b1}:3:16: bad pattern `/srv/../etc`: `.` and `..` components are not allowed: write the normalised path\n\
-             {b2}:4:11: unknown right `raed`; expected one of: read, write, create, exec, stat\n"
+             {b2}:4:11: unknown right `raed`; expected one of: read, write, create, remove, exec, stat\n"
         )
     );
     let missing = dir.path().join("missing.toml");
@@ -623,5 +623,66 @@ fn profiles_lists_and_shows_the_builtin_profiles() {
         )),
         "{}",
         stderr(&o)
+    );
+}
+
+/// `explain --profile/--read/--write` judges as `fdbroker run` would with
+/// those options, naming the grants.
+#[test]
+fn explain_takes_profiles_and_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(dir.path()).unwrap();
+    fs::create_dir(root.join("out")).unwrap();
+    fs::write(root.join("in.txt"), "x").unwrap();
+    let p = |rel: &str| root.join(rel).display().to_string();
+    let o = fdbroker(&[
+        "explain",
+        "--profile",
+        "runtime",
+        "--read",
+        &p("in.txt"),
+        "--write",
+        &p("out"),
+        "-a",
+        "read",
+        &p("in.txt"),
+        &p("out/new.txt"),
+        "/etc/ld.so.cache",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "allow {} [read]: allowed by --read {}",
+            p("in.txt"),
+            p("in.txt")
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("[read]: allowed by --write {}", p("out"))),
+        "{out}"
+    );
+    assert!(
+        out.contains("allow /etc/ld.so.cache [read]: allowed by <profile:runtime>:"),
+        "{out}"
+    );
+    let o = fdbroker(&[
+        "explain",
+        "--read",
+        &p("in.txt"),
+        "-a",
+        "write",
+        &p("in.txt"),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let o = fdbroker(&["explain", "--read", &p("missing"), "/x"]);
+    assert_eq!(code(&o), 2);
+    assert_eq!(
+        stderr(&o).lines().next().unwrap_or_default(),
+        format!(
+            "fdbroker: error: --read {}: No such file or directory (os error 2)",
+            p("missing")
+        )
     );
 }

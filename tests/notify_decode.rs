@@ -8,8 +8,9 @@
 //! starting point for the broker than for the kernel (see SECURITY.md).
 
 use fdbroker::notify::{
-    AccessCall, BROKERED_SYSCALLS, Dirfd, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall,
-    Syscall, decode,
+    AccessCall, BROKERED_SYSCALLS, ChmodCall, Dirfd, LinkCall, MkdirCall, OpenCall, Openat2Call,
+    ReadlinkCall, RenameCall, StatCall, StatxCall, SymlinkCall, Syscall, UnlinkCall, UtimesCall,
+    decode,
 };
 use proptest::prelude::*;
 
@@ -28,6 +29,16 @@ fn int_args(nr: i64) -> &'static [usize] {
         libc::SYS_readlink => &[2],
         libc::SYS_readlinkat => &[0, 3],
         libc::SYS_memfd_create => &[1],
+        libc::SYS_mkdirat => &[0],
+        libc::SYS_unlinkat => &[0, 2],
+        libc::SYS_renameat | libc::SYS_renameat2 => &[0, 2],
+        libc::SYS_linkat => &[0, 2, 4],
+        libc::SYS_symlinkat => &[1],
+        libc::SYS_fchmod => &[0],
+        libc::SYS_fchmodat => &[0],
+        452 => &[0, 3],
+        libc::SYS_futimesat => &[0],
+        libc::SYS_utimensat => &[0, 3],
         _ => &[],
     }
 }
@@ -39,7 +50,34 @@ fn dirfd_of(c: &Syscall) -> Option<Dirfd> {
         | Syscall::Stat(StatCall { dirfd, .. })
         | Syscall::Statx(StatxCall { dirfd, .. })
         | Syscall::Access(AccessCall { dirfd, .. })
-        | Syscall::Readlink(ReadlinkCall { dirfd, .. }) => Some(dirfd),
+        | Syscall::Readlink(ReadlinkCall { dirfd, .. })
+        | Syscall::Mkdir(MkdirCall { dirfd, .. })
+        | Syscall::Unlink(UnlinkCall { dirfd, .. })
+        | Syscall::Rename(RenameCall {
+            old_dirfd: dirfd, ..
+        })
+        | Syscall::Link(LinkCall {
+            old_dirfd: dirfd, ..
+        })
+        | Syscall::Chmod(ChmodCall {
+            dirfd,
+            path_addr: Some(_),
+            ..
+        })
+        | Syscall::Utimes(UtimesCall { dirfd, .. })
+        | Syscall::Symlink(SymlinkCall {
+            new_dirfd: dirfd, ..
+        }) => Some(dirfd),
+        // fchmod names a descriptor, never the working directory.
+        Syscall::Chmod(ChmodCall {
+            dirfd: Dirfd::Fd(fd),
+            path_addr: None,
+            ..
+        }) => Some(if fd == libc::AT_FDCWD {
+            Dirfd::Cwd
+        } else {
+            Dirfd::Fd(fd)
+        }),
         _ => None,
     }
 }
@@ -69,10 +107,12 @@ proptest! {
     #[test]
     fn dirfd_is_read_as_the_kernel_reads_it(which in 0..BROKERED_SYSCALLS.len(), high in any::<u32>(), low in any::<i32>()) {
         let (_, nr) = BROKERED_SYSCALLS[which];
-        // Calls with a dirfd have it first; the others always use the cwd.
-        let has_dirfd = int_args(nr).first() == Some(&0);
+        // Calls with a dirfd have it first (symlinkat: second, after the
+        // link's contents); the others always use the cwd.
+        let at = usize::from(nr == libc::SYS_symlinkat);
+        let has_dirfd = int_args(nr).first() == Some(&at);
         let mut args = [0u64; 6];
-        args[0] = (u64::from(high) << 32) | u64::from(low as u32);
+        args[at] = (u64::from(high) << 32) | u64::from(low as u32);
         let (_, call) = decode(nr, args).expect("brokered");
         let want = if !has_dirfd || low == libc::AT_FDCWD { Dirfd::Cwd } else { Dirfd::Fd(low) };
         // memfd_create takes no path at all.

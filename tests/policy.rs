@@ -95,7 +95,7 @@ fn version_errors_are_located() {
 fn rule_errors_are_located() {
     assert_eq!(
         error(&rule("\"/a\"", "\"read\", \"delete\"")),
-        "t.toml:4:19: unknown right `delete`; expected one of: read, write, create, exec, stat"
+        "t.toml:4:19: unknown right `delete`; expected one of: read, write, create, remove, exec, stat"
     );
     assert_eq!(
         error(&rule("", "\"read\"")),

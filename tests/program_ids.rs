@@ -192,9 +192,12 @@ fn profile_grants_are_opened_with_the_programs_credentials() {
         );
         let o = ops.readlink(&own, &as_program, &f.p("closed/link"));
         assert_eq!(o.result.unwrap(), b"inner");
+        // What it creates is still the program's (created with its
+        // filesystem ids and the broker's capabilities).
         let o = ops.open(&own, &as_program, &f.p("out/by-own"), flags, 0o644);
         assert!(o.result.is_ok(), "{o:?}");
-        assert_eq!(fs::metadata(f.p("out/by-own")).unwrap().uid(), 0);
+        let made = fs::metadata(f.p("out/by-own")).unwrap();
+        assert_eq!((made.uid(), made.gid()), (NOBODY, NOBODY));
         fs::remove_file(f.p("out/by-own")).unwrap();
         // So does a broker told nothing of the program (a library broker).
         let o = open(&profile, &ctx(None), "locked");

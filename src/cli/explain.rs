@@ -1,4 +1,5 @@
-//! `fdbroker explain --policy POLICY [--access RIGHT]... PATH...`, and
+//! `fdbroker explain [--policy POLICY] [--profile NAME]... [--read PATH]...
+//! [--write PATH]... [--access RIGHT]... PATH...`, and
 //! `fdbroker explain --audit-log FILE [--format text|json]`.
 
 use std::io;
@@ -7,9 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use fdbroker::learn::{AuditSummary, DeniedGroup, Learned, PolicyWriter};
-use fdbroker::policy::{Access, Policy};
+use fdbroker::policy::{Access, Policy, Sources};
 use fdbroker::procfs;
 use serde_json::{Value, json};
+
+use super::grants::GrantArgs;
 
 /// Show whether a policy allows access to paths, and the rule that decides.
 #[derive(clap::Args)]
@@ -18,7 +21,9 @@ For each PATH prints `allow` or `deny`, the rights asked, and the deciding
 rule as FILE:LINE, or `no rule allows it`. A PATH that exists is judged as
 the broker would judge it: by its canonical path, with symbolic links
 resolved (shown as `(resolves to X)`); a PATH that does not exist is judged
-by its resolved parent directory plus its name.
+by its resolved parent directory plus its name. --profile, --read and
+--write add to the policy as they do for `fdbroker run` (a grant's rule
+shows as `--write PATH`); at least one of them or --policy is needed.
 
 With --audit-log FILE (a log written by `fdbroker run --audit-log`; `-`
 reads standard input) it summarises the log instead: how many decisions
@@ -39,11 +44,18 @@ pub struct Args {
         long,
         short = 'p',
         value_name = "POLICY",
-        required_unless_present = "audit_log"
+        required_unless_present_any = ["audit_log", "profile", "read", "write"]
     )]
     pub policy: Option<PathBuf>,
+    /// `--profile`, `--read` and `--write`, as for `fdbroker run`.
+    #[command(flatten)]
+    pub grants: GrantArgs,
     /// Summarise this audit log instead of judging paths.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "paths", "access"])]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["policy", "profile", "read", "write", "paths", "access"]
+    )]
     pub audit_log: Option<PathBuf>,
     /// A right to ask for: read, write, create, exec or stat. Repeat it, or
     /// separate rights with commas, to ask for several at once [default: read].
@@ -68,7 +80,7 @@ pub enum Format {
 
 fn parse_right(name: &str) -> Result<Access, String> {
     Access::from_right_name(name).ok_or_else(|| {
-        format!("unknown right `{name}`; expected one of: read, write, create, exec, stat")
+        format!("unknown right `{name}`; expected one of: read, write, create, remove, exec, stat")
     })
 }
 
@@ -80,10 +92,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(rel) = args.paths.iter().find(|p| !p.is_absolute()) {
         bail!("{}: a path to explain must be absolute", rel.display());
     }
-    let Some(policy_path) = &args.policy else {
-        bail!("--policy is required");
-    };
-    let policy = Policy::from_file(policy_path)?;
+    let policy = compose(args)?;
     let access = args.access.iter().fold(Access::empty(), |acc, &a| acc | a);
     let access = if access.is_empty() {
         Access::READ
@@ -118,6 +127,20 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The policy of `--policy`, `--profile`, `--read` and `--write`, as
+/// `fdbroker run` composes it (without a run's temporary directory).
+fn compose(args: &Args) -> anyhow::Result<Policy> {
+    let mut sources = Sources::new();
+    if let Some(file) = &args.policy {
+        sources = sources.file(file);
+    }
+    let sources = args.grants.add_to(sources).map_err(anyhow::Error::msg)?;
+    if sources.is_empty() {
+        bail!("give --policy POLICY, --profile NAME, --read PATH or --write PATH");
+    }
+    Ok(Policy::compose(&sources)?)
 }
 
 struct Judged {

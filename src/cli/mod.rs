@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod ending;
 pub mod explain;
+pub mod grants;
 pub mod limits;
 pub mod man;
 pub mod profiles;

@@ -18,10 +18,11 @@ use fdbroker::audit::AuditLog;
 use fdbroker::event::Event;
 use fdbroker::learn::{Denials, LEARN_BUDGET, Learner, PolicyWriter, include_entry};
 use fdbroker::limits::Limits;
-use fdbroker::policy::{Grant, NamePattern, Policy, PolicyVars, Sources};
+use fdbroker::policy::{NamePattern, Policy, PolicyVars, Sources};
 use fdbroker::sandbox::{EXIT_SETUP, PrivateTmp, Sandbox, Status, parse_setenv};
 
 use super::ending::Ending;
+use super::grants::GrantArgs;
 use super::limits::LimitArgs;
 
 /// Run PROGRAM confined: every open, stat, access and readlink it (or any
@@ -111,25 +112,16 @@ pub struct Args {
     /// one). Repeat for several: their rules, limits and [env] combine.
     #[arg(long, value_name = "POLICY")]
     pub policy: Vec<PathBuf>,
-    /// Also apply the built-in profile NAME (`fdbroker profiles` lists
-    /// them). Repeat for several.
-    #[arg(long, value_name = "NAME")]
-    pub profile: Vec<String>,
-    /// Let the program read PATH: a file, or a directory and everything
-    /// beneath it. Repeat for several.
-    #[arg(long, value_name = "PATH")]
-    pub read: Vec<PathBuf>,
-    /// Let the program read, write, create and remove PATH and everything
-    /// beneath it (PATH may be a new name in an existing directory).
-    /// Repeat for several.
-    #[arg(long, value_name = "PATH")]
-    pub write: Vec<PathBuf>,
+    /// `--profile`, `--read` and `--write`.
+    #[command(flatten)]
+    pub grants: GrantArgs,
     /// Learn mode: allow and record every file request, then write a policy
     /// allowing exactly that to OUT.toml.
     #[arg(long, value_name = "OUT.toml")]
     pub learn: Option<PathBuf>,
     /// With --learn: a directory (or file) the program may write and create
-    /// in, and whose writes are learned. Repeat for several.
+    /// in, and whose writes are learned, file by file (--write grants
+    /// without learning). Repeat for several.
     #[arg(long, value_name = "DIR", requires = "learn")]
     pub learn_writable: Vec<PathBuf>,
     /// Do not explain denials (or learn-mode refusals) on standard error.
@@ -243,15 +235,7 @@ fn compose(args: &Args, mut sources: Sources) -> Result<(Policy, PrivateTmp, Pol
     for file in &args.policy {
         sources = sources.file(file);
     }
-    for name in &args.profile {
-        sources = sources.profile(name);
-    }
-    for path in &args.read {
-        sources = sources.grant(Grant::read(path).map_err(|e| e.to_string())?);
-    }
-    for path in &args.write {
-        sources = sources.grant(Grant::write(path).map_err(|e| e.to_string())?);
-    }
+    sources = args.grants.add_to(sources)?;
     let tmp = PrivateTmp::create().map_err(|e| e.to_string())?;
     let vars = run_vars(args, tmp.path());
     let sources = sources
@@ -426,7 +410,7 @@ fn learn(
     for base in &args.policy {
         writer = writer.include(include_entry(base, out));
     }
-    for name in &args.profile {
+    for name in &args.grants.profile {
         writer = writer.profile(name);
     }
     // The record is given back once the rules are made, the rules once the

@@ -137,6 +137,12 @@ pub struct DenyOptions {
     /// owner checks these calls make — by path, or on a descriptor the broker
     /// opened read-only.
     pub metadata_changes: bool,
+    /// With [`DenyOptions::metadata_changes`]: the mode and time changes
+    /// (`chmod`, `fchmod`, `fchmodat`, `fchmodat2`, `utime`, `utimes`,
+    /// `futimesat`, `utimensat`) are among them (default true). Set false
+    /// when a user-notification filter brokers them instead; owner,
+    /// extended-attribute and file-attribute changes stay denied.
+    pub modes_and_times: bool,
     /// What `socket(2)` may create.
     pub sockets: Sockets,
     /// More rules, e.g. from `fdbroker run`.
@@ -148,6 +154,7 @@ impl Default for DenyOptions {
         DenyOptions {
             open_family: true,
             metadata_changes: true,
+            modes_and_times: true,
             sockets: Sockets::Any,
             extra: Vec::new(),
         }
@@ -167,6 +174,11 @@ impl DenyOptions {
     /// Sets [`DenyOptions::metadata_changes`].
     pub fn metadata_changes(mut self, yes: bool) -> DenyOptions {
         self.metadata_changes = yes;
+        self
+    }
+    /// Sets [`DenyOptions::modes_and_times`].
+    pub fn modes_and_times(mut self, yes: bool) -> DenyOptions {
+        self.modes_and_times = yes;
         self
     }
     /// Sets [`DenyOptions::sockets`].
@@ -287,22 +299,36 @@ pub fn deny_rules(opts: &DenyOptions) -> Result<Vec<DenyRule>, ConfineError> {
         )?);
     }
     if opts.metadata_changes {
+        // Mode and time changes, unless brokered (kept in this order, the
+        // filter's order).
+        let mt = opts.modes_and_times;
+        let keep = |(rule, yes): (DenyRule, bool)| yes.then_some(rule);
         #[cfg(target_arch = "x86_64")]
+        rules.extend(
+            [
+                (r("chmod", SYS_chmod, Errno::EPERM), mt),
+                (r("chown", SYS_chown, Errno::EPERM), true),
+                (r("lchown", SYS_lchown, Errno::EPERM), true),
+                (r("utime", SYS_utime, Errno::EPERM), mt),
+                (r("utimes", SYS_utimes, Errno::EPERM), mt),
+                (r("futimesat", SYS_futimesat, Errno::EPERM), mt),
+            ]
+            .into_iter()
+            .filter_map(keep),
+        );
+        rules.extend(
+            [
+                (r("fchmod", SYS_fchmod, Errno::EPERM), mt),
+                (r("fchmodat", SYS_fchmodat, Errno::EPERM), mt),
+                (r("fchmodat2", SYS_fchmodat2, Errno::EPERM), mt),
+                (r("fchown", SYS_fchown, Errno::EPERM), true),
+                (r("fchownat", SYS_fchownat, Errno::EPERM), true),
+                (r("utimensat", SYS_utimensat, Errno::EPERM), mt),
+            ]
+            .into_iter()
+            .filter_map(keep),
+        );
         rules.extend([
-            r("chmod", SYS_chmod, Errno::EPERM),
-            r("chown", SYS_chown, Errno::EPERM),
-            r("lchown", SYS_lchown, Errno::EPERM),
-            r("utime", SYS_utime, Errno::EPERM),
-            r("utimes", SYS_utimes, Errno::EPERM),
-            r("futimesat", SYS_futimesat, Errno::EPERM),
-        ]);
-        rules.extend([
-            r("fchmod", SYS_fchmod, Errno::EPERM),
-            r("fchmodat", SYS_fchmodat, Errno::EPERM),
-            r("fchmodat2", SYS_fchmodat2, Errno::EPERM),
-            r("fchown", SYS_fchown, Errno::EPERM),
-            r("fchownat", SYS_fchownat, Errno::EPERM),
-            r("utimensat", SYS_utimensat, Errno::EPERM),
             r("setxattr", SYS_setxattr, Errno::EPERM),
             r("lsetxattr", SYS_lsetxattr, Errno::EPERM),
             r("fsetxattr", SYS_fsetxattr, Errno::EPERM),

@@ -7,8 +7,8 @@ use nix::errno::Errno;
 use super::{ConfineError, DenyOptions, DenyRule, SeccompCmpOp, Sockets};
 
 /// The deny filter for `fdbroker run`: [`deny_rules`](super::deny_rules)
-/// without the open family (brokered instead: `ERRNO` would outrank
-/// `USER_NOTIF`), plus [`run_deny_rules`]. Non-`AF_UNIX` sockets fail unless
+/// without the open family and the mode and time changes (brokered instead:
+/// `ERRNO` would outrank `USER_NOTIF`), plus [`run_deny_rules`]. Non-`AF_UNIX` sockets fail unless
 /// `network`; without it, `socket(2)` fails altogether (pathname sockets of
 /// other services are out of reach; `socketpair(2)` still works, for streams
 /// and seqpackets).
@@ -16,6 +16,8 @@ pub fn deny_options(network: bool) -> Result<DenyOptions, ConfineError> {
     let mut opts = DenyOptions::new()
         .open_family(false)
         .metadata_changes(true)
+        // Brokered: the notification server judges them.
+        .modes_and_times(false)
         .sockets(if network {
             Sockets::Any
         } else {
@@ -48,20 +50,9 @@ pub fn run_deny_rules(network: bool) -> Result<Vec<DenyRule>, ConfineError> {
         // Path calls that are neither brokered nor useful under Landlock
         // (which refuses them all, but only after the lookup: ENOENT versus
         // EACCES would tell which denied paths exist). One errno for all.
-        r("mkdir", SYS_mkdir, Errno::EACCES),
-        r("mkdirat", SYS_mkdirat, Errno::EACCES),
+        // mkdir, unlink, rmdir, rename, link, symlink are brokered.
         r("mknod", SYS_mknod, Errno::EACCES),
         r("mknodat", SYS_mknodat, Errno::EACCES),
-        r("unlink", SYS_unlink, Errno::EACCES),
-        r("unlinkat", SYS_unlinkat, Errno::EACCES),
-        r("rmdir", SYS_rmdir, Errno::EACCES),
-        r("rename", SYS_rename, Errno::EACCES),
-        r("renameat", SYS_renameat, Errno::EACCES),
-        r("renameat2", SYS_renameat2, Errno::EACCES),
-        r("link", SYS_link, Errno::EACCES),
-        r("linkat", SYS_linkat, Errno::EACCES),
-        r("symlink", SYS_symlink, Errno::EACCES),
-        r("symlinkat", SYS_symlinkat, Errno::EACCES),
         r("truncate", SYS_truncate, Errno::EACCES),
         r("statfs", SYS_statfs, Errno::EACCES),
         r("inotify_add_watch", SYS_inotify_add_watch, Errno::EACCES),

@@ -294,7 +294,7 @@ impl Learner {
         if access != Access::STAT && dangerous_device(path) {
             return Some(Refusal::Device);
         }
-        if access.intersects(Access::WRITE | Access::CREATE)
+        if access.intersects(Access::WRITE | Access::CREATE | Access::REMOVE)
             && !self.writable.iter().any(|w| path.starts_with(w))
             && !self.base_writes_existing(path, access)
         {

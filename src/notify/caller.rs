@@ -304,6 +304,14 @@ pub(super) fn op(call: &Syscall) -> Op {
         Syscall::Stat(_) | Syscall::Statx(_) => Op::Stat,
         Syscall::Access(_) => Op::Access,
         Syscall::Readlink(_) => Op::Readlink,
+        Syscall::Mkdir(_) => Op::Mkdir,
+        Syscall::Unlink(c) if c.removes_dir() => Op::Rmdir,
+        Syscall::Unlink(_) => Op::Unlink,
+        Syscall::Rename(_) => Op::Rename,
+        Syscall::Link(_) => Op::Link,
+        Syscall::Symlink(_) => Op::Symlink,
+        Syscall::Chmod(_) => Op::Chmod,
+        Syscall::Utimes(_) => Op::Utimes,
     }
 }
 

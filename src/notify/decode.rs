@@ -2,12 +2,16 @@
 //! their raw arguments mean, and which argument values the kernel itself
 //! would refuse. Pure: pointers are not followed.
 
+use super::dircalls::{
+    ChmodCall, LinkCall, MkdirCall, RenameCall, SYS_FCHMODAT2, SymlinkCall, UnlinkCall, UtimesCall,
+    decode_dir,
+};
 use crate::resolve::FollowSymlinks;
 use nix::errno::Errno;
 
 /// The system calls the notification filter sends to the broker, by name and
 /// x86-64 number.
-pub const BROKERED_SYSCALLS: [(&str, i64); 14] = [
+pub const BROKERED_SYSCALLS: [(&str, i64); 34] = [
     ("open", libc::SYS_open),
     ("openat", libc::SYS_openat),
     ("openat2", libc::SYS_openat2),
@@ -22,6 +26,26 @@ pub const BROKERED_SYSCALLS: [(&str, i64); 14] = [
     ("readlink", libc::SYS_readlink),
     ("readlinkat", libc::SYS_readlinkat),
     ("memfd_create", libc::SYS_memfd_create),
+    ("mkdir", libc::SYS_mkdir),
+    ("mkdirat", libc::SYS_mkdirat),
+    ("unlink", libc::SYS_unlink),
+    ("unlinkat", libc::SYS_unlinkat),
+    ("rmdir", libc::SYS_rmdir),
+    ("rename", libc::SYS_rename),
+    ("renameat", libc::SYS_renameat),
+    ("renameat2", libc::SYS_renameat2),
+    ("link", libc::SYS_link),
+    ("linkat", libc::SYS_linkat),
+    ("symlink", libc::SYS_symlink),
+    ("symlinkat", libc::SYS_symlinkat),
+    ("chmod", libc::SYS_chmod),
+    ("fchmod", libc::SYS_fchmod),
+    ("fchmodat", libc::SYS_fchmodat),
+    ("fchmodat2", SYS_FCHMODAT2),
+    ("utime", libc::SYS_utime),
+    ("utimes", libc::SYS_utimes),
+    ("futimesat", libc::SYS_futimesat),
+    ("utimensat", libc::SYS_utimensat),
 ];
 
 /// Where a relative path starts.
@@ -34,7 +58,7 @@ pub enum Dirfd {
 }
 
 impl Dirfd {
-    fn from_arg(arg: u64) -> Dirfd {
+    pub(super) fn from_arg(arg: u64) -> Dirfd {
         // The kernel reads dirfd as an int: only the low 32 bits count.
         match arg as u32 as i32 {
             libc::AT_FDCWD => Dirfd::Cwd,
@@ -151,6 +175,20 @@ pub enum Syscall {
     Readlink(ReadlinkCall),
     /// `memfd_create`.
     MemfdCreate(MemfdCall),
+    /// `mkdir`, `mkdirat`.
+    Mkdir(MkdirCall),
+    /// `unlink`, `unlinkat`, `rmdir`.
+    Unlink(UnlinkCall),
+    /// `rename`, `renameat`, `renameat2`.
+    Rename(RenameCall),
+    /// `link`, `linkat`.
+    Link(LinkCall),
+    /// `symlink`, `symlinkat`.
+    Symlink(SymlinkCall),
+    /// `chmod`, `fchmod`, `fchmodat`, `fchmodat2`.
+    Chmod(ChmodCall),
+    /// `utime`, `utimes`, `futimesat`, `utimensat`.
+    Utimes(UtimesCall),
 }
 
 /// Decodes brokered system call `nr` with raw arguments `args` into its
@@ -253,7 +291,7 @@ pub fn decode(nr: i64, args: [u64; 6]) -> Option<(&'static str, Syscall)> {
             name_addr: args[0],
             flags: args[1] as u32,
         }),
-        _ => return None,
+        _ => decode_dir(nr, args)?,
     };
     Some((name, call))
 }

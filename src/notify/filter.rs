@@ -23,13 +23,13 @@ const RET_ERRNO_ENOSYS: u32 = ret_errno(libc::ENOSYS);
 ///  1: jeq #0xc000003e, 1, 0    ; x86-64 → 3
 ///  2: ret #ERRNO(ENOSYS)
 ///  3: ld  [0]                  ; nr
-///  4: jset #0x40000000, 16, 0  ; x32 → 21
-///  5: jeq #2, 14, 0            ; open → 20
+///  4: jset #0x40000000, 36, 0  ; x32 → 41
+///  5: jeq #2, 34, 0            ; open → 40
 ///  ...                         ; one jeq per brokered call
-/// 18: jeq #319, 1, 0           ; memfd_create → 20
-/// 19: ret #ALLOW
-/// 20: ret #USER_NOTIF
-/// 21: ret #ERRNO(ENOSYS)
+/// 38: jeq #280, 1, 0           ; utimensat → 40
+/// 39: ret #ALLOW
+/// 40: ret #USER_NOTIF
+/// 41: ret #ERRNO(ENOSYS)
 /// ```
 ///
 /// Install it with `SECCOMP_FILTER_FLAG_NEW_LISTENER`
@@ -65,21 +65,41 @@ mod tests {
             (0x15, 1, 0, 0xc000_003e),
             (0x06, 0, 0, 0x0005_0026),
             (0x20, 0, 0, 0),
-            (0x45, 16, 0, 0x4000_0000),
-            (0x15, 14, 0, 2),   // open
-            (0x15, 13, 0, 257), // openat
-            (0x15, 12, 0, 437), // openat2
-            (0x15, 11, 0, 85),  // creat
-            (0x15, 10, 0, 4),   // stat
-            (0x15, 9, 0, 6),    // lstat
-            (0x15, 8, 0, 262),  // newfstatat
-            (0x15, 7, 0, 332),  // statx
-            (0x15, 6, 0, 21),   // access
-            (0x15, 5, 0, 269),  // faccessat
-            (0x15, 4, 0, 439),  // faccessat2
-            (0x15, 3, 0, 89),   // readlink
-            (0x15, 2, 0, 267),  // readlinkat
-            (0x15, 1, 0, 319),  // memfd_create
+            (0x45, 36, 0, 0x4000_0000),
+            (0x15, 34, 0, 2),   // open
+            (0x15, 33, 0, 257), // openat
+            (0x15, 32, 0, 437), // openat2
+            (0x15, 31, 0, 85),  // creat
+            (0x15, 30, 0, 4),   // stat
+            (0x15, 29, 0, 6),   // lstat
+            (0x15, 28, 0, 262), // newfstatat
+            (0x15, 27, 0, 332), // statx
+            (0x15, 26, 0, 21),  // access
+            (0x15, 25, 0, 269), // faccessat
+            (0x15, 24, 0, 439), // faccessat2
+            (0x15, 23, 0, 89),  // readlink
+            (0x15, 22, 0, 267), // readlinkat
+            (0x15, 21, 0, 319), // memfd_create
+            (0x15, 20, 0, 83),  // mkdir
+            (0x15, 19, 0, 258), // mkdirat
+            (0x15, 18, 0, 87),  // unlink
+            (0x15, 17, 0, 263), // unlinkat
+            (0x15, 16, 0, 84),  // rmdir
+            (0x15, 15, 0, 82),  // rename
+            (0x15, 14, 0, 264), // renameat
+            (0x15, 13, 0, 316), // renameat2
+            (0x15, 12, 0, 86),  // link
+            (0x15, 11, 0, 265), // linkat
+            (0x15, 10, 0, 88),  // symlink
+            (0x15, 9, 0, 266),  // symlinkat
+            (0x15, 8, 0, 90),   // chmod
+            (0x15, 7, 0, 91),   // fchmod
+            (0x15, 6, 0, 268),  // fchmodat
+            (0x15, 5, 0, 452),  // fchmodat2
+            (0x15, 4, 0, 132),  // utime
+            (0x15, 3, 0, 235),  // utimes
+            (0x15, 2, 0, 261),  // futimesat
+            (0x15, 1, 0, 280),  // utimensat
             (0x06, 0, 0, 0x7fff_0000),
             (0x06, 0, 0, 0x7fc0_0000),
             (0x06, 0, 0, 0x0005_0026),

@@ -57,6 +57,7 @@
 
 mod caller;
 mod decode;
+mod dircalls;
 mod encode;
 mod filter;
 mod memfd;
@@ -70,6 +71,9 @@ use nix::errno::Errno;
 pub use self::decode::{
     AccessCall, BROKERED_SYSCALLS, Dirfd, MFD_NAME_MAX, MemfdCall, OPEN_HOW_SIZE_MAX,
     OPEN_HOW_SIZE_VER0, OpenCall, Openat2Call, ReadlinkCall, StatCall, StatxCall, Syscall, decode,
+};
+pub use self::dircalls::{
+    ChmodCall, LinkCall, MkdirCall, RenameCall, SymlinkCall, TimesLayout, UnlinkCall, UtimesCall,
 };
 pub use self::encode::{STAT_SIZE, STATX_SIZE, encode_kernel_stat, encode_statx};
 pub use self::filter::notify_filter;

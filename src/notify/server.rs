@@ -1,6 +1,8 @@
 //! [`NotifyServer`]: what each brokered call is answered with, from the
 //! notification received to the answer sent.
 
+mod changes;
+
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -200,6 +202,13 @@ impl NotifyServer {
             Syscall::Readlink(call) => self.readlink(&caller, n, name, call),
             Syscall::MemfdCreate(call) => memfd::create(&caller, call, || self.valid(n))
                 .map(|fd| Answer::Fd(fd, call.cloexec())),
+            Syscall::Mkdir(call) => self.mkdir(&caller, n, name, call),
+            Syscall::Unlink(call) => self.unlink(&caller, n, name, call),
+            Syscall::Rename(call) => self.rename(&caller, n, name, call),
+            Syscall::Link(call) => self.link(&caller, n, name, call),
+            Syscall::Symlink(call) => self.symlink(&caller, n, name, call),
+            Syscall::Chmod(call) => self.chmod(&caller, n, name, call),
+            Syscall::Utimes(call) => self.utimes(&caller, n, name, call),
         };
         if let Some(errno) = caller.failure() {
             caller.report(self.observer.as_deref(), name, op, errno);

@@ -27,12 +27,21 @@ pub mod flags;
 mod access;
 
 pub use access::access_rights;
+mod chmod;
+mod entry;
+mod link;
+mod mkdir;
 mod open;
 mod program;
 mod readlink;
+mod remove;
+mod rename;
 mod stat;
+mod utimes;
 
 pub use program::ProgramIds;
+pub use rename::Pair;
+pub use utimes::{Stamp, Times};
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
@@ -60,6 +69,23 @@ pub enum Op {
     Access = 3,
     /// `readlink(2)`: the answer is the link's target.
     Readlink = 4,
+    /// `mkdir(2)`. This and the operations below are not in the socketpair
+    /// protocol: only `fdbroker run` brokers them.
+    Mkdir = 5,
+    /// `unlink(2)`.
+    Unlink = 6,
+    /// `rmdir(2)`.
+    Rmdir = 7,
+    /// `rename(2)`: one event for each of its two paths.
+    Rename = 8,
+    /// `link(2)`: one event for each of its two paths.
+    Link = 9,
+    /// `symlink(2)`.
+    Symlink = 10,
+    /// `chmod(2)`.
+    Chmod = 11,
+    /// `utimensat(2)`.
+    Utimes = 12,
 }
 
 impl Op {
@@ -70,6 +96,14 @@ impl Op {
             Op::Stat => "stat",
             Op::Access => "access",
             Op::Readlink => "readlink",
+            Op::Mkdir => "mkdir",
+            Op::Unlink => "unlink",
+            Op::Rmdir => "rmdir",
+            Op::Rename => "rename",
+            Op::Link => "link",
+            Op::Symlink => "symlink",
+            Op::Chmod => "chmod",
+            Op::Utimes => "utimes",
         }
     }
 }

@@ -10,7 +10,8 @@
 //! create is made with openat(2) in the held parent directory with
 //! `O_CREAT|O_EXCL|O_NOFOLLOW`, so nothing that appears at the name in the
 //! meantime (a file, a hard link, a symlink) is ever opened: the broker then
-//! starts over and judges it as existing.
+//! starts over and judges it as existing. With the program's credentials
+//! known, the file is created with its filesystem ids: it is the program's.
 //!
 //! `O_CREAT` without `O_EXCL` on a dangling symlink is refused: the broker
 //! never creates through a symlink. The answer is `ELOOP` (what `O_NOFOLLOW`
@@ -307,7 +308,12 @@ impl Ops {
                 }
                 create(&again.fd)
             }),
-            Via::Broker | Via::Program => create(&dir.fd),
+            Via::Program => create(&dir.fd),
+            // The new file is the program's from the start.
+            Via::Broker => match ctx.program {
+                Some(program) => super::entry::owned_by(program, || create(&dir.fd)),
+                None => create(&dir.fd),
+            },
         };
         match created {
             Ok(fd) => Attempt::Done(Outcome {

@@ -12,21 +12,26 @@ bitflags! {
         const READ = 1 << 0;
         /// Open an existing file for writing (`O_WRONLY`/`O_RDWR`, `O_TRUNC`, `O_APPEND`).
         const WRITE = 1 << 1;
-        /// Create a new file (`O_CREAT`) or directory.
+        /// Create a new file (`O_CREAT`), directory, symlink or hard link;
+        /// be the destination of a rename.
         const CREATE = 1 << 2;
         /// Execute it (used by `fdbroker run`).
         const EXEC = 1 << 3;
         /// Metadata only: stat, access, readlink.
         const STAT = 1 << 4;
+        /// Remove it: unlink a file, remove a directory, rename it away (or
+        /// replace it by a rename). `write` and `create` do not imply it.
+        const REMOVE = 1 << 5;
     }
 }
 
 impl Access {
     /// The policy-file name of each single right, in a fixed order.
-    pub const NAMES: [(&'static str, Access); 5] = [
+    pub const NAMES: [(&'static str, Access); 6] = [
         ("read", Access::READ),
         ("write", Access::WRITE),
         ("create", Access::CREATE),
+        ("remove", Access::REMOVE),
         ("exec", Access::EXEC),
         ("stat", Access::STAT),
     ];

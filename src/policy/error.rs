@@ -78,7 +78,9 @@ pub enum PolicyError {
         message: String,
     },
     /// A name in an `access` list that is not a right.
-    #[error("{at}: unknown right `{name}`; expected one of: read, write, create, exec, stat")]
+    #[error(
+        "{at}: unknown right `{name}`; expected one of: read, write, create, remove, exec, stat"
+    )]
     UnknownRight {
         /// Where.
         at: Location,

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 
 use super::Access;
 
-/// The rights `--write PATH` gives on PATH and everything beneath it.
-///
-// `remove` joins this set when the right exists: this is the one place.
-pub const WRITE_RIGHTS: Access = Access::READ.union(Access::WRITE).union(Access::CREATE);
+/// The rights `--write PATH` gives on PATH and everything beneath it:
+/// `read`, `write`, `create` and `remove`.
+pub const WRITE_RIGHTS: Access = Access::READ
+    .union(Access::WRITE)
+    .union(Access::CREATE)
+    .union(Access::REMOVE);
 
 /// The rights `--read PATH` gives on PATH and everything beneath it.
 pub const READ_RIGHTS: Access = Access::READ;

@@ -87,7 +87,7 @@ pub fn lint(policy: &Policy) -> Vec<Warning> {
             });
         };
         let access = rule.access();
-        let writes = access.intersects(Access::WRITE | Access::CREATE);
+        let writes = access.intersects(Access::WRITE | Access::CREATE | Access::REMOVE);
         for (i, p) in rule.patterns().iter().enumerate() {
             // Messages show the pattern as written (`${TMPDIR}/...`).
             let shown = rule.written(i).unwrap_or(p);
@@ -114,7 +114,7 @@ pub fn lint(policy: &Policy) -> Vec<Warning> {
                     Some(shown),
                     format!(
                         "`{shown}` grants {} under {}: system configuration and programs",
-                        access & (Access::WRITE | Access::CREATE),
+                        access & (Access::WRITE | Access::CREATE | Access::REMOVE),
                         if prefix.starts_with("/etc") {
                             "/etc"
                         } else {
@@ -150,7 +150,7 @@ pub fn lint(policy: &Policy) -> Vec<Warning> {
                         format!(
                             "`{shown}` grants {} where `{x}` ({xrule}) lets programs be executed: \
                              the program could write a file and run it",
-                            access & (Access::WRITE | Access::CREATE)
+                            access & (Access::WRITE | Access::CREATE | Access::REMOVE)
                         ),
                     );
                 }

@@ -185,7 +185,10 @@ mod tests {
         assert_eq!(p.limits().memory, Some(256 << 20));
         let set: Vec<_> = p.env().set().map(|(n, v, _)| (n, v)).collect();
         assert_eq!(set, [("A", "1"), ("B", "2")]);
-        let d = p.decide(&root.join("out/x/y"), Access::CREATE | Access::WRITE);
+        let d = p.decide(
+            &root.join("out/x/y"),
+            Access::CREATE | Access::WRITE | Access::REMOVE,
+        );
         assert_eq!(
             d.reason(),
             format!("allowed by --write {}", root.join("out").display())

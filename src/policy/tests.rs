@@ -576,7 +576,7 @@ fn path() -> impl Strategy<Value = Vec<Vec<u8>>> {
 }
 
 fn access() -> impl Strategy<Value = Access> {
-    (1u8..32).prop_map(Access::from_bits_truncate)
+    (1u8..64).prop_map(Access::from_bits_truncate)
 }
 
 fn rights_list(a: Access) -> String {

@@ -415,6 +415,34 @@ impl Resolver {
         crate::sys::creds::access_effective(self.proc_fd.as_fd(), name.as_cstr(), amode.bits())
     }
 
+    /// Sets the permission bits of the object `fd` refers to (never a
+    /// symlink: Linux has no modes for them) to `mode`, through its
+    /// `/proc/self/fd/N` link: exactly that object.
+    pub fn chmod(&self, fd: BorrowedFd<'_>, mode: Mode) -> Result<(), Errno> {
+        let name = self.fd_name(fd)?;
+        nix::sys::stat::fchmodat(
+            &self.proc_fd,
+            name.as_cstr(),
+            mode,
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+    }
+
+    /// Makes a new hard link `name` in the directory `dir` to exactly the
+    /// object `fd` refers to (a symlink held with `O_NOFOLLOW` is linked
+    /// itself), through its `/proc/self/fd/N` link, which needs no
+    /// capability where linkat(2) with `AT_EMPTY_PATH` would.
+    pub fn link(&self, fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+        let src = self.fd_name(fd)?;
+        nix::unistd::linkat(
+            &self.proc_fd,
+            src.as_cstr(),
+            dir,
+            name,
+            AtFlags::AT_SYMLINK_FOLLOW,
+        )
+    }
+
     /// The target of the symlink `fd` refers to (an `O_PATH|O_NOFOLLOW`
     /// descriptor), see readlinkat(2) with an empty path. `EINVAL` when `fd` is
     /// not a symlink.

@@ -25,8 +25,9 @@ pub struct PrivateTmpError {
     pub source: io::Error,
 }
 
-/// A run's private temporary directory, removed with its contents when
-/// dropped. See the [module documentation](self).
+/// A run's private temporary directory: `fdbroker-run.XXXXXX`, mode 0700,
+/// given to the program's user by [`super::Sandbox::private_tmp`], and
+/// removed with its contents when dropped.
 ///
 /// ```no_run
 /// use fdbroker::sandbox::PrivateTmp;

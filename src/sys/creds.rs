@@ -291,6 +291,47 @@ pub(crate) fn act_as<T>(who: Identity, call: impl FnOnce() -> T) -> Result<T, Er
     Ok(out)
 }
 
+/// Makes `call` (one creation: its system calls and nothing that outlives
+/// it) on the calling thread with fsuid and fsgid set to `ids`, keeping
+/// every effective capability: what it creates belongs to `ids` from the
+/// start (no chown after the fact, which a swap of the name could misdirect),
+/// while the broker's own permission to write the directory still applies.
+/// The kernel takes the file-system capabilities out of the effective set
+/// when the fsuid leaves 0; they are put back from the permitted set here,
+/// for the call only. Restored afterwards as [`act_as`] does, or the process
+/// aborts.
+///
+/// Nothing is switched when the fsuid and fsgid already are `ids`.
+///
+/// Errors: `EPERM` when the switch cannot be made; `call` is not made then.
+pub(crate) fn create_as<T>(ids: FsIds, call: impl FnOnce() -> T) -> Result<T, Errno> {
+    let (fsuid, fsgid) = (setfsuid(QUERY), setfsgid(QUERY));
+    if (fsuid, fsgid) == (ids.uid, ids.gid) {
+        return Ok(call());
+    }
+    let caps = prctl::capget().map_err(|e| errno(&e))?;
+    let saved = Saved {
+        fsuid,
+        fsgid,
+        caps,
+        groups: None,
+    };
+    setfsgid(ids.gid);
+    setfsuid(ids.uid);
+    if prctl::capget().map_or(true, |c| c != caps) {
+        prctl::capset(caps).map_err(|e| errno(&e))?;
+    }
+    let switched = setfsuid(QUERY) == ids.uid
+        && setfsgid(QUERY) == ids.gid
+        && prctl::capget().is_ok_and(|c| c == caps);
+    if !switched {
+        return Err(Errno::EPERM);
+    }
+    let out = call();
+    drop(saved);
+    Ok(out)
+}
+
 /// faccessat2(2) with `AT_EACCESS` of `name` relative to `dir`: `amode`
 /// checked for the calling thread's filesystem ids, groups and effective
 /// capabilities (what [`act_as`] set), where access(2) would use the real

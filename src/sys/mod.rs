@@ -10,3 +10,4 @@ pub(crate) mod prctl;
 pub(crate) mod readlink;
 pub(crate) mod seccomp;
 pub(crate) mod spawn;
+pub(crate) mod times;

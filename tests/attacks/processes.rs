@@ -20,7 +20,9 @@
 //! controls run the same programs unconfined and require the processes to
 //! outlive their parent there.
 
+use std::fs;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -98,8 +100,19 @@ fn start(
     }
     argv.extend([bins.path("isolation"), helper[0].into(), marker.into()]);
     argv.extend(helper[1..].iter().map(|a| a.to_string()));
+    // fdbroker's own TMPDIR, where the run's temporary directory is made:
+    // in the tree, so that a SIGKILLed fdbroker, which cannot remove it,
+    // leaves nothing in /tmp. World-writable and sticky, like /tmp, for the
+    // ways that run fdbroker as nobody.
+    let tmp = tree.root.join("fdbroker-tmp");
+    if !tmp.exists() {
+        fs::create_dir(&tmp).map_err(|e| format!("mkdir {}: {e}", tmp.display()))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777))
+            .map_err(|e| format!("chmod {}: {e}", tmp.display()))?;
+    }
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
+        .env("TMPDIR", &tmp)
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
