@@ -423,8 +423,9 @@ fn learn(
     if let Err(e) = write_atomically(out, &text) {
         return fail(format!("--learn {}: {e}", out.display()), EXIT_SETUP);
     }
-    // The writer's output must always be a valid policy; say so if not.
-    if let Err(e) = Policy::parse(&text, out) {
+    // The writer's output must always be a valid policy (read with this
+    // run's variables: fdbroker's own need not have a HOME); say so if not.
+    if let Err(e) = Policy::parse_with(&text, out, &vars) {
         return fail(
             format!("the learned policy is invalid (a bug in fdbroker): {e}"),
             EXIT_SETUP,
