@@ -287,6 +287,96 @@ fn learn_python_reads_and_writes(t: &Tree) -> R {
     Ok(())
 }
 
+/// The script of [`learn_generalises_to_a_second_input`]: imports the
+/// `debpython` modules its input names, reads `$HOME/.config/conv.cfg`,
+/// leaves a temporary file in `$TMPDIR` and writes its output.
+const CONV: &str = "import importlib, os, sys, tempfile\n\
+    sys.path.insert(0, '/usr/share/python3')\n\
+    mods = open(sys.argv[1]).read().split()\n\
+    for m in mods:\n    importlib.import_module('debpython.' + m)\n\
+    cfg = open(os.environ['HOME'] + '/.config/conv.cfg').read().strip()\n\
+    with tempfile.NamedTemporaryFile('w', dir=os.environ['TMPDIR'], delete=False) as f:\n    f.write(cfg)\n\
+    open(sys.argv[2], 'w').write(cfg + ': ' + ' '.join(mods) + '\\n')\n";
+
+/// Learned with grants on one input, in one set of directories, the policy
+/// serves another input needing other modules of the same package, run
+/// from other directories: the package directory is a glob, the run's
+/// `HOME`, `TMPDIR` and working directory are variables, the temporary
+/// file's random name a glob, and the policy passes `check --strict`.
+fn learn_generalises_to_a_second_input(t: &Tree) -> R {
+    let (_second, other) = common::scratch_dir();
+    // A run's directories under `root`, its input naming `modules`, and
+    // the options that give them to the program.
+    let dirs = |root: &Path, modules: &str| -> Vec<String> {
+        for d in ["work", "home/.config", "tmp", "in", "out"] {
+            fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        fs::write(root.join("work/conv.py"), CONV).expect("script");
+        fs::write(root.join("home/.config/conv.cfg"), "cfg\n").expect("cfg");
+        fs::write(root.join("in/list.txt"), modules).expect("input");
+        let p = |rel: &str| root.join(rel).display().to_string();
+        let (home, tmp) = (
+            format!("HOME={}", p("home")),
+            format!("TMPDIR={}", p("tmp")),
+        );
+        [
+            "--setenv",
+            &home,
+            "--setenv",
+            &tmp,
+            "--read",
+            &p("in"),
+            "--write",
+            &p("out"),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let argv = [PYTHON, "conv.py", "../in/list.txt", "../out/o.txt"];
+    let pol = t.p("conv.toml");
+    let mut extra = dirs(&t.root, "option");
+    extra.extend(["--learn-writable".to_string(), t.p("tmp")]);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let o = learn(&pol, &extra, &argv, Some(&t.root.join("work")));
+    ensure!(o.code == Some(0), "learn: {o:?}");
+    ensure!(t.read("out/o.txt") == "cfg: option\n", "learn: {o:?}");
+    let text = t.read("conv.toml");
+    let root = t.root.display().to_string();
+    for want in [
+        "# ${HOME} was ",
+        "paths  = [\"${CWD}/conv.py\"]\naccess = [\"read\"]",
+        "paths  = [\"${HOME}/.config/conv.cfg\"]\naccess = [\"read\"]",
+        "paths  = [\"${TMPDIR}/tmp*\"]\naccess = [\"read\", \"write\", \"create\"]",
+        "paths  = [\"/usr/share/python3/",
+    ] {
+        ensure!(text.contains(want), "{want} missing:\n{text}");
+    }
+    let rules = text.lines().filter(|l| !l.starts_with('#'));
+    ensure!(
+        !rules.clone().any(|l| l.contains(&root)),
+        "a path of the run is written:\n{text}"
+    );
+    ensure!(!text.contains("conv.py\"]\naccess = [\"stat\"]"), "{text}");
+    // Checked from elsewhere: `${CWD}` is then another directory.
+    let o = fdbroker(&["check", "--strict", &pol], Some(&other));
+    ensure!(
+        o.code == Some(0) && o.stderr.is_empty(),
+        "check --strict: {o:?}"
+    );
+
+    // The other input needs `files`, not loaded in the first run.
+    let extra = dirs(&other, "files");
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let o = run(&pol, &extra, &argv, Some(&other.join("work")));
+    ensure!(o.code == Some(0), "rerun: {o:?}");
+    ensure!(!o.stderr.contains("fdbroker: denied"), "rerun: {o:?}");
+    let out = fs::read_to_string(other.join("out/o.txt")).unwrap_or_default();
+    ensure!(out == "cfg: files\n", "rerun: {out:?} {o:?}");
+    let left = fs::read_dir(other.join("tmp")).map_or(0, Iterator::count);
+    ensure!(left == 1, "rerun: {left} temporary files");
+    Ok(())
+}
+
 fn learn_refuses_writes_outside_learn_writable(t: &Tree) -> R {
     let pol = t.p("nowrite.toml");
     let target = t.p("other/new.txt");
@@ -696,6 +786,11 @@ fn main() {
             true,
         ),
         ("learn_grep_r", learn_grep_r, true),
+        (
+            "learn_generalises_to_a_second_input",
+            learn_generalises_to_a_second_input,
+            true,
+        ),
         (
             "learn_keeps_base_policy_denials",
             learn_keeps_base_policy_denials,

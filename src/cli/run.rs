@@ -18,7 +18,7 @@ use fdbroker::audit::AuditLog;
 use fdbroker::event::Event;
 use fdbroker::learn::{Denials, LEARN_BUDGET, Learner, PolicyWriter, include_entry};
 use fdbroker::limits::Limits;
-use fdbroker::policy::{NamePattern, Policy, Sources};
+use fdbroker::policy::{NamePattern, Policy, PolicyVars, Sources};
 use fdbroker::sandbox::{EXIT_SETUP, PrivateTmp, Sandbox, Status, parse_setenv};
 
 use super::ending::Ending;
@@ -208,7 +208,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(out) = &args.learn {
         return learn(args, out, program, rest);
     }
-    let (policy, tmp) = match compose(args, Sources::new()) {
+    let (policy, tmp, _) = match compose(args, Sources::new()) {
         Ok(p) => p,
         Err(msg) => return fail(msg, EXIT_SETUP),
     };
@@ -231,18 +231,23 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-/// The run's private temporary directory, and the policy of `sources`
+/// The run's private temporary directory, the policy of `sources`
 /// (learn mode's base) with the `--policy` files, `--profile`s, `--read` and
-/// `--write` grants and that directory. An error is a message to print.
-fn compose(args: &Args, mut sources: Sources) -> Result<(Policy, PrivateTmp), String> {
+/// `--write` grants and that directory, and the values of its pattern
+/// variables. An error is a message to print.
+fn compose(args: &Args, mut sources: Sources) -> Result<(Policy, PrivateTmp, PolicyVars), String> {
     for file in &args.policy {
         sources = sources.file(file);
     }
     sources = args.grants.add_to(sources)?;
     let tmp = PrivateTmp::create().map_err(|e| e.to_string())?;
-    let sources = sources.private_tmp(tmp.path()).map_err(|e| e.to_string())?;
+    let vars = run_vars(args, tmp.path());
+    let sources = sources
+        .private_tmp(tmp.path())
+        .map_err(|e| e.to_string())?
+        .vars(vars.clone());
     let policy = Policy::compose(&sources).map_err(|e| e.to_string())?;
-    Ok((policy, tmp))
+    Ok((policy, tmp, vars))
 }
 
 /// `--user`, `--audit-log`, `--keep-env`, `--setenv`, `--no-tty` and the
@@ -291,6 +296,33 @@ fn run_to_end(sandbox: Sandbox, ending: Ending, program: &OsString) -> (Option<S
     (status, ending.finish(program, outcome))
 }
 
+/// The values of the policy's `${HOME}`, `${TMPDIR}` and `${CWD}` in this
+/// run: the program's `HOME` and `TMPDIR` (`--setenv`, else fdbroker's own
+/// when `--keep-env` passes it, else the run's private directory `tmp`)
+/// and the working directory it starts in, fdbroker's. The policy's
+/// `[env]` is not looked at: the variables are settled before it is read
+/// (docs/policy.md).
+fn run_vars(args: &Args, tmp: &Path) -> PolicyVars {
+    let value = |name: &str| -> PathBuf {
+        if let Some((_, v)) = args.setenv.iter().rev().find(|(n, _)| n == name) {
+            return PathBuf::from(v);
+        }
+        if args.keep_env.iter().any(|p| p.matches(name.as_bytes()))
+            && let Some(v) = std::env::var_os(name)
+        {
+            return PathBuf::from(v);
+        }
+        tmp.to_path_buf()
+    };
+    let mut vars = PolicyVars::none()
+        .home(value("HOME"))
+        .tmpdir(value("TMPDIR"));
+    if let Ok(cwd) = std::env::current_dir() {
+        vars = vars.cwd(cwd);
+    }
+    vars.source("this run's HOME, TMPDIR and working directory")
+}
+
 /// `run --learn OUT`: run with a [`Learner`] as judge, then write OUT.
 fn learn(
     args: &Args,
@@ -329,7 +361,7 @@ fn learn(
     let implicit = fdbroker::sandbox::program_and_interpreters(program).unwrap_or_default();
     // What the base allows (the runtime profile, the --policy files, the
     // profiles and the grants) is allowed and not learned.
-    let (base, tmp) = match compose(args, Sources::new().profile("runtime")) {
+    let (base, tmp, vars) = match compose(args, Sources::new().profile("runtime")) {
         Ok(p) => p,
         Err(msg) => return fail(msg, EXIT_SETUP),
     };
@@ -365,7 +397,7 @@ fn learn(
         return Ok(ExitCode::from(code));
     };
 
-    let mut writer = PolicyWriter::new().header(format!(
+    let mut writer = PolicyWriter::new().vars(&vars).header(format!(
         "Learned by `fdbroker run --learn` from: {}",
         command_line(program, rest)
     ));
@@ -395,8 +427,9 @@ fn learn(
     if let Err(e) = write_atomically(out, &text) {
         return fail(format!("--learn {}: {e}", out.display()), EXIT_SETUP);
     }
-    // The writer's output must always be a valid policy; say so if not.
-    if let Err(e) = Policy::parse(&text, out) {
+    // The writer's output must always be a valid policy (read with this
+    // run's variables: fdbroker's own need not have a HOME); say so if not.
+    if let Err(e) = Policy::parse_with(&text, out, &vars) {
         return fail(
             format!("the learned policy is invalid (a bug in fdbroker): {e}"),
             EXIT_SETUP,

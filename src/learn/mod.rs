@@ -14,7 +14,9 @@
 
 mod budget;
 mod denials;
+mod naming;
 mod summary;
+mod tempname;
 mod writer;
 
 use std::collections::{BTreeMap, HashSet};
@@ -30,8 +32,10 @@ use nix::fcntl::OFlag;
 
 pub use denials::{DENIALS_BUDGET, Denials, denial_line};
 pub use summary::{AuditSummary, DeniedGroup, Malformed};
+pub use tempname::generalise_name;
 pub use writer::{
-    GLOB_THRESHOLD, Learned, LearnedRule, PolicyWriter, Requester, Usage, toml_string,
+    GLOB_THRESHOLD, Learned, LearnedRule, PACKAGE_THRESHOLD, PolicyWriter, Requester, Usage,
+    toml_string,
 };
 
 use self::budget::{Budget, Charge, entry_cost, human};
@@ -174,7 +178,10 @@ impl Learner {
     /// A learner whose base is the `runtime` profile plus, when given, the
     /// policy file `base`; writes are learned only under `writable`
     /// (resolved to canonical paths here); `implicit` are the programs that
-    /// may always run (PROGRAM and its interpreters), not recorded as executed.
+    /// may always run (PROGRAM and its interpreters), not recorded as
+    /// executed. Pattern variables in `base` are fdbroker's own
+    /// ([`Policy::from_file`]); [`Learner::with_base`] takes a policy read
+    /// with the run's.
     ///
     /// # Errors
     ///

@@ -1,40 +1,72 @@
 //! The policy writer of learn mode: from what a program was seen using to a
-//! small, commented policy that allows exactly that.
+//! small, commented policy that allows exactly that, written so that it
+//! also fits the program's next run on other input.
 //!
-//! Pure: it sees only what it is given (the usage per canonical path, and a
-//! function telling what the base policy already allows), never the file
-//! system, so the same input always gives the same policy.
+//! Pure: it sees only what it is given (the usage per canonical path, the
+//! learning run's `${HOME}`, `${TMPDIR}` and `${CWD}`, and a function
+//! telling what the base policy already allows), never the file system, so
+//! the same input always gives the same policy.
 //!
 //! What it does, in order:
 //!
-//! 1. drops every path whose rights the base (the `runtime` profile, plus the
-//!    `--policy` given to `run --learn`) already grants;
+//! 1. drops every path whose rights the base (the `runtime` profile, the
+//!    `--policy` given to `run --learn`, the run's grants and profiles)
+//!    already grants;
 //! 2. **recursive walks**: a directory the program listed (`read` on a path
 //!    that has used paths beneath it), with at least [`GLOB_THRESHOLD`]
 //!    read-only paths in its subtree, at least one of them a listed
 //!    subdirectory, becomes `DIR/**` with `read` (the topmost such directory);
-//! 3. **many siblings**: at least [`GLOB_THRESHOLD`] paths directly in one
+//! 3. **package directories**: a directory of a system tree (`/usr`, `/etc`,
+//!    `/opt`, `/var/lib`, below the level where packages have their own
+//!    directories: `/usr/share/perl5`, `/etc/fonts`) in which at least
+//!    [`PACKAGE_THRESHOLD`] paths were read (or only stat'ed) becomes
+//!    `DIR/*`; when the package's read-only paths are spread over several
+//!    directories (not under `/etc`), their common directory becomes
+//!    `DIR/**` — a second input loads other modules of the same package;
+//! 4. **many siblings**: at least [`GLOB_THRESHOLD`] paths directly in one
 //!    directory with the same rights become `DIR/*` with those rights
 //!    (never `exec`);
-//! 4. everything else is one literal rule per path, with the rights it
-//!    needed and nothing more.
+//! 5. everything else is one rule per path, with the rights it needed and
+//!    nothing more; in the names of files and directories the program
+//!    created (and of paths beneath such directories) random parts are
+//!    written `*` ([`super::generalise_name`]: `magick-7CjO9H2J` is
+//!    `magick-*`), and paths that then read the same are one rule.
 //!
-//! Globs are never made for a directory less than two levels deep (`/etc`,
-//! `/tmp`, `/root`) nor for a home directory (`/home/NAME`). Each rule is
-//! preceded by a comment saying what asked for it.
+//! Every pattern is written below `${HOME}`, `${TMPDIR}` or `${CWD}` when
+//! the path is under that directory of the learning run (the longest one;
+//! not for `/` or system directories). Globs of steps 2 to 4 are never
+//! made for a directory less than two levels deep (`/etc`, `/tmp`, `/root`)
+//! nor for a home directory (`/home/NAME`). Each rule is preceded by a
+//! comment saying what asked for it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::policy::{Access, literal_pattern};
+use super::naming::Namer;
+use crate::policy::{Access, PolicyVars, literal_pattern};
 
 /// How many paths it takes before the writer uses a glob instead of
 /// listing them: that many used paths with the same rights directly in one
 /// directory give `DIR/*`; that many read-only paths in a recursively listed
 /// tree give `DIR/**`.
 pub const GLOB_THRESHOLD: usize = 8;
+
+/// How many read-only paths directly in one directory of a system package
+/// it takes to write `DIR/*` (step 3 of the [module documentation](self)).
+pub const PACKAGE_THRESHOLD: usize = 3;
+
+/// The system trees of package files, and how many components a package's
+/// own directory there has (`/usr/share/perl5`, `/etc/fonts`, `/opt/tool`,
+/// `/var/lib/tool`).
+const PACKAGE_TREES: &[(&str, usize)] = &[
+    ("/usr/local", 4),
+    ("/usr", 3),
+    ("/etc", 2),
+    ("/opt", 2),
+    ("/var/lib", 3),
+];
 
 /// Who first asked for a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +160,7 @@ pub struct PolicyWriter {
     include: Vec<String>,
     profiles: Vec<String>,
     header: Vec<String>,
+    namer: Namer,
 }
 
 impl Default for PolicyWriter {
@@ -145,7 +178,15 @@ impl PolicyWriter {
             include: Vec::new(),
             profiles: vec!["runtime".to_string()],
             header: Vec::new(),
+            namer: Namer::default(),
         }
+    }
+
+    /// Write paths under the learning run's `HOME`, `TMPDIR` and working
+    /// directory (`vars`) as `${HOME}/...`, `${TMPDIR}/...`, `${CWD}/...`.
+    pub fn vars(mut self, vars: &PolicyVars) -> PolicyWriter {
+        self.namer = Namer::new(vars);
+        self
     }
 
     /// Use globs from `n` paths on (at least 2).
@@ -209,7 +250,7 @@ impl PolicyWriter {
                 .map(|(p, _)| *p)
                 .collect();
             globs.push(rule_for(
-                format!("{}/**", escape_pattern(dir)),
+                format!("{}/**", self.namer.literal(dir)),
                 Access::READ,
                 &members,
                 &todo,
@@ -219,17 +260,10 @@ impl PolicyWriter {
                 todo.remove(p);
             }
         }
+        globs.extend(self.package_globs(&mut todo));
         globs.extend(self.sibling_globs(&mut todo));
 
-        let mut literals: Vec<LearnedRule> = todo
-            .iter()
-            .map(|(p, u)| LearnedRule {
-                pattern: escape_pattern(p),
-                access: u.access,
-                comment: describe(std::slice::from_ref(u)),
-                covers: 1,
-            })
-            .collect();
+        let mut literals = self.literals(&todo);
         literals.extend(globs);
         for r in &mut literals {
             r.access = narrow(r.access);
@@ -242,6 +276,135 @@ impl PolicyWriter {
         });
         out.rules = literals;
         out
+    }
+
+    /// One rule per path left, random parts of the names the program made
+    /// written `*`; paths that then read the same share one rule.
+    fn literals(&self, todo: &BTreeMap<&Path, &Usage>) -> Vec<LearnedRule> {
+        let created = |p: &Path| {
+            todo.get(p)
+                .is_some_and(|u| u.access.contains(Access::CREATE))
+        };
+        let mut by_pattern: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
+        for (p, u) in todo {
+            let pattern = self
+                .namer
+                .temporary(p, u.access, &created)
+                .unwrap_or_else(|| self.namer.literal(p));
+            by_pattern.entry(pattern).or_default().push(p);
+        }
+        by_pattern
+            .into_iter()
+            .map(|(pattern, paths)| {
+                let access = paths
+                    .iter()
+                    .fold(Access::empty(), |a, p| a | todo[p].access);
+                if let [one] = paths[..] {
+                    LearnedRule {
+                        pattern,
+                        access,
+                        comment: describe(&[todo[one]]),
+                        covers: 1,
+                    }
+                } else {
+                    rule_for(pattern, access, &paths, todo, "with random names")
+                }
+            })
+            .collect()
+    }
+
+    /// `DIR/*` (or, for several directories of one package, `ROOT/**`)
+    /// rules for system package directories in which enough paths were
+    /// read or stat'ed; removes the paths they cover from `todo`.
+    fn package_globs(&self, todo: &mut BTreeMap<&Path, &Usage>) -> Vec<LearnedRule> {
+        let readonly = |u: &Usage| Access::READ.granted().contains(u.access);
+        let mut by_dir: BTreeMap<&Path, Vec<&Path>> = BTreeMap::new();
+        for (p, u) in todo.iter() {
+            if let Some(dir) = p.parent()
+                && readonly(u)
+                && globbable_dir(dir)
+                && package_root(dir).is_some()
+            {
+                by_dir.entry(dir).or_default().push(p);
+            }
+        }
+        // The directories of each package, and the access `DIR/*` would
+        // grant in those with enough paths of one kind.
+        let mut packages: BTreeMap<PathBuf, Vec<&Path>> = BTreeMap::new();
+        for dir in by_dir.keys() {
+            if let Some(root) = package_root(dir) {
+                packages.entry(root).or_default().push(dir);
+            }
+        }
+        let enough: HashMap<&Path, Access> = by_dir
+            .iter()
+            .filter_map(|(dir, children)| {
+                let reads = children
+                    .iter()
+                    .filter(|c| narrow(todo[*c].access) == Access::READ)
+                    .count();
+                if reads >= PACKAGE_THRESHOLD {
+                    Some((*dir, Access::READ))
+                } else if children.len() - reads >= PACKAGE_THRESHOLD {
+                    Some((*dir, Access::STAT))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let mut rules = Vec::new();
+        for (root, dirs) in packages {
+            let globs: Vec<(&Path, Access)> = dirs
+                .iter()
+                .filter_map(|d| enough.get(d).map(|a| (*d, *a)))
+                .collect();
+            if globs.is_empty() {
+                continue;
+            }
+            if dirs.len() >= 2 && !root.starts_with("/etc") {
+                // Spread over the package's directories: their common one.
+                let top = dirs.iter().fold(dirs[0], |top, d| {
+                    top.ancestors().find(|a| d.starts_with(a)).unwrap_or(top)
+                });
+                let members: Vec<&Path> = todo
+                    .iter()
+                    .filter(|(p, u)| p.starts_with(top) && readonly(u))
+                    .map(|(p, _)| *p)
+                    .collect();
+                let access = members
+                    .iter()
+                    .fold(Access::empty(), |a, m| a | narrow(todo[m].access));
+                rules.push(rule_for(
+                    format!("{}/**", self.namer.literal(top)),
+                    access,
+                    &members,
+                    todo,
+                    "in one package's directories",
+                ));
+                for m in members {
+                    todo.remove(m);
+                }
+                continue;
+            }
+            for (dir, access) in globs {
+                let members: Vec<&Path> = by_dir[dir]
+                    .iter()
+                    .filter(|c| access.granted().contains(todo[*c].access))
+                    .copied()
+                    .collect();
+                rules.push(rule_for(
+                    format!("{}/*", self.namer.literal(dir)),
+                    access,
+                    &members,
+                    todo,
+                    "in one package directory",
+                ));
+                for m in members {
+                    todo.remove(m);
+                }
+            }
+        }
+        rules
     }
 
     /// Directories to grant `DIR/**`: listed, deep enough, with enough
@@ -309,7 +472,7 @@ impl PolicyWriter {
                     .iter()
                     .partition(|c| access.granted().contains(todo[*c].access));
                 rules.push(rule_for(
-                    format!("{}/*", escape_pattern(dir)),
+                    format!("{}/*", self.namer.literal(dir)),
                     access,
                     &members,
                     todo,
@@ -341,6 +504,16 @@ impl PolicyWriter {
         let _ = writeln!(s, "profiles = [{}]", list(&self.profiles));
         if !self.include.is_empty() {
             let _ = writeln!(s, "include = [{}]", list(&self.include));
+        }
+        for (name, value) in self
+            .namer
+            .used(learned.rules.iter().map(|r| r.pattern.as_str()))
+        {
+            let _ = writeln!(
+                s,
+                "# ${{{name}}} was {} in the learning run.",
+                clean(&value.to_string_lossy())
+            );
         }
         if learned.covered > 0 {
             let _ = writeln!(
@@ -422,9 +595,9 @@ fn rule_for(
     todo: &BTreeMap<&Path, &Usage>,
     how: &str,
 ) -> LearnedRule {
-    let usages: Vec<Usage> = members
+    let usages: Vec<&Usage> = members
         .iter()
-        .filter_map(|m| todo.get(m).map(|u| (*u).clone()))
+        .filter_map(|m| todo.get(m).copied())
         .collect();
     LearnedRule {
         pattern,
@@ -435,7 +608,7 @@ fn rule_for(
 }
 
 /// `open 2x, stat 1x; ENOENT 1x; first by /usr/bin/cat, pid 42`.
-fn describe(usages: &[Usage]) -> String {
+fn describe(usages: &[&Usage]) -> String {
     let mut ops: BTreeMap<&str, u64> = BTreeMap::new();
     let mut errors: BTreeMap<&str, u64> = BTreeMap::new();
     for u in usages {
@@ -483,9 +656,24 @@ fn narrow(a: Access) -> Access {
     }
 }
 
+/// The directory of the package `dir` is in, in a system tree
+/// ([`PACKAGE_TREES`]): its ancestor (or itself) at the depth of packages'
+/// own directories; `None` outside those trees, above that depth, and in
+/// the directories of programs (`/usr/bin/...`).
+fn package_root(dir: &Path) -> Option<PathBuf> {
+    const PROGRAMS: &[&str] = &["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"];
+    if PROGRAMS.iter().any(|p| dir.starts_with(p)) {
+        return None;
+    }
+    let (_, depth) = PACKAGE_TREES.iter().find(|(t, _)| dir.starts_with(t))?;
+    let comps: Vec<_> = dir.components().collect();
+    // `comps[0]` is the root.
+    (comps.len() > *depth).then(|| comps[..=*depth].iter().collect())
+}
+
 /// Whether a glob may be made in `dir`: at least two levels deep, not a
 /// home directory, UTF-8.
-fn globbable_dir(dir: &Path) -> bool {
+pub(crate) fn globbable_dir(dir: &Path) -> bool {
     let comps: Vec<&[u8]> = dir
         .as_os_str()
         .as_bytes()
@@ -493,12 +681,6 @@ fn globbable_dir(dir: &Path) -> bool {
         .filter(|c| !c.is_empty())
         .collect();
     comps.len() >= 2 && !(comps.len() == 2 && comps[0] == b"home") && dir.to_str().is_some()
-}
-
-/// `path` as a literal policy pattern ([`literal_pattern`]); only called
-/// for paths (and their directories) it accepted.
-fn escape_pattern(path: &Path) -> String {
-    literal_pattern(path).unwrap_or_else(|| path.to_string_lossy().into_owned())
 }
 
 /// `s` as a TOML basic string, quotes included.
@@ -539,7 +721,7 @@ pub(crate) fn clean(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Policy;
+    use crate::policy::{Policy, PolicyVars};
 
     fn used(entries: &[(&str, Access, &str)]) -> BTreeMap<PathBuf, Usage> {
         let mut m: BTreeMap<PathBuf, Usage> = BTreeMap::new();
@@ -806,6 +988,199 @@ mod tests {
             "{text}"
         );
         assert!(!p.decide(&bad, Access::READ).allowed);
+    }
+
+    #[test]
+    fn package_directories_become_globs() {
+        let read = |p: &'static str| (p, Access::READ, "open");
+        let stat = |p: &'static str| (p, Access::STAT, "stat");
+        let l = PolicyWriter::new().rules(
+            &used(&[
+                // Three files read in one directory of a package: `DIR/*`,
+                // covering what was only stat'ed there.
+                read("/usr/share/color/icc/a.icc"),
+                read("/usr/share/color/icc/b.icc"),
+                read("/usr/share/color/icc/c.icc"),
+                stat("/usr/share/color/icc/d.icc"),
+                // Spread over directories of the package: the directory
+                // they have in common.
+                read("/usr/share/perl5/Image/ExifTool/Exif.pm"),
+                read("/usr/share/perl5/Image/ExifTool/GPS.pm"),
+                read("/usr/share/perl5/Image/ExifTool/XMP.pm"),
+                stat("/usr/share/perl5/Image/ExifTool/PDF.pm"),
+                read("/usr/share/perl5/Image/ExifTool.pm"),
+                // Two are not enough; nor three in /usr/share itself (not a
+                // package's directory), nor outside the system trees.
+                read("/usr/share/misc/a"),
+                read("/usr/share/misc/b"),
+                read("/usr/share/x1"),
+                read("/usr/share/x2"),
+                read("/usr/share/x3"),
+                read("/srv/data/a"),
+                read("/srv/data/b"),
+                read("/srv/data/c"),
+                // Only stat'ed: a `stat` glob.
+                stat("/opt/tool/lib/a"),
+                stat("/opt/tool/lib/b"),
+                stat("/opt/tool/lib/c"),
+                // Not beside programs.
+                read("/usr/bin/lib/a"),
+                read("/usr/bin/lib/b"),
+                read("/usr/bin/lib/c"),
+                // Written: never.
+                ("/var/lib/tool/db/a", Access::WRITE, "open"),
+                ("/var/lib/tool/db/b", Access::WRITE, "open"),
+                ("/var/lib/tool/db/c", Access::WRITE, "open"),
+            ]),
+            &nothing,
+        );
+        assert_eq!(
+            patterns(&l),
+            vec![
+                ("/opt/tool/lib/*".to_string(), Access::STAT),
+                ("/srv/data/a".to_string(), Access::READ),
+                ("/srv/data/b".to_string(), Access::READ),
+                ("/srv/data/c".to_string(), Access::READ),
+                ("/usr/bin/lib/a".to_string(), Access::READ),
+                ("/usr/bin/lib/b".to_string(), Access::READ),
+                ("/usr/bin/lib/c".to_string(), Access::READ),
+                ("/usr/share/color/icc/*".to_string(), Access::READ),
+                ("/usr/share/misc/a".to_string(), Access::READ),
+                ("/usr/share/misc/b".to_string(), Access::READ),
+                ("/usr/share/perl5/Image/**".to_string(), Access::READ),
+                ("/usr/share/x1".to_string(), Access::READ),
+                ("/usr/share/x2".to_string(), Access::READ),
+                ("/usr/share/x3".to_string(), Access::READ),
+                ("/var/lib/tool/db/a".to_string(), Access::WRITE),
+                ("/var/lib/tool/db/b".to_string(), Access::WRITE),
+                ("/var/lib/tool/db/c".to_string(), Access::WRITE),
+            ]
+        );
+        let glob = &l.rules[7];
+        assert_eq!(glob.covers, 4);
+        assert!(
+            glob.comment
+                .starts_with("4 paths in one package directory: open 3x, stat 1x;"),
+            "{}",
+            glob.comment
+        );
+        let tree = &l.rules[10];
+        assert_eq!(tree.covers, 5);
+        assert!(
+            tree.comment
+                .starts_with("5 paths in one package's directories: open 4x, stat 1x;"),
+            "{}",
+            tree.comment
+        );
+
+        // Spread over several directories of one package: their common
+        // directory, with everything read-only beneath it; not in /etc.
+        let l = PolicyWriter::new().rules(
+            &used(&[
+                read("/usr/share/ghostscript/10.0/Resource/Init/gs_init.ps"),
+                read("/usr/share/ghostscript/10.0/Resource/Init/gs_fonts.ps"),
+                read("/usr/share/ghostscript/10.0/Resource/Init/Fontmap"),
+                read("/usr/share/ghostscript/10.0/Resource/Font/A"),
+                read("/usr/share/ghostscript/10.0/Resource/Font/B"),
+                read("/usr/share/ghostscript/10.0/Resource/Font/C"),
+                stat("/usr/share/ghostscript/10.0/Resource/CMap"),
+                ("/usr/share/ghostscript/10.0/x", Access::EXEC, "exec"),
+                read("/etc/fonts/conf.d/10-a.conf"),
+                read("/etc/fonts/conf.d/20-b.conf"),
+                read("/etc/fonts/conf.d/30-c.conf"),
+                read("/etc/fonts/conf.avail/1"),
+                read("/etc/fonts/conf.avail/2"),
+                read("/etc/fonts/conf.avail/3"),
+            ]),
+            &nothing,
+        );
+        assert_eq!(
+            patterns(&l),
+            vec![
+                ("/usr/share/ghostscript/10.0/x".to_string(), Access::EXEC),
+                ("/etc/fonts/conf.avail/*".to_string(), Access::READ),
+                ("/etc/fonts/conf.d/*".to_string(), Access::READ),
+                (
+                    "/usr/share/ghostscript/10.0/Resource/**".to_string(),
+                    Access::READ
+                ),
+            ]
+        );
+        assert_eq!(l.rules[3].covers, 7);
+        assert!(
+            l.rules[3]
+                .comment
+                .starts_with("7 paths in one package's directories:")
+        );
+    }
+
+    #[test]
+    fn run_directories_are_variables_and_temporary_names_globs() {
+        let vars = PolicyVars::none()
+            .home("/root")
+            .tmpdir("/tmp")
+            .cwd("/srv/work");
+        let rw = Access::READ | Access::WRITE | Access::CREATE;
+        let u = used(&[
+            ("/root/.config/ImageMagick/policy.xml", Access::READ, "open"),
+            ("/srv/work/script.py", Access::READ, "open"),
+            ("/tmp/magick-7CjO9H2Jabc", rw, "open"),
+            ("/tmp/magick-Qx81bZa0LmT", rw, "open"),
+            ("/tmp/magick-Qx81bZa0LmT", Access::STAT, "stat"),
+            ("/var/tmp/gs_Xa19Qk", rw, "open"),
+            ("/tmp/report.txt", rw, "open"),
+            ("/srv/other/*odd", Access::READ, "open"),
+        ]);
+        let w = PolicyWriter::new().vars(&vars);
+        let l = w.rules(&u, &nothing);
+        assert_eq!(
+            patterns(&l),
+            vec![
+                ("${CWD}/script.py".to_string(), Access::READ),
+                (
+                    "${HOME}/.config/ImageMagick/policy.xml".to_string(),
+                    Access::READ
+                ),
+                ("${TMPDIR}/magick-*".to_string(), rw),
+                ("${TMPDIR}/report.txt".to_string(), rw),
+                ("/srv/other/\\*odd".to_string(), Access::READ),
+                ("/var/tmp/gs_*".to_string(), rw),
+            ]
+        );
+        assert_eq!(l.rules[2].covers, 2);
+        assert!(
+            l.rules[2]
+                .comment
+                .starts_with("2 paths with random names: open 2x, stat 1x;"),
+            "{}",
+            l.rules[2].comment
+        );
+        let text = w.render(&l);
+        assert!(
+            text.contains(
+                "\n# ${HOME} was /root in the learning run.\n# ${TMPDIR} was /tmp in the learning run.\n# ${CWD} was /srv/work in the learning run.\n"
+            ),
+            "{text}"
+        );
+        // Read back in another run, it names that run's directories.
+        let next = PolicyVars::none()
+            .home("/home/u")
+            .tmpdir("/tmp/fdbroker-run.Ab12Cd")
+            .cwd("/srv/two");
+        let p = Policy::parse_with(&text, Path::new("l.toml"), &next).unwrap();
+        for (path, access) in [
+            ("/tmp/fdbroker-run.Ab12Cd/magick-0aZ9yX8wV7", rw),
+            ("/home/u/.config/ImageMagick/policy.xml", Access::READ),
+            ("/srv/two/script.py", Access::READ),
+            ("/var/tmp/gs_Zz00Aa", rw),
+        ] {
+            assert!(p.decide(Path::new(path), access).allowed, "{path}");
+        }
+        assert!(!p.decide(Path::new("/tmp/magick-x"), Access::READ).allowed);
+        assert!(
+            !p.decide(Path::new("/srv/work/script.py"), Access::READ)
+                .allowed
+        );
     }
 
     #[test]

@@ -447,7 +447,8 @@ pub(crate) fn is_normalised(path: &[u8]) -> bool {
 }
 
 /// The pattern that matches exactly `path` and nothing else: wildcard
-/// characters (`*`, `?`, `[`, `]`) and `\` are escaped with `\`.
+/// characters (`*`, `?`, `[`, `]`), `\`, and a `$` before `{` (which
+/// would start a variable) are escaped with `\`.
 ///
 /// `None` when `path` cannot be a pattern: not valid UTF-8, not absolute, or
 /// not normalised (`.`/`..` components, `//`, a trailing `/`).
@@ -456,18 +457,14 @@ pub(crate) fn is_normalised(path: &[u8]) -> bool {
 /// use std::path::Path;
 /// use fdbroker::policy::literal_pattern;
 /// assert_eq!(literal_pattern(Path::new("/srv/in/a[1]*.csv")).as_deref(), Some(r"/srv/in/a\[1\]\*.csv"));
+/// assert_eq!(literal_pattern(Path::new("/srv/${HOME}")).as_deref(), Some(r"/srv/\${HOME}"));
 /// assert_eq!(literal_pattern(Path::new("relative/path")), None);
 /// assert_eq!(literal_pattern(Path::new("/a/../b")), None);
 /// ```
 pub fn literal_pattern(path: &std::path::Path) -> Option<String> {
     let text = path.to_str()?;
     let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
+    super::vars::escape_into(&mut out, text);
     // Whatever the parser would reject (relative, `..`, `//`, ...) is not a
     // path a rule can name.
     Pattern::parse(&out).ok()?;

@@ -88,15 +88,17 @@ pub fn lint(policy: &Policy) -> Vec<Warning> {
         };
         let access = rule.access();
         let writes = access.intersects(Access::WRITE | Access::CREATE | Access::REMOVE);
-        for p in rule.patterns() {
+        for (i, p) in rule.patterns().iter().enumerate() {
+            // Messages show the pattern as written (`${TMPDIR}/...`).
+            let shown = rule.written(i).unwrap_or(p);
             let (prefix, exact) = literal_prefix(p);
             if p == "/**" || p.starts_with("/**/") {
                 warn(
                     &mut out,
                     WarningKind::Everything,
-                    Some(p),
+                    Some(shown),
                     format!(
-                        "`{p}` grants {access} on {} of the whole system",
+                        "`{shown}` grants {access} on {} of the whole system",
                         if p == "/**" {
                             "every path"
                         } else {
@@ -109,9 +111,9 @@ pub fn lint(policy: &Policy) -> Vec<Warning> {
                 warn(
                     &mut out,
                     WarningKind::SystemWrite,
-                    Some(p),
+                    Some(shown),
                     format!(
-                        "`{p}` grants {} under {}: system configuration and programs",
+                        "`{shown}` grants {} under {}: system configuration and programs",
                         access & (Access::WRITE | Access::CREATE | Access::REMOVE),
                         if prefix.starts_with("/etc") {
                             "/etc"
@@ -125,24 +127,28 @@ pub fn lint(policy: &Policy) -> Vec<Warning> {
                 warn(
                     &mut out,
                     WarningKind::OtherProcesses,
-                    Some(p),
+                    Some(shown),
                     format!(
-                        "`{p}` reaches other processes' /proc entries (environment, memory maps, \
+                        "`{shown}` reaches other processes' /proc entries (environment, memory maps, \
                          command lines), fdbroker's too; a process's own entry is /proc/self"
                     ),
                 );
             }
-            if let Some(why) = matches_nothing(p, &prefix, exact, access) {
-                warn(&mut out, WarningKind::MatchesNothing, Some(p), why);
+            // A variable's value depends on the run: `${TMPDIR}/x` of a
+            // private directory is expected to match nothing here.
+            if !rule.uses_variable(i)
+                && let Some(why) = matches_nothing(p, &prefix, exact, access)
+            {
+                warn(&mut out, WarningKind::MatchesNothing, Some(shown), why);
             }
             if writes {
                 for (x, xrule) in exec_overlaps(policy, &rules, p, &prefix, exact) {
                     warn(
                         &mut out,
                         WarningKind::ExecWrite,
-                        Some(p),
+                        Some(shown),
                         format!(
-                            "`{p}` grants {} where `{x}` ({xrule}) lets programs be executed: \
+                            "`{shown}` grants {} where `{x}` ({xrule}) lets programs be executed: \
                              the program could write a file and run it",
                             access & (Access::WRITE | Access::CREATE | Access::REMOVE)
                         ),
@@ -466,6 +472,21 @@ mod tests {
                 format!("{r}/link/*"),
                 format!("{r}/nodir/new.txt"),
             ]
+        );
+        // Through a variable (a per-run directory): expected, not reported;
+        // other findings are, with the pattern as written.
+        let vars = crate::policy::PolicyVars::none().tmpdir(root.join("gone"));
+        let text = format!(
+            "version = 1\n{}{}",
+            allow("\"${TMPDIR}/x\", \"${TMPDIR}/*\"", "\"read\""),
+            allow("\"${TMPDIR}/y\"", "\"read\", \"exec\", \"write\"")
+        );
+        let p = Policy::parse_with(&text, Path::new("t.toml"), &vars).unwrap();
+        let w: Vec<(WarningKind, Option<String>)> =
+            lint(&p).into_iter().map(|w| (w.kind, w.pattern)).collect();
+        assert_eq!(
+            w,
+            vec![(WarningKind::ExecWrite, Some("${TMPDIR}/y".to_string()))]
         );
         // A symbolic link itself: only `stat` is judged on it.
         let text = format!(

@@ -14,7 +14,8 @@ use super::glob::Pattern;
 use super::limits::RawLimits;
 use super::matcher::MatcherBuilder;
 use super::{
-    Access, EnvTable, Grant, Location, PolicyError, Rule, RuleKind, RuleRef, env, profiles,
+    Access, EnvTable, Grant, Location, PolicyError, PolicyVars, Rule, RuleKind, RuleRef, env,
+    profiles,
 };
 use crate::limits::Limits;
 
@@ -68,6 +69,8 @@ enum Source {
 
 #[derive(Default)]
 pub(crate) struct Loader {
+    /// The values of `${HOME}`, `${TMPDIR}` and `${CWD}`.
+    vars: PolicyVars,
     out: Loaded,
     done: HashSet<Source>,
     /// The chain of files being loaded, for cycle detection and messages.
@@ -116,6 +119,14 @@ pub(crate) fn decode(bytes: &[u8], name: &Arc<Path>) -> Result<String, PolicyErr
 }
 
 impl Loader {
+    /// A loader expanding pattern variables with `vars`.
+    pub(crate) fn new(vars: PolicyVars) -> Loader {
+        Loader {
+            vars,
+            ..Loader::default()
+        }
+    }
+
     /// Loads the top-level policy `text`, read from (or named) `origin`.
     pub(crate) fn load_root(mut self, text: &str, origin: &Path) -> Result<Loaded, PolicyError> {
         let key = Source::File(fs::canonicalize(origin).unwrap_or_else(|_| origin.to_path_buf()));
@@ -183,6 +194,7 @@ impl Loader {
         self.out.rules.push(Rule {
             origin: RuleRef::grant(grant),
             patterns: vec![grant.pattern().to_string()],
+            written: Vec::new(),
             access: grant.access(),
         });
         Ok(())
@@ -313,6 +325,7 @@ impl Loader {
             message: "too many rules".to_string(),
         })?;
         let mut patterns = Vec::with_capacity(raw.paths.get_ref().len());
+        let mut written = Vec::new();
         for p in raw.paths.get_ref() {
             let span = p.span();
             let value = p.get_ref();
@@ -326,10 +339,15 @@ impl Loader {
                     at(span.start)
                 }
             };
-            let pattern = Pattern::parse(value).map_err(|e| PolicyError::Pattern {
+            let bad = |e: super::glob::PatternError| PolicyError::Pattern {
                 at: located(e.offset),
                 pattern: value.clone(),
                 reason: e.reason,
+            };
+            let expanded = self.vars.expand(value).map_err(bad)?;
+            let pattern = Pattern::parse(&expanded.text).map_err(|mut e| {
+                e.offset = expanded.written_offset(e.offset);
+                bad(e)
             })?;
             self.out
                 .matcher
@@ -339,7 +357,10 @@ impl Loader {
                     pattern: value.clone(),
                     reason: e.to_string(),
                 })?;
-            patterns.push(value.clone());
+            if expanded.has_variable() {
+                written.push((patterns.len(), value.clone()));
+            }
+            patterns.push(expanded.text.into_owned());
         }
         self.out.rules.push(Rule {
             origin: RuleRef {
@@ -348,6 +369,7 @@ impl Loader {
                 line: u32::try_from(line).unwrap_or(u32::MAX),
             },
             patterns,
+            written,
             access,
         });
         Ok(())

@@ -68,6 +68,7 @@ mod load;
 mod matcher;
 mod profiles;
 mod sources;
+mod vars;
 
 use std::path::{Path, PathBuf};
 
@@ -81,6 +82,8 @@ pub use glob::{literal_pattern, literal_prefix};
 pub use grant::{Grant, GrantError, GrantKind, READ_RIGHTS, WRITE_RIGHTS};
 pub use lint::{Warning, WarningKind, lint};
 pub use sources::Sources;
+pub(crate) use vars::escape_into;
+pub use vars::{PolicyVars, VARIABLES};
 
 /// Buffers a decision matches into, kept per thread so that deciding
 /// allocates nothing once they have grown.
@@ -98,7 +101,10 @@ thread_local! {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     origin: RuleRef,
+    /// As matched: variables expanded.
     patterns: Vec<String>,
+    /// The patterns written with a variable: index in `patterns`, text.
+    written: Vec<(usize, String)>,
     access: Access,
 }
 
@@ -113,9 +119,24 @@ impl Rule {
         &self.origin
     }
 
-    /// The path patterns, as written.
+    /// The path patterns, as matched: as written, with `${HOME}`,
+    /// `${TMPDIR}` and `${CWD}` replaced by their values.
     pub fn patterns(&self) -> &[String] {
         &self.patterns
+    }
+
+    /// The path pattern at `index` of [`Rule::patterns`], as written
+    /// (`${TMPDIR}/x`); `None` past the end.
+    pub fn written(&self, index: usize) -> Option<&str> {
+        let own = self.written.iter().find(|(i, _)| *i == index);
+        own.map(|(_, w)| w.as_str())
+            .or_else(|| self.patterns.get(index).map(String::as_str))
+    }
+
+    /// Whether the pattern at `index` of [`Rule::patterns`] begins with a
+    /// variable: what it names depends on where the policy is used.
+    pub fn uses_variable(&self, index: usize) -> bool {
+        self.written.iter().any(|(i, _)| *i == index)
     }
 
     /// The rights named by the rule, as written: for an allow rule, what it
@@ -154,7 +175,9 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Reads and compiles the policy file at `path`, with its includes and profiles.
+    /// Reads and compiles the policy file at `path`, with its includes and
+    /// profiles; pattern variables are fdbroker's own
+    /// ([`PolicyVars::from_process`]).
     ///
     /// Includes are resolved relative to the directory of the file naming them.
     ///
@@ -163,25 +186,48 @@ impl Policy {
     /// [`PolicyError::Read`] when `path` is missing, unreadable, not a regular
     /// file or larger than 16 MiB; otherwise as [`Policy::parse`].
     pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
+        Policy::from_file_with(path, &PolicyVars::from_process())
+    }
+
+    /// [`Policy::from_file`] with the pattern variables `vars`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Policy::from_file`].
+    pub fn from_file_with(path: &Path, vars: &PolicyVars) -> Result<Policy, PolicyError> {
         let bytes = load::read_policy_file(path).map_err(|source| PolicyError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         let text = load::decode(&bytes, &std::sync::Arc::from(path))?;
-        Policy::parse(&text, path)
+        Policy::parse_with(&text, path, vars)
     }
 
     /// Compiles policy `text`. `origin` names it in messages and rule
-    /// references, and its directory is where relative includes are looked up.
+    /// references, and its directory is where relative includes are looked
+    /// up. Pattern variables are fdbroker's own
+    /// ([`PolicyVars::from_process`]): `${HOME}` is an error when fdbroker's
+    /// environment has no `HOME`.
     ///
     /// # Errors
     ///
     /// Any [`PolicyError`] with its `file:line:column`: invalid TOML, unknown
     /// keys, wrong types, a missing or unsupported `version`, unknown rights,
-    /// empty lists, bad patterns, include cycles, unreadable includes,
-    /// unknown profiles, bad `[env]` names and values.
+    /// empty lists, bad patterns (an unknown, unterminated or unset
+    /// variable included), include cycles, unreadable includes, unknown
+    /// profiles, bad `[env]` names and values.
     pub fn parse(text: &str, origin: &Path) -> Result<Policy, PolicyError> {
-        let loaded = load::Loader::default().load_root(text, origin)?;
+        Policy::parse_with(text, origin, &PolicyVars::from_process())
+    }
+
+    /// [`Policy::parse`] with the pattern variables `vars` (those of the
+    /// run the policy is for).
+    ///
+    /// # Errors
+    ///
+    /// As [`Policy::parse`].
+    pub fn parse_with(text: &str, origin: &Path, vars: &PolicyVars) -> Result<Policy, PolicyError> {
+        let loaded = load::Loader::new(vars.clone()).load_root(text, origin)?;
         Policy::from_loaded(loaded, origin)
     }
 

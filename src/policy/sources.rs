@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::load::Loader;
-use super::{Grant, GrantKind, Policy, PolicyError};
+use super::{Grant, GrantKind, Policy, PolicyError, PolicyVars};
 
 /// What [`Policy::compose`] builds a policy of.
 ///
@@ -33,6 +33,7 @@ pub struct Sources {
     profiles: Vec<String>,
     grants: Vec<Grant>,
     tmpdir: Option<PathBuf>,
+    vars: Option<PolicyVars>,
 }
 
 impl Sources {
@@ -73,6 +74,14 @@ impl Sources {
         Ok(self)
     }
 
+    /// Expand the pattern variables of the files and profiles with `vars`
+    /// (the run's); without, with fdbroker's own
+    /// ([`PolicyVars::from_process`]).
+    pub fn vars(mut self, vars: PolicyVars) -> Sources {
+        self.vars = Some(vars);
+        self
+    }
+
     /// The policy files, in order.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
@@ -108,7 +117,11 @@ impl Policy {
     /// As [`Policy::from_file`] for each file; [`PolicyError::UnknownProfile`]
     /// for a profile name that is not built in.
     pub fn compose(sources: &Sources) -> Result<Policy, PolicyError> {
-        let mut loader = Loader::default();
+        let vars = sources
+            .vars
+            .clone()
+            .unwrap_or_else(PolicyVars::from_process);
+        let mut loader = Loader::new(vars);
         for file in &sources.files {
             loader.load_file(file)?;
         }

@@ -326,6 +326,84 @@ fn every_builtin_profile_is_valid() {
 }
 
 #[test]
+fn variables_expand_and_errors_are_located() {
+    let vars = PolicyVars::none()
+        .home("/home/ann")
+        .tmpdir("/tmp/run.1")
+        .cwd("/srv/work")
+        .source("this run");
+    let text = "version = 1\n[[allow]]\npaths = [\"${TMPDIR}/**\", \"/srv/a\", \"${HOME}/.cfg\", \"${CWD}/in/*\"]\naccess = [\"read\"]\n";
+    let p = Policy::parse_with(text, Path::new("t.toml"), &vars).unwrap();
+    let r = p.rules().next().unwrap();
+    assert_eq!(
+        r.patterns(),
+        [
+            "/tmp/run.1/**",
+            "/srv/a",
+            "/home/ann/.cfg",
+            "/srv/work/in/*"
+        ]
+    );
+    let written: Vec<&str> = (0..4).filter_map(|i| r.written(i)).collect();
+    assert_eq!(
+        written,
+        ["${TMPDIR}/**", "/srv/a", "${HOME}/.cfg", "${CWD}/in/*"]
+    );
+    assert_eq!(
+        (0..4).map(|i| r.uses_variable(i)).collect::<Vec<_>>(),
+        [true, false, true, true]
+    );
+    assert_eq!(r.written(4), None);
+    assert!(p.decide(Path::new("/tmp/run.1/x/y"), Access::READ).allowed);
+    assert!(p.decide(Path::new("/srv/work/in/a"), Access::READ).allowed);
+    assert!(!p.decide(Path::new("/tmp/run.2/x"), Access::READ).allowed);
+
+    let err = |pattern: &str, vars: &PolicyVars| {
+        let text =
+            format!("version = 1\n[[allow]]\npaths = [\"{pattern}\"]\naccess = [\"read\"]\n");
+        Policy::parse_with(&text, Path::new("t.toml"), vars)
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err("${TEMP}/x", &vars),
+        "t.toml:3:11: bad pattern `${TEMP}/x`: unknown variable `${TEMP}`; patterns know `${HOME}`, `${TMPDIR}` or `${CWD}`"
+    );
+    assert_eq!(
+        err("${HOME", &vars),
+        "t.toml:3:11: bad pattern `${HOME`: unterminated variable `${HOME`: write `${HOME}`, `${TMPDIR}` or `${CWD}`"
+    );
+    assert_eq!(
+        err("/srv/${HOME}", &vars),
+        "t.toml:3:16: bad pattern `/srv/${HOME}`: a variable can only begin a pattern (`${HOME}/...`); write `\\$` for a literal `$`"
+    );
+    // An error after the variable points into the pattern as written.
+    assert_eq!(
+        err("${HOME}/a//b", &vars),
+        "t.toml:3:21: bad pattern `${HOME}/a//b`: a pattern must not contain `//`"
+    );
+    assert_eq!(
+        err("${HOME}/x", &PolicyVars::none().source("HOME is not set")),
+        "t.toml:3:11: bad pattern `${HOME}/x`: `${HOME}` has no value: HOME is not set"
+    );
+    assert_eq!(
+        err(
+            "${CWD}/x",
+            &PolicyVars::none().cwd("srv").source("this run")
+        ),
+        "t.toml:3:11: bad pattern `${CWD}/x`: `${CWD}` is `srv` (this run), not an absolute, normalised path"
+    );
+    // Escaped, a `$` is literal.
+    let p = Policy::parse_with(
+        "version = 1\n[[allow]]\npaths = [\"/srv/\\\\${HOME}\"]\naccess = [\"read\"]\n",
+        Path::new("t.toml"),
+        &PolicyVars::none(),
+    )
+    .unwrap();
+    assert!(p.decide(Path::new("/srv/${HOME}"), Access::READ).allowed);
+}
+
+#[test]
 fn many_rules_compile() {
     let mut text = String::from("version = 1\n");
     for i in 0..2000 {
