@@ -59,24 +59,17 @@ impl Ops {
         };
         let follow = FollowSymlinks::Yes;
         let amode = AccessFlags::from_bits_truncate(amode);
-        self.acting(ctx, &target, access, |acting| {
-            let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
-                Ok(r) => r,
-                Err(out) => return out,
-            };
-            let r = self.act(ctx, &reached, &target, follow, |fd, as_program| {
-                if as_program {
-                    // Without faccessat2(2) the answer could only be the
-                    // broker's: refuse instead.
-                    match self.resolver.access_effective(fd, amode) {
-                        Err(Errno::ENOSYS) => Err(Errno::EACCES),
-                        r => r,
-                    }
-                } else {
-                    self.resolver.access(fd, amode)
+        self.on_object(judge, ctx, &target, follow, access, |fd, as_program| {
+            if as_program {
+                // Without faccessat2(2) the answer could only be the
+                // broker's: refuse instead.
+                match self.resolver.access_effective(fd, amode) {
+                    Err(Errno::ENOSYS) => Err(Errno::EACCES),
+                    r => r,
                 }
-            });
-            self.finish(judge, reached, access, r)
+            } else {
+                self.resolver.access(fd, amode)
+            }
         })
     }
 }

@@ -37,18 +37,11 @@ impl Ops {
             Err(errno) => return Outcome::refused(errno, access),
         };
         let mode = Mode::from_bits_truncate(mode & 0o777);
-        self.acting(ctx, &target, access, |acting| {
-            let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
-                Ok(r) => r,
-                Err(out) => return out,
-            };
-            let r = self.act(ctx, &reached, &target, follow, |fd, _| {
-                if fstat(fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
-                    return Err(Errno::EOPNOTSUPP);
-                }
-                self.resolver.chmod(fd, mode)
-            });
-            self.finish(judge, reached, access, r)
+        self.on_object(judge, ctx, &target, follow, access, |fd, _| {
+            if fstat(fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            self.resolver.chmod(fd, mode)
         })
     }
 }

@@ -64,7 +64,7 @@ pub use utimes::{Stamp, Times};
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -397,6 +397,29 @@ impl Ops {
             decision: Some(decision),
             absent: false,
         }
+    }
+
+    /// The way of every operation on one existing object: reaches `target`
+    /// (prepared) with the credentials chosen for it, judges `access` on its
+    /// canonical path, and runs `f` on exactly the object judged (`true`:
+    /// with the program's credentials).
+    fn on_object<T>(
+        &self,
+        judge: &dyn Judge,
+        ctx: &Context,
+        target: &Path,
+        follow: FollowSymlinks,
+        access: Access,
+        f: impl FnOnce(BorrowedFd<'_>, bool) -> Result<T, Errno>,
+    ) -> Outcome<T> {
+        self.acting(ctx, target, access, |acting| {
+            let reached = match self.reach(judge, ctx, acting, target, follow, access) {
+                Ok(r) => r,
+                Err(out) => return out,
+            };
+            let r = self.act(ctx, &reached, target, follow, f);
+            self.finish(judge, reached, access, r)
+        })
     }
 
     /// The outcome of acting on an object judged allowed.

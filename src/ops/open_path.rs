@@ -43,23 +43,16 @@ impl Ops {
             Ok(t) => t,
             Err(errno) => return Outcome::refused(errno, access),
         };
-        self.acting(ctx, &target, access, |acting| {
-            let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
-                Ok(r) => r,
-                Err(out) => return out,
-            };
-            let r = self.act(ctx, &reached, &target, follow, |fd, _| {
-                let kind = fstat(fd)?.st_mode & libc::S_IFMT;
-                let mut flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK;
-                match kind {
-                    libc::S_IFLNK => return Err(Errno::EOPNOTSUPP),
-                    libc::S_IFDIR => flags |= OFlag::O_DIRECTORY,
-                    _ if directory => return Err(Errno::ENOTDIR),
-                    _ => {}
-                }
-                self.resolver.reopen(fd, flags)
-            });
-            self.finish(judge, reached, access, r)
+        self.on_object(judge, ctx, &target, follow, access, |fd, _| {
+            let kind = fstat(fd)?.st_mode & libc::S_IFMT;
+            let mut flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK;
+            match kind {
+                libc::S_IFLNK => return Err(Errno::EOPNOTSUPP),
+                libc::S_IFDIR => flags |= OFlag::O_DIRECTORY,
+                _ if directory => return Err(Errno::ENOTDIR),
+                _ => {}
+            }
+            self.resolver.reopen(fd, flags)
         })
     }
 }

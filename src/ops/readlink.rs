@@ -36,18 +36,11 @@ impl Ops {
             return Outcome::allowed(value.into_bytes(), access, judged.to_path_buf(), decision);
         }
         let follow = FollowSymlinks::No;
-        self.acting(ctx, &target, access, |acting| {
-            let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
-                Ok(r) => r,
-                Err(out) => return out,
-            };
-            let r = self.act(ctx, &reached, &target, follow, |fd, _| {
-                if fstat(fd)?.st_mode & libc::S_IFMT != libc::S_IFLNK {
-                    return Err(Errno::EINVAL);
-                }
-                self.resolver.read_link(fd)
-            });
-            self.finish(judge, reached, access, r)
+        self.on_object(judge, ctx, &target, follow, access, |fd, _| {
+            if fstat(fd)?.st_mode & libc::S_IFMT != libc::S_IFLNK {
+                return Err(Errno::EINVAL);
+            }
+            self.resolver.read_link(fd)
         })
     }
 }

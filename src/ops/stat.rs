@@ -29,15 +29,8 @@ impl Ops {
             Ok(t) => t,
             Err(errno) => return Outcome::refused(errno, access),
         };
-        self.acting(ctx, &target, access, |acting| {
-            let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
-                Ok(r) => r,
-                Err(out) => return out,
-            };
-            let r = self.act(ctx, &reached, &target, follow, |fd, _| {
-                fstat(fd).map(|st| FileStat::from(&st))
-            });
-            self.finish(judge, reached, access, r)
+        self.on_object(judge, ctx, &target, follow, access, |fd, _| {
+            fstat(fd).map(|st| FileStat::from(&st))
         })
     }
 }

@@ -85,15 +85,8 @@ impl Ops {
             Err(errno) => return Outcome::refused(errno, access),
         };
         let spec = times.timespecs();
-        self.acting(ctx, &target, access, |acting| {
-            let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
-                Ok(r) => r,
-                Err(out) => return out,
-            };
-            let r = self.act(ctx, &reached, &target, follow, |fd, _| {
-                crate::sys::times::set_times(fd, &spec)
-            });
-            self.finish(judge, reached, access, r)
+        self.on_object(judge, ctx, &target, follow, access, |fd, _| {
+            crate::sys::times::set_times(fd, &spec)
         })
     }
 }
