@@ -4,11 +4,17 @@
 //! the program's `TMPDIR` and `HOME`; removed with everything in it when
 //! the run ends, however it ends (dropping [`PrivateTmp`]).
 
+use std::ffi::CString;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::dir::{Dir, Type};
+use nix::fcntl::OFlag;
+use nix::sys::stat::{Mode, fstat};
 use nix::unistd::{Gid, Uid};
+
+use crate::resolve::Resolver;
 
 /// The name of a private temporary directory, before `mkdtemp` fills in
 /// the `X`s.
@@ -102,25 +108,55 @@ impl Drop for PrivateTmp {
 }
 
 /// Makes `dir` and every directory beneath it readable, writable and
-/// searchable by its owner, never through a symbolic link. The program has
-/// ended by then: nothing swaps a directory for a link meanwhile.
+/// searchable by its owner. Race-free: other processes of the program's user
+/// may still be running and swap a directory for a symbolic link, so each
+/// directory is held with `O_PATH|O_NOFOLLOW` from its held parent and
+/// changed through that descriptor ([`Resolver::chmod`]); a link is never
+/// followed, by fdbroker as root least of all.
 fn open_up(dir: &Path) {
-    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+    let Ok(resolver) = Resolver::new() else {
         return;
     };
-    if !meta.is_dir() {
-        return;
+    if let Ok(held) = nix::fcntl::open(dir, HOLD, Mode::empty()) {
+        open_up_held(&resolver, held, MAX_DEPTH);
     }
-    let mode = meta.permissions().mode();
-    if mode & 0o700 != 0o700 {
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o700));
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
+}
+
+/// How a directory is held: never through a symbolic link.
+const HOLD: OFlag = OFlag::O_PATH
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+/// How deep [`open_up`] goes; deeper directories are left to the error
+/// message `remove_dir_all` gives.
+const MAX_DEPTH: usize = 256;
+
+fn open_up_held(resolver: &Resolver, held: OwnedFd, depth: usize) {
+    let Ok(st) = fstat(&held) else {
         return;
     };
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            open_up(&entry.path());
+    if st.st_mode & 0o700 != 0o700 {
+        let mode = Mode::from_bits_truncate((st.st_mode | 0o700) & 0o7777);
+        let _ = resolver.chmod(held.as_fd(), mode);
+    }
+    let Some(depth) = depth.checked_sub(1) else {
+        return;
+    };
+    let list = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let Ok(mut entries) = Dir::openat(&held, ".", list, Mode::empty()) else {
+        return;
+    };
+    let names: Vec<CString> = entries
+        .iter()
+        .flatten()
+        .filter(|e| !matches!(e.file_name().to_bytes(), b"." | b".."))
+        .filter(|e| matches!(e.file_type(), Some(Type::Directory) | None))
+        .map(|e| e.file_name().to_owned())
+        .collect();
+    for name in names {
+        if let Ok(child) = nix::fcntl::openat(&held, name.as_c_str(), HOLD, Mode::empty()) {
+            open_up_held(resolver, child, depth);
         }
     }
 }
@@ -128,6 +164,7 @@ fn open_up(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn made_private_and_removed_with_its_contents() {
@@ -154,6 +191,28 @@ mod tests {
         assert!(!path.exists());
         assert!(outer.path().join("keep").exists());
         assert!(other.path().exists());
+    }
+
+    #[test]
+    fn opened_up_through_held_directories_never_a_link() {
+        let outer = tempfile::tempdir().unwrap();
+        let set = |p: &Path, mode| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+        let top = outer.path().join("top");
+        let elsewhere = outer.path().join("elsewhere");
+        std::fs::create_dir_all(top.join("a/b")).unwrap();
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, top.join("a/link")).unwrap();
+        set(&elsewhere, 0o500);
+        set(&top.join("a/b"), 0o000);
+        set(&top.join("a"), 0o500);
+        open_up(&top);
+        assert_eq!(mode(&top.join("a")), 0o700);
+        assert_eq!(mode(&top.join("a/b")), 0o700);
+        assert_eq!(mode(&elsewhere), 0o500, "a link is never followed");
+        set(&elsewhere, 0o700);
     }
 
     #[test]
