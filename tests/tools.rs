@@ -438,12 +438,20 @@ fn same(what: &str, native: &Ran, confined: &Ran) -> R {
     Ok(())
 }
 
-/// The entries of `/tmp` that belong to the program's user.
+/// The entries of `/tmp` that belong to the program's user. Other runs'
+/// private directories (`fdbroker-run.*`) are not counted: this test's runs
+/// make theirs in a `TMPDIR` of its own, checked on its own, and other
+/// `fdbroker run`s on the machine may come and go meanwhile.
 fn tmp_of(uid: u32) -> BTreeSet<PathBuf> {
     let Ok(dir) = fs::read_dir("/tmp") else {
         return BTreeSet::new();
     };
     dir.flatten()
+        .filter(|e| {
+            !e.file_name()
+                .as_encoded_bytes()
+                .starts_with(b"fdbroker-run.")
+        })
         .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
         .map(|e| e.path())
         .collect()
