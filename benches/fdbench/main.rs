@@ -646,7 +646,7 @@ fn startup(env: &Env) {
     if let Some(s) = &env.static_fdbroker {
         cmds.push((
             "run-static",
-            "the same, static-pie build of fdbroker",
+            "`fdbroker run --policy P -- /bin/true`, static-pie build",
             run_true(s),
         ));
     }

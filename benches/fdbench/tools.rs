@@ -2,7 +2,8 @@
 //! (the command lines and profiles of `tests/tools.rs`), wall time natively,
 //! under `fdbroker run --profile FAMILY --read IN --write OUT` (default
 //! build and flags), under bubblewrap and, when installed, under syd; runs
-//! interleaved, median of `FDBENCH_REPEAT`.
+//! interleaved, median of `FDBENCH_REPEAT`. `FDBENCH_TOOLS_CPUS=0` adds
+//! `fdbroker run --cpus 0` (program and broker on one CPU).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -116,6 +117,8 @@ const TOOLS: &[Tool] = &[
 enum Way {
     Native,
     Fdbroker,
+    /// `fdbroker run --cpus LIST` (`FDBENCH_TOOLS_CPUS`), the placement lever.
+    Placed,
     Bwrap,
     Syd,
 }
@@ -125,6 +128,7 @@ impl Way {
         match self {
             Way::Native => "native",
             Way::Fdbroker => "fdbroker",
+            Way::Placed => "fdbroker --cpus",
             Way::Bwrap => "bwrap",
             Way::Syd => "syd",
         }
@@ -153,9 +157,13 @@ impl Case<'_> {
     fn command(&self, env: &Env, way: Way, bwrap: &Path, syd: Option<&Path>) -> Command {
         let mut cmd = match way {
             Way::Native => command(self.tool.program),
-            Way::Fdbroker => {
+            Way::Fdbroker | Way::Placed => {
                 let mut c = command(&env.fdbroker);
-                c.args(["run", "--profile", self.tool.family, "--read"])
+                c.arg("run");
+                if way == Way::Placed {
+                    c.arg("--cpus").arg(cpus_option().unwrap_or_default());
+                }
+                c.args(["--profile", self.tool.family, "--read"])
                     .arg(&self.input)
                     .arg("--write")
                     .arg(&self.output)
@@ -210,6 +218,13 @@ impl Case<'_> {
     }
 }
 
+/// `FDBENCH_TOOLS_CPUS`: also measure `fdbroker run --cpus` with this list.
+fn cpus_option() -> Option<String> {
+    std::env::var("FDBENCH_TOOLS_CPUS")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
 fn mkdir(p: &Path) {
     fs::create_dir_all(p).expect("tools bench dir");
     fs::set_permissions(p, fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -245,6 +260,9 @@ pub(crate) fn tools(env: &Env) {
         });
     }
     let mut ways = vec![Way::Native, Way::Fdbroker, Way::Bwrap];
+    if cpus_option().is_some() {
+        ways.insert(2, Way::Placed);
+    }
     if syd.is_some() {
         ways.push(Way::Syd);
     }
