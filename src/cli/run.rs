@@ -98,7 +98,7 @@ CPUs: --cpus LIST (0, 0-3, 1,3) runs the program and fdbroker's threads
 on those CPUs only (sched_setaffinity of fdbroker before it starts the
 sandbox, inherited by all). It is a placement, not a limit: the program
 may still move itself to any CPU of its cpuset. On a virtual machine
---cpus N (one CPU) is also the fastest setting for a program that makes
+--cpus N (one CPU) is often the fastest setting for a program that makes
 many calls: the program and fdbroker wake each other on one CPU.
 
 Exit status: the program's, or 128+N when signal N killed it (137 when
