@@ -871,13 +871,20 @@ fn cpus_place_the_program_and_every_broker_thread(f: &Fixture<'_>) -> R {
     let own = fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
     let cpu = last_cpu(&own).ok_or(format!("no Cpus_allowed_list: {own}"))?;
     let cpus = cpu.to_string();
-    for who in [Who::Root, Who::User] {
-        let (o, _) = run(
+    let with_cpus = |who, program: &[&str]| {
+        run(
             f,
             who,
             Via::Cli,
             &[],
             &["--cpus", &cpus, "--verbose"],
+            program,
+        )
+        .0
+    };
+    for who in [Who::Root, Who::User] {
+        let o = with_cpus(
+            who,
             &["/bin/grep", "Cpus_allowed_list", "/proc/self/status"],
         );
         ensure!(
@@ -886,7 +893,7 @@ fn cpus_place_the_program_and_every_broker_thread(f: &Fixture<'_>) -> R {
         );
         ensure!(
             o.stderr.contains(&format!(
-                "fdbroker: cpus {cpu}: sched_setaffinity of fdbroker and the program (a placement"
+                "fdbroker: cpus {cpu}: sched_setaffinity of fdbroker and the program"
             )),
             "{who:?}: {o:?}"
         );
@@ -919,6 +926,41 @@ fn cpus_place_the_program_and_every_broker_thread(f: &Fixture<'_>) -> R {
             ensure!(
                 t.contains(&format!("Cpus_allowed_list:\t{cpu}\n")),
                 "{who:?}: {t}"
+            );
+        }
+    }
+    // A program asking for every CPU: held to the list where fdbroker made
+    // a cpuset cgroup (it says so), otherwise free within its cpuset.
+    for who in [Who::Root, Who::User] {
+        let o = with_cpus(who, &[f.hostile(), "widen"]);
+        ensure!(
+            o.code == Some(0) && o.stdout.contains("widen: 0 errno 0"),
+            "{who:?}: {o:?}"
+        );
+        let line = o
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("cpus "))
+            .ok_or(format!("{who:?}: {o:?}"))?;
+        let got: Vec<u32> = line.split(',').filter_map(|c| c.parse().ok()).collect();
+        if o.stderr.contains("a cgroup v1 cpuset (a limit") {
+            ensure!(got == vec![cpu], "{who:?}: left --cpus {cpu}: {o:?}");
+        } else {
+            ensure!(
+                o.stderr
+                    .contains("(a placement: the program may move itself")
+                    && o.stderr.contains("no cpuset cgroup: "),
+                "{who:?}: {o:?}"
+            );
+            ensure!(got.contains(&cpu), "{who:?}: {o:?}");
+        }
+        let root_cpuset = who == Who::Root
+            && is_root()
+            && Path::new("/sys/fs/cgroup/cpuset/cgroup.procs").exists();
+        if root_cpuset && std::env::var("FDBROKER_REQUIRE_KERNEL").as_deref() == Ok("1") {
+            ensure!(
+                o.stderr.contains("a cgroup v1 cpuset (a limit"),
+                "a v1 cpuset hierarchy is mounted: root must use it: {o:?}"
             );
         }
     }

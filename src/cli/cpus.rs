@@ -1,10 +1,12 @@
 //! `fdbroker run --cpus LIST`: the CPUs the program and fdbroker's own
 //! threads run on. fdbroker sets its affinity before it starts the sandbox,
 //! so every thread it starts and every process of the sandbox inherits the
-//! set. A placement, not a limit: the program may set its own affinity
-//! (`sched_setaffinity` on itself is allowed) to any CPU of the machine's
-//! cpuset (docs/run.md, "CPUs").
+//! set; where it can make a cpuset cgroup for the sandbox
+//! ([`fdbroker::limits::Enforcer::cpuset`]) that holds the program to the
+//! set, otherwise the program may set its own affinity (`sched_setaffinity`
+//! on itself is allowed) to any CPU of its cpuset (docs/run.md, "CPUs").
 
+use fdbroker::limits::CpuPlacement;
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::unistd::Pid;
 
@@ -102,12 +104,20 @@ impl CpuList {
         })
     }
 
-    /// The `--verbose` line.
-    pub fn describe(&self) -> String {
-        format!(
-            "cpus {self}: sched_setaffinity of fdbroker and the program (a placement: \
-             the program may move itself to other CPUs of its cpuset)"
-        )
+    /// The `--verbose` line, for the way the sandbox is held to the CPUs.
+    pub fn describe(&self, placement: &CpuPlacement) -> String {
+        match placement {
+            CpuPlacement::Cgroup { version } => format!(
+                "cpus {self}: sched_setaffinity of fdbroker and the program, and a cgroup \
+                 v{version} cpuset (a limit: the program cannot leave these CPUs)"
+            ),
+            CpuPlacement::Affinity { reason } => format!(
+                "cpus {self}: sched_setaffinity of fdbroker and the program (a placement: \
+                 the program may move itself to other CPUs of its cpuset; no cpuset cgroup: \
+                 {reason})"
+            ),
+            other => format!("cpus {self}: {other:?}"),
+        }
     }
 }
 

@@ -37,7 +37,7 @@ pub struct LimitArgs {
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub max_open_files: Option<u64>,
     /// Run the program and fdbroker's threads on these CPUs only (e.g. 0, 0-3,
-    /// 1,3): a placement, see docs/run.md.
+    /// 1,3); a limit where a cpuset cgroup can be made, see docs/run.md.
     #[arg(long, value_name = "LIST", value_parser = parse_cpus)]
     pub cpus: Option<CpuList>,
     /// When the run ends, write a JSON report to FILE (`-`: standard error).
@@ -70,14 +70,11 @@ pub fn apply(
     policy: &Limits,
     audit: Option<Arc<AuditLog>>,
 ) -> Result<(Sandbox, Ending), u8> {
-    if let Some(cpus) = &args.cpus {
-        if let Err(msg) = cpus.apply() {
-            eprintln!("fdbroker: {msg}");
-            return Err(EXIT_SETUP);
-        }
-        if args.verbose {
-            eprintln!("fdbroker: {}", cpus.describe());
-        }
+    if let Some(cpus) = &args.cpus
+        && let Err(msg) = cpus.apply()
+    {
+        eprintln!("fdbroker: {msg}");
+        return Err(EXIT_SETUP);
     }
     let limits = policy.overridden_by(args.limits());
     let mut enforcer = match Enforcer::prepare(&limits, args.stats.is_some()) {
@@ -87,6 +84,12 @@ pub fn apply(
             return Err(EXIT_SETUP);
         }
     };
+    if let Some(cpus) = &args.cpus {
+        let placement = enforcer.cpuset(&cpus.to_string());
+        if args.verbose {
+            eprintln!("fdbroker: {}", cpus.describe(&placement));
+        }
+    }
     if args.verbose {
         eprintln!("fdbroker: {}", enforcer.describe());
     }

@@ -96,8 +96,10 @@ killed`.
 
 CPUs: --cpus LIST (0, 0-3, 1,3) runs the program and fdbroker's threads
 on those CPUs only (sched_setaffinity of fdbroker before it starts the
-sandbox, inherited by all). It is a placement, not a limit: the program
-may still move itself to any CPU of its cpuset. On a virtual machine
+sandbox, inherited by all). Where fdbroker can make a cgroup v1 cpuset for
+the sandbox (root) it is a limit the program cannot leave; otherwise a
+placement: the program may move itself to any CPU of its cpuset.
+--verbose says which. On a virtual machine
 --cpus N (one CPU) is often the fastest setting for a program that makes
 many calls: the program and fdbroker wake each other on one CPU.
 
