@@ -8,7 +8,8 @@
 //! one directory, after enabling `memory` and `pids` in fdbroker's own
 //! cgroup (moving fdbroker into a leaf of its own first when it is the only
 //! process there, as the "no internal processes" rule requires). A hybrid
-//! system mixes both, controller by controller.
+//! system mixes both, controller by controller. `--cpus` gets a v1 `cpuset`
+//! directory of its own ([`create_cpuset`]) where there is that hierarchy.
 
 use std::fs;
 use std::io::{self, Write};
