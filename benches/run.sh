@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs fdbroker's benchmarks (docs/performance.md) with one command:
 #
-#     sudo benches/run.sh [SECTION...]      # latency startup scale policy
+#     sudo benches/run.sh [SECTION...]      # latency startup tools scale policy
 #
 # Needs root (`fdbroker run` switches the program to `nobody`), a C compiler
 # and Linux with Landlock and seccomp user notification. Installs bubblewrap

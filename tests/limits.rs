@@ -859,6 +859,147 @@ fn limits_that_cannot_be_held_are_errors(f: &Fixture<'_>) -> R {
     Ok(())
 }
 
+/// The last CPU this test may run on (`Cpus_allowed_list` of its own).
+fn last_cpu(status: &str) -> Option<u32> {
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+    list.trim().rsplit([',', '-']).next()?.parse().ok()
+}
+
+fn cpus_place_the_program_and_every_broker_thread(f: &Fixture<'_>) -> R {
+    let own = fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
+    let cpu = last_cpu(&own).ok_or(format!("no Cpus_allowed_list: {own}"))?;
+    let cpus = cpu.to_string();
+    let with_cpus = |who, program: &[&str]| {
+        run(
+            f,
+            who,
+            Via::Cli,
+            &[],
+            &["--cpus", &cpus, "--verbose"],
+            program,
+        )
+        .0
+    };
+    for who in [Who::Root, Who::User] {
+        let o = with_cpus(
+            who,
+            &["/bin/grep", "Cpus_allowed_list", "/proc/self/status"],
+        );
+        ensure!(
+            o.code == Some(0) && o.stdout == format!("Cpus_allowed_list:\t{cpu}\n"),
+            "{who:?}: {o:?}"
+        );
+        ensure!(
+            o.stderr.contains(&format!(
+                "fdbroker: cpus {cpu}: sched_setaffinity of fdbroker and the program"
+            )),
+            "{who:?}: {o:?}"
+        );
+        // fdbroker's own threads, looked at while the program sleeps.
+        let mut cmd = Command::new(&f.bin.fdbroker);
+        cmd.args(["run", "--policy", &f.policy(""), "--cpus", &cpus])
+            .args(["--", "/bin/sleep", "2"])
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if who == Who::User && is_root() {
+            cmd.uid(NOBODY).gid(NOBODY);
+        }
+        let child = cmd.spawn().map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_millis(700));
+        let tasks = fs::read_dir(format!("/proc/{}/task", child.id()))
+            .map_err(|e| e.to_string())?
+            .flatten()
+            .map(|t| fs::read_to_string(t.path().join("status")).unwrap_or_default())
+            .collect::<Vec<_>>();
+        let o = finish(child);
+        ensure!(o.code == Some(0), "{who:?}: {o:?}");
+        ensure!(tasks.len() >= 2, "{who:?}: {} threads", tasks.len());
+        for t in &tasks {
+            ensure!(
+                last_cpu(t) == Some(cpu),
+                "{who:?}: a thread of fdbroker: {t}"
+            );
+            ensure!(
+                t.contains(&format!("Cpus_allowed_list:\t{cpu}\n")),
+                "{who:?}: {t}"
+            );
+        }
+    }
+    // A program asking for every CPU: held to the list where fdbroker made
+    // a cpuset cgroup (it says so), otherwise free within its cpuset.
+    for who in [Who::Root, Who::User] {
+        let o = with_cpus(who, &[f.hostile(), "widen"]);
+        ensure!(
+            o.code == Some(0) && o.stdout.contains("widen: 0 errno 0"),
+            "{who:?}: {o:?}"
+        );
+        let line = o
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("cpus "))
+            .ok_or(format!("{who:?}: {o:?}"))?;
+        let got: Vec<u32> = line.split(',').filter_map(|c| c.parse().ok()).collect();
+        if o.stderr.contains("a cgroup v1 cpuset (a limit") {
+            ensure!(got == vec![cpu], "{who:?}: left --cpus {cpu}: {o:?}");
+        } else {
+            ensure!(
+                o.stderr
+                    .contains("(a placement: the program may move itself")
+                    && o.stderr.contains("no cpuset cgroup: "),
+                "{who:?}: {o:?}"
+            );
+            ensure!(got.contains(&cpu), "{who:?}: {o:?}");
+        }
+        let root_cpuset = who == Who::Root
+            && is_root()
+            && Path::new("/sys/fs/cgroup/cpuset/cgroup.procs").exists();
+        if root_cpuset && std::env::var("FDBROKER_REQUIRE_KERNEL").as_deref() == Ok("1") {
+            ensure!(
+                o.stderr.contains("a cgroup v1 cpuset (a limit"),
+                "a v1 cpuset hierarchy is mounted: root must use it: {o:?}"
+            );
+        }
+    }
+    // Errors: a usage error for a bad list, 125 for CPUs that are not there.
+    for (list, says) in [
+        ("1-0", "the range 1-0 is backwards"),
+        ("0,x", "expected CPU numbers and ranges"),
+        ("70000", "is out of range"),
+    ] {
+        let (o, _) = run(
+            f,
+            Who::Root,
+            Via::Cli,
+            &[],
+            &["--cpus", list],
+            &["/bin/true"],
+        );
+        ensure!(
+            o.code == Some(2) && o.stderr.contains(says),
+            "{list}: {o:?}"
+        );
+    }
+    let (o, _) = run(
+        f,
+        Who::Root,
+        Via::Cli,
+        &[],
+        &["--cpus", "1023"],
+        &["/bin/true"],
+    );
+    ensure!(
+        o.code == Some(125)
+            && o.stderr
+                .contains("--cpus 1023: none of these CPUs is available"),
+        "{o:?}"
+    );
+    Ok(())
+}
+
 /// Role "no-userns": make user namespaces unavailable to this process and
 /// its children (unshare, and clone with `CLONE_NEWUSER`, fail as where
 /// they are disabled), then exec fdbroker with our arguments.
@@ -1054,6 +1195,11 @@ fn main() {
         (
             "max_processes_without_a_user_namespace_is_an_error",
             max_processes_without_a_user_namespace_is_an_error,
+            true,
+        ),
+        (
+            "cpus_place_the_program_and_every_broker_thread",
+            cpus_place_the_program_and_every_broker_thread,
             true,
         ),
         (

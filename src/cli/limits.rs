@@ -1,7 +1,8 @@
 //! The resource-limit options of `fdbroker run` (`--memory`, `--cpu-time`,
 //! `--timeout`, `--max-file-size`, `--max-processes`, `--max-open-files`,
 //! `--stats`, `--verbose`): merged over the policy's `[limits]`, handed to
-//! the sandbox.
+//! the sandbox; and `--cpus`, applied to fdbroker itself before the sandbox
+//! starts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use fdbroker::audit::AuditLog;
 use fdbroker::limits::{Enforcer, Limits, parse_count, parse_seconds, parse_size};
 use fdbroker::sandbox::{EXIT_SETUP, Sandbox};
 
+use super::cpus::{CpuList, parse_cpus};
 use super::ending::Ending;
 
 /// The options, flattened into `run`'s.
@@ -34,6 +36,10 @@ pub struct LimitArgs {
     /// Open descriptors, in each process.
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub max_open_files: Option<u64>,
+    /// Run the program and fdbroker's threads on these CPUs only (e.g. 0, 0-3,
+    /// 1,3); a limit where a cpuset cgroup can be made, see docs/run.md.
+    #[arg(long, value_name = "LIST", value_parser = parse_cpus)]
+    pub cpus: Option<CpuList>,
     /// When the run ends, write a JSON report to FILE (`-`: standard error).
     #[arg(long, value_name = "FILE|-")]
     pub stats: Option<PathBuf>,
@@ -64,6 +70,12 @@ pub fn apply(
     policy: &Limits,
     audit: Option<Arc<AuditLog>>,
 ) -> Result<(Sandbox, Ending), u8> {
+    if let Some(cpus) = &args.cpus
+        && let Err(msg) = cpus.apply()
+    {
+        eprintln!("fdbroker: {msg}");
+        return Err(EXIT_SETUP);
+    }
     let limits = policy.overridden_by(args.limits());
     let mut enforcer = match Enforcer::prepare(&limits, args.stats.is_some()) {
         Ok(e) => e,
@@ -72,6 +84,12 @@ pub fn apply(
             return Err(EXIT_SETUP);
         }
     };
+    if let Some(cpus) = &args.cpus {
+        let placement = enforcer.cpuset(&cpus.to_string());
+        if args.verbose {
+            eprintln!("fdbroker: {}", cpus.describe(&placement));
+        }
+    }
     if args.verbose {
         eprintln!("fdbroker: {}", enforcer.describe());
     }

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod completions;
+pub mod cpus;
 pub mod ending;
 pub mod explain;
 pub mod grants;

@@ -94,6 +94,15 @@ itself; core dumps are always off. When fdbroker sees a limit hit it stops
 the whole sandbox and prints `fdbroker: PROGRAM exceeded --memory 256M;
 killed`.
 
+CPUs: --cpus LIST (0, 0-3, 1,3) runs the program and fdbroker's threads
+on those CPUs only (sched_setaffinity of fdbroker before it starts the
+sandbox, inherited by all). Where fdbroker can make a cgroup v1 cpuset for
+the sandbox (root) it is a limit the program cannot leave; otherwise a
+placement: the program may move itself to any CPU of its cpuset.
+--verbose says which. On a virtual machine
+--cpus N (one CPU) is often the fastest setting for a program that makes
+many calls: the program and fdbroker wake each other on one CPU.
+
 Exit status: the program's, or 128+N when signal N killed it (137 when
 fdbroker killed it at a limit); 124 after --timeout; 125 when fdbroker
 itself fails (bad policy, missing kernel feature, setup error, a limit that

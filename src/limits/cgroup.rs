@@ -8,7 +8,8 @@
 //! one directory, after enabling `memory` and `pids` in fdbroker's own
 //! cgroup (moving fdbroker into a leaf of its own first when it is the only
 //! process there, as the "no internal processes" rule requires). A hybrid
-//! system mixes both, controller by controller.
+//! system mixes both, controller by controller. `--cpus` gets a v1 `cpuset`
+//! directory of its own ([`create_cpuset`]) where there is that hierarchy.
 
 use std::fs;
 use std::io::{self, Write};
@@ -45,6 +46,8 @@ pub(crate) enum Controller {
     /// Stopping every process at once before killing (v1 only; v2 has
     /// `cgroup.kill`).
     Freezer,
+    /// The CPUs of `--cpus` (v1 only).
+    Cpuset,
 }
 
 impl Controller {
@@ -54,6 +57,7 @@ impl Controller {
             Controller::Pids => "pids",
             Controller::Cpu => "cpuacct",
             Controller::Freezer => "freezer",
+            Controller::Cpuset => "cpuset",
         }
     }
 
@@ -63,7 +67,7 @@ impl Controller {
         match self {
             Controller::Memory => Some("memory"),
             Controller::Pids => Some("pids"),
-            Controller::Cpu | Controller::Freezer => None,
+            Controller::Cpu | Controller::Freezer | Controller::Cpuset => None,
         }
     }
 
@@ -356,6 +360,37 @@ pub(crate) fn create(want: Want) -> Created {
         cgroup: (!cgroup.dirs.is_empty()).then_some(cgroup),
         missing,
     }
+}
+
+/// A v1 `cpuset` cgroup beneath this process's own, holding the CPUs of
+/// `cpus` (the kernel's list form, `0-3,6`) and its parent's memory nodes:
+/// a process in it cannot run on other CPUs, whatever affinity it asks
+/// for. `Err`: why not (v2's cpuset controller is not used: enabling it
+/// would change the CPUs of fdbroker's own cgroup's other members).
+pub(crate) fn create_cpuset(cpus: &str) -> Result<Cgroup, String> {
+    let layout = Layout::read().map_err(|e| format!("cannot read this process's cgroups: {e}"))?;
+    let parent = layout
+        .v1_dir(Controller::Cpuset)
+        .ok_or("no cgroup v1 cpuset hierarchy here")?;
+    let path = make_dir(&parent, "")
+        .map_err(|e| format!("cannot create a cgroup in {}: {e}", parent.display()))?;
+    // Dropped (and removed) on any error below.
+    let cgroup = Cgroup {
+        dirs: vec![Dir {
+            path: path.clone(),
+            version: Version::V1,
+            controllers: vec![Controller::Cpuset],
+        }],
+        moved: None,
+    };
+    // A v1 cpuset takes no process until both are set.
+    let mems = read(&parent.join("cpuset.mems"))
+        .map_err(|e| format!("{}: {e}", parent.join("cpuset.mems").display()))?;
+    set(&path.join("cpuset.mems"), mems.trim())
+        .map_err(|e| format!("{}: {e}", path.join("cpuset.mems").display()))?;
+    set(&path.join("cpuset.cpus"), cpus)
+        .map_err(|e| format!("{} {cpus}: {e}", path.join("cpuset.cpus").display()))?;
+    Ok(cgroup)
 }
 
 /// Makes a new directory `fdbroker-<pid>-<n>[suffix]` in `parent`.

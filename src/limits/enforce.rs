@@ -63,6 +63,23 @@ pub enum LimitError {
     Cgroup(#[source] std::io::Error),
 }
 
+/// How `--cpus` holds the sandbox to its CPUs ([`Enforcer::cpuset`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CpuPlacement {
+    /// A cpuset cgroup: the program cannot run on other CPUs.
+    Cgroup {
+        /// 1 or 2.
+        version: u8,
+    },
+    /// Only the affinity the sandbox inherits, which the program may widen
+    /// within its cpuset; `reason`: why no cpuset cgroup.
+    Affinity {
+        /// Why no cpuset cgroup was made.
+        reason: String,
+    },
+}
+
 /// How one limit is enforced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -171,6 +188,8 @@ pub struct Enforcer {
     limits: Limits,
     plan: Vec<(Limit, Mechanism)>,
     cgroup: Option<Cgroup>,
+    /// The sandbox's cpuset cgroup ([`Enforcer::cpuset`]).
+    cpuset: Option<Cgroup>,
     /// Whether a cgroup counter can show a hit (and is read while running).
     watch_cgroup: bool,
     rlimits: Vec<Rlim>,
@@ -356,6 +375,21 @@ impl Enforcer {
         &self.plan
     }
 
+    /// Holds the sandbox to the CPUs of `cpus` (the kernel's list form,
+    /// `0-3,6`) with a cpuset cgroup of its own where one can be made here
+    /// (root, a cgroup v1 `cpuset` hierarchy). Otherwise the caller's
+    /// affinity, which the sandbox inherits, is all there is: the program
+    /// may change its own within its cpuset.
+    pub fn cpuset(&mut self, cpus: &str) -> CpuPlacement {
+        match cgroup::create_cpuset(cpus) {
+            Ok(g) => {
+                self.cpuset = Some(g);
+                CpuPlacement::Cgroup { version: 1 }
+            }
+            Err(reason) => CpuPlacement::Affinity { reason },
+        }
+    }
+
     /// One line for `--verbose`: each limit, its value and mechanism.
     pub fn describe(&self) -> String {
         let mut parts: Vec<String> = self
@@ -389,7 +423,8 @@ impl Enforcer {
         signals: &SigSet,
     ) -> Result<ChildLimits, LimitError> {
         let mut procs: Vec<OwnedFd> = Vec::new();
-        for path in self.cgroup.iter().flat_map(Cgroup::procs_files) {
+        let cgroups = self.cgroup.iter().chain(self.cpuset.iter());
+        for path in cgroups.flat_map(Cgroup::procs_files) {
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_CLOEXEC)
@@ -693,6 +728,7 @@ impl Enforcer {
         // Kills anything left (nothing: the sandbox was reaped), removes
         // the directories.
         self.cgroup = None;
+        self.cpuset = None;
         let (user, sys) = children_cpu();
         let usage = getrusage(UsageWho::RUSAGE_CHILDREN).ok();
         let largest_rss = usage.map_or(0, |u| u64::try_from(u.max_rss()).unwrap_or(0) * 1024);

@@ -36,7 +36,7 @@ mod value;
 use std::fmt;
 use std::time::Duration;
 
-pub use enforce::{Enforcer, LimitError, Mechanism, TIMEOUT_GRACE};
+pub use enforce::{CpuPlacement, Enforcer, LimitError, Mechanism, TIMEOUT_GRACE};
 pub(crate) use rlimit::ChildLimits;
 pub use stats::{Hit, Report, RunHandle};
 pub use value::{ValueError, format_seconds, format_size, parse_count, parse_seconds, parse_size};

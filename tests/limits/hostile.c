@@ -17,6 +17,8 @@
  *                                closes PATH N times
  *   hostile opens PATH N         open and close PATH N times
  *   hostile prlimit-parent       try to lower the parent's RLIMIT_NOFILE
+ *   hostile widen                ask for every CPU (sched_setaffinity of
+ *                                itself), then print the CPUs it may use
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -208,6 +211,25 @@ static int prlimit_parent(void) {
     return 0;
 }
 
+static int widen(void) {
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        CPU_SET(c, &all);
+    int r = sched_setaffinity(0, sizeof all, &all);
+    say("widen: %d errno %d", r, r ? errno : 0);
+    cpu_set_t now;
+    if (sched_getaffinity(0, sizeof now, &now))
+        return 5;
+    char list[4096] = "";
+    size_t len = 0;
+    for (int c = 0; c < CPU_SETSIZE && len + 16 < sizeof list; c++)
+        if (CPU_ISSET(c, &now))
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%d", len ? "," : "", c);
+    say("cpus %s", list);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -232,5 +254,7 @@ int main(int argc, char **argv) {
         return opens(argv[2], b);
     if (!strcmp(m, "prlimit-parent"))
         return prlimit_parent();
+    if (!strcmp(m, "widen"))
+        return widen();
     return 2;
 }
