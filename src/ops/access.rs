@@ -59,23 +59,27 @@ impl Ops {
         };
         let follow = FollowSymlinks::Yes;
         let amode = AccessFlags::from_bits_truncate(amode);
+        let check = |fd: std::os::fd::BorrowedFd<'_>, as_program: bool| {
+            if as_program {
+                // Without faccessat2(2) the answer could only be the
+                // broker's: refuse instead.
+                match self.resolver.access_effective(fd, amode) {
+                    Err(Errno::ENOSYS) => Err(Errno::EACCES),
+                    r => r,
+                }
+            } else {
+                self.resolver.access(fd, amode)
+            }
+        };
         self.acting(ctx, &target, access, |acting| {
+            if let Some(out) = self.act_plain(judge, acting, &target, follow, access, check) {
+                return out;
+            }
             let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
                 Ok(r) => r,
                 Err(out) => return out,
             };
-            let r = self.act(ctx, &reached, &target, follow, |fd, as_program| {
-                if as_program {
-                    // Without faccessat2(2) the answer could only be the
-                    // broker's: refuse instead.
-                    match self.resolver.access_effective(fd, amode) {
-                        Err(Errno::ENOSYS) => Err(Errno::EACCES),
-                        r => r,
-                    }
-                } else {
-                    self.resolver.access(fd, amode)
-                }
-            });
+            let r = self.act(ctx, &reached, &target, follow, check);
             self.finish(judge, reached, access, r)
         })
     }

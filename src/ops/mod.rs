@@ -51,6 +51,7 @@ mod link;
 mod mkdir;
 mod open;
 mod open_path;
+mod plain;
 mod program;
 mod readlink;
 mod remove;

@@ -2,9 +2,6 @@
 
 use std::path::Path;
 
-use nix::errno::Errno;
-use nix::sys::stat::fstat;
-
 use super::{Context, Ops, Outcome, prepare};
 use crate::policy::{Access, Judge};
 use crate::procfs::ViaSelf;
@@ -36,17 +33,17 @@ impl Ops {
             return Outcome::allowed(value.into_bytes(), access, judged.to_path_buf(), decision);
         }
         let follow = FollowSymlinks::No;
+        // EINVAL for anything but a symlink (Resolver::read_link).
+        let read = |fd: std::os::fd::BorrowedFd<'_>, _| self.resolver.read_link(fd);
         self.acting(ctx, &target, access, |acting| {
+            if let Some(out) = self.act_plain(judge, acting, &target, follow, access, read) {
+                return out;
+            }
             let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
                 Ok(r) => r,
                 Err(out) => return out,
             };
-            let r = self.act(ctx, &reached, &target, follow, |fd, _| {
-                if fstat(fd)?.st_mode & libc::S_IFMT != libc::S_IFLNK {
-                    return Err(Errno::EINVAL);
-                }
-                self.resolver.read_link(fd)
-            });
+            let r = self.act(ctx, &reached, &target, follow, read);
             self.finish(judge, reached, access, r)
         })
     }

@@ -29,14 +29,16 @@ impl Ops {
             Ok(t) => t,
             Err(errno) => return Outcome::refused(errno, access),
         };
+        let stat = |fd: std::os::fd::BorrowedFd<'_>, _| fstat(fd).map(|st| FileStat::from(&st));
         self.acting(ctx, &target, access, |acting| {
+            if let Some(out) = self.act_plain(judge, acting, &target, follow, access, stat) {
+                return out;
+            }
             let reached = match self.reach(judge, ctx, acting, &target, follow, access) {
                 Ok(r) => r,
                 Err(out) => return out,
             };
-            let r = self.act(ctx, &reached, &target, follow, |fd, _| {
-                fstat(fd).map(|st| FileStat::from(&st))
-            });
+            let r = self.act(ctx, &reached, &target, follow, stat);
             self.finish(judge, reached, access, r)
         })
     }
