@@ -40,11 +40,14 @@ const MAX_WORKERS: usize = 64;
 /// they are all stuck in slow calls (a FIFO without a writer, a hung network
 /// filesystem, a caller stopped before it took its descriptor), and the
 /// other calls of the sandbox then wait no more than a few milliseconds. It
-/// retires surplus receivers when several wait for [`SURPLUS_TICKS`].
+/// retires surplus receivers when several wait for [`SURPLUS_TICKS`], or
+/// all of them before it sleeps.
 ///
 /// Receivers are not added merely because calls queue up: on this design's
 /// test machine (2 CPUs) a second receiver waiting in RECV cost more in
-/// wake-ups than it gained in parallelism (`docs/performance.md`).
+/// wake-ups than it gained in parallelism, and with
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` every waiting receiver would be woken
+/// on the caller's CPU (`docs/performance.md`).
 pub(super) struct Pool {
     server: NotifyServer,
     /// Threads in the receiver role (promotions included).
