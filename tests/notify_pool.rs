@@ -5,7 +5,9 @@
 //! - a call that blocks in the broker (opening a FIFO nobody writes to) does
 //!   not stall the sandbox's other calls: a second receiver takes over;
 //! - many processes and threads calling at once all get their answers, none
-//!   lost and none failed.
+//!   lost and none failed;
+//! - a program that sleeps or computes costs the broker no wake-up, and one
+//!   that makes a call now and then a few wake-ups per call, not a timer's.
 //!
 //! `harness = false`: prints `N passed, M failed`. Cases skip (with the
 //! reason) on a kernel without Landlock or seccomp user notification, unless
@@ -129,6 +131,98 @@ sys.exit(1 if failed else 0)
     Ok(())
 }
 
+/// The voluntary context switches of every thread of process `pid` so far:
+/// how often its threads blocked, i.e. were woken again.
+fn wake_ups(pid: u32) -> Result<u64, String> {
+    let mut total = 0;
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| format!("task: {e}"))?;
+    for task in tasks {
+        let status = fs::read_to_string(task.map_err(|e| e.to_string())?.path().join("status"))
+            .unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(total)
+}
+
+/// After a burst of calls the program sleeps 1.5 s, then computes for 1 s:
+/// over 2.2 s of that the broker's threads wake (almost) never. Then it
+/// makes one call every 100 ms: a few wake-ups per call (the receiver, the
+/// monitor watching the call), not a tick every few milliseconds.
+fn a_quiet_program_costs_no_wake_ups(d: &Dir) -> R {
+    use std::io::BufRead;
+    let script = r#"
+import os, sys, time
+plain = sys.argv[1]
+for _ in range(200):
+    os.stat(plain)
+print("quiet", flush=True)
+time.sleep(1.5)
+end = time.time() + 1.0
+while time.time() < end:
+    pass
+print("calls", flush=True)
+for _ in range(10):
+    os.stat(plain)
+    time.sleep(0.1)
+print("done", flush=True)
+time.sleep(0.2)
+"#;
+    let mut child = Command::new(FDBROKER)
+        .args(["run", "--quiet", "--policy"])
+        .arg(&d.policy)
+        .args(["--", "/usr/bin/python3", "-c", script])
+        .arg(d.p("plain.txt"))
+        .current_dir("/")
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let broker = child.id();
+    let Some(stdout) = child.stdout.take() else {
+        return Err("no stdout".into());
+    };
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut wait_for = |want: &str| -> R {
+        match lines.next() {
+            Some(Ok(line)) if line == want => Ok(()),
+            other => Err(format!("expected {want:?}, got {other:?}")),
+        }
+    };
+    let measured = (|| -> Result<(u64, u64), String> {
+        wait_for("quiet")?;
+        let start = wake_ups(broker)?;
+        std::thread::sleep(std::time::Duration::from_millis(2200));
+        let quiet = wake_ups(broker)? - start;
+        wait_for("calls")?;
+        let start = wake_ups(broker)?;
+        wait_for("done")?;
+        Ok((quiet, wake_ups(broker)? - start))
+    })();
+    if measured.is_err() {
+        let _ = child.kill();
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let (quiet, calls) = measured.map_err(|e| format!("{e}; then {rest:?}, {status}"))?;
+    if !status.success() {
+        return Err(format!("{status}; output {rest:?}"));
+    }
+    // A 2 ms tick would be about 1100 and 500.
+    if quiet > 5 || calls > 70 {
+        return Err(format!(
+            "broker wake-ups: {quiet} in 2.2 s without calls (at most 5), \
+             {calls} for 10 calls 100 ms apart (at most 70)"
+        ));
+    }
+    Ok(())
+}
+
 /// `Err(reason)` when this kernel cannot run `fdbroker run`.
 fn kernel_ready(d: &Dir) -> Result<(), String> {
     let o = run_python(&d.policy, "pass", &[]);
@@ -228,6 +322,11 @@ fn main() {
         (
             "concurrent_callers_are_all_answered",
             concurrent_callers_are_all_answered,
+            true,
+        ),
+        (
+            "a_quiet_program_costs_no_wake_ups",
+            a_quiet_program_costs_no_wake_ups,
             true,
         ),
     ];

@@ -43,7 +43,8 @@ pub struct LimitArgs {
     /// When the run ends, write a JSON report to FILE (`-`: standard error).
     #[arg(long, value_name = "FILE|-")]
     pub stats: Option<PathBuf>,
-    /// Say on standard error how each limit is enforced.
+    /// Say on standard error how each limit is enforced and how the
+    /// program's calls reach the broker.
     #[arg(long, short = 'v')]
     pub verbose: bool,
 }
@@ -97,5 +98,5 @@ pub fn apply(
         enforcer = enforcer.audit(log);
     }
     let ending = Ending::new(enforcer.handle(), args.stats.clone());
-    Ok((sandbox.limits(enforcer), ending))
+    Ok((sandbox.limits(enforcer).verbose(args.verbose), ending))
 }

@@ -11,14 +11,11 @@ use nix::errno::Errno;
 use super::{NotifyError, NotifyServer};
 use crate::sys;
 
-/// How often the pool's monitor looks at the receivers while the sandbox is
-/// active: a slow call holds up the others for two to three ticks at most.
-/// Each tick is a timer wake-up; at 1 ms they cost a brokered open about 3%
-/// on a shared CPU (`docs/performance.md`).
+/// How often the pool's monitor looks at the receivers while one of them is
+/// inside a call: a slow call holds up the others for two to three ticks at
+/// most. Each tick is a timer wake-up; at 1 ms they cost a brokered open
+/// about 3% on a shared CPU (`docs/performance.md`).
 const TICK: Duration = Duration::from_millis(2);
-/// Ticks without a notification after which the monitor sleeps until the
-/// next one arrives.
-const IDLE_TICKS: u32 = 100;
 /// Consecutive ticks a condition must hold before the monitor acts on it.
 const PATIENCE: u32 = 2;
 /// Consecutive ticks with several receivers waiting before surplus ones retire.
@@ -35,17 +32,22 @@ const MAX_WORKERS: usize = 64;
 /// a sandbox of many processes the wake-ups dominated. So normally exactly one
 /// thread, the *receiver*, waits in RECV and answers what it receives itself,
 /// with no hand-off between threads. A monitor thread, ticking every [`TICK`]
-/// while the sandbox is active and asleep while it is idle, adds a receiver
+/// while a receiver is inside a call and asleep whenever every receiver waits
+/// in RECV (woken by the next notification received, so a program that
+/// sleeps or computes costs the broker no wake-up at all), adds a receiver
 /// (waking a parked one or starting a thread, up to [`MAX_WORKERS`]) when for
 /// [`PATIENCE`] ticks no receiver waited in RECV and none received anything:
 /// they are all stuck in slow calls (a FIFO without a writer, a hung network
 /// filesystem, a caller stopped before it took its descriptor), and the
 /// other calls of the sandbox then wait no more than a few milliseconds. It
-/// retires surplus receivers when several wait for [`SURPLUS_TICKS`].
+/// retires surplus receivers when several wait for [`SURPLUS_TICKS`], or
+/// all of them before it sleeps.
 ///
 /// Receivers are not added merely because calls queue up: on this design's
 /// test machine (2 CPUs) a second receiver waiting in RECV cost more in
-/// wake-ups than it gained in parallelism (`docs/performance.md`).
+/// wake-ups than it gained in parallelism, and with
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` every waiting receiver would be woken
+/// on the caller's CPU (`docs/performance.md`).
 pub(super) struct Pool {
     server: NotifyServer,
     /// Threads in the receiver role (promotions included).
@@ -56,8 +58,9 @@ pub(super) struct Pool {
     received: AtomicU64,
     /// Receivers asked to step down after their current notification.
     retire: AtomicUsize,
-    /// Set by the monitor before it sleeps; the next receiver to get a
-    /// notification wakes it.
+    /// Set by the monitor before it sleeps, when every receiver waits in
+    /// RECV; the next receiver to get a notification wakes it, so a call's
+    /// time is counted from its start.
     monitor_asleep: AtomicBool,
     /// The listener is gone or broken: every thread returns.
     closed: AtomicBool,
@@ -216,11 +219,14 @@ impl Pool {
 
     fn monitor(self: Arc<Pool>) {
         let mut last = self.received.load(Ordering::SeqCst);
-        let (mut stuck, mut surplus, mut quiet) = (0u32, 0u32, 0u32);
+        let (mut stuck, mut surplus) = (0u32, 0u32);
         while !self.closed.load(Ordering::SeqCst) {
             std::thread::sleep(TICK);
+            // `received` before `waiting`: a receiver counts itself out of
+            // RECV before it counts what it received (see sleep_monitor).
             let received = self.received.load(Ordering::SeqCst);
             let waiting = self.waiting.load(Ordering::SeqCst);
+            let receivers = self.receivers.load(Ordering::SeqCst);
             let progressed = received != last;
             last = received;
             if waiting == 0 {
@@ -230,19 +236,25 @@ impl Pool {
                     self.promote();
                     stuck = 0;
                 }
-            } else {
-                stuck = 0;
-                surplus = if waiting > 1 { surplus + 1 } else { 0 };
-                if surplus >= SURPLUS_TICKS {
-                    self.retire.store(waiting - 1, Ordering::SeqCst);
-                    surplus = 0;
-                }
+                continue;
             }
-            quiet = if progressed { 0 } else { quiet + 1 };
-            if quiet >= IDLE_TICKS && waiting > 0 {
+            stuck = 0;
+            if waiting >= receivers {
+                // Nobody is inside a call: nothing to watch until the next
+                // one. Receivers beyond the first retire after their next
+                // call (they would each be woken for every notification).
+                if waiting > 1 {
+                    self.retire.store(waiting - 1, Ordering::SeqCst);
+                }
+                surplus = 0;
                 self.sleep_monitor(last);
-                quiet = 0;
                 last = self.received.load(Ordering::SeqCst);
+                continue;
+            }
+            surplus = if waiting > 1 { surplus + 1 } else { 0 };
+            if surplus >= SURPLUS_TICKS {
+                self.retire.store(waiting - 1, Ordering::SeqCst);
+                surplus = 0;
             }
         }
     }

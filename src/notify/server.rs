@@ -49,6 +49,9 @@ pub struct NotifyServer {
     /// What Landlock lets the program execute (files, or every file beneath
     /// a directory): visible to `execve` whatever the judge says.
     exec_grants: Arc<[PathBuf]>,
+    /// Whether the listener wakes its receiver synchronously (the error
+    /// from the kernel that cannot).
+    sync_wake_up: Result<(), Errno>,
 }
 
 impl std::fmt::Debug for NotifyServer {
@@ -114,6 +117,9 @@ impl NotifyServer {
         if !sys::notify::struct_sizes_ok().map_err(NotifyError::Sizes)? {
             return Err(NotifyError::StructSize);
         }
+        // The caller and its receiver then meet on one CPU, not two: each
+        // notification is one wake-up of an idle CPU fewer.
+        let sync_wake_up = sys::notify::set_sync_wake_up(listener.as_fd());
         Ok(NotifyServer {
             listener,
             judge,
@@ -122,7 +128,16 @@ impl NotifyServer {
             memory: CallerMemory::Direct,
             program: None,
             exec_grants: Arc::from([]),
+            sync_wake_up,
         })
+    }
+
+    /// `Ok` when the kernel wakes the receiver of each notification on the
+    /// calling thread's CPU (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, Linux
+    /// 6.6); else the kernel's answer to the request (`EINVAL`, `ENOTTY`),
+    /// and notifications are served all the same.
+    pub fn sync_wake_up(&self) -> Result<(), Errno> {
+        self.sync_wake_up
     }
 
     /// Reports every judged request to `observer` (the audit log).

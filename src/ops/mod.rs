@@ -51,6 +51,7 @@ mod link;
 mod mkdir;
 mod open;
 mod open_path;
+mod plain;
 mod program;
 mod readlink;
 mod remove;
@@ -402,7 +403,8 @@ impl Ops {
     /// The way of every operation on one existing object: reaches `target`
     /// (prepared) with the credentials chosen for it, judges `access` on its
     /// canonical path, and runs `f` on exactly the object judged (`true`:
-    /// with the program's credentials).
+    /// with the program's credentials). A plain path takes the one-call way
+    /// ([`Ops::act_plain`]), anything else the resolving one.
     fn on_object<T>(
         &self,
         judge: &dyn Judge,
@@ -410,9 +412,12 @@ impl Ops {
         target: &Path,
         follow: FollowSymlinks,
         access: Access,
-        f: impl FnOnce(BorrowedFd<'_>, bool) -> Result<T, Errno>,
+        f: impl FnOnce(BorrowedFd<'_>, bool) -> Result<T, Errno> + Copy,
     ) -> Outcome<T> {
         self.acting(ctx, target, access, |acting| {
+            if let Some(out) = self.act_plain(judge, acting, target, follow, access, f) {
+                return out;
+            }
             let reached = match self.reach(judge, ctx, acting, target, follow, access) {
                 Ok(r) => r,
                 Err(out) => return out,

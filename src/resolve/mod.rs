@@ -345,6 +345,37 @@ impl Resolver {
         openat2::open_plain(self.root.as_fd(), path, flags)
     }
 
+    /// [`Self::open_plain`] for an `O_PATH` descriptor of the object a plain
+    /// `path` names, for metadata: with [`FollowSymlinks::No`] a symlink at
+    /// the end is held itself (openat2(2): `O_PATH|O_NOFOLLOW` with
+    /// `RESOLVE_NO_SYMLINKS`), with [`FollowSymlinks::Yes`] it is `ELOOP`.
+    /// The same errors and fallbacks as [`Self::open_plain`].
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use fdbroker::resolve::{FollowSymlinks, Resolver};
+    /// use nix::errno::Errno;
+    ///
+    /// let r = Resolver::new()?;
+    /// assert!(r.open_plain_path(Path::new("/etc"), FollowSymlinks::Yes).is_ok());
+    /// assert_eq!(r.open_plain_path(Path::new("/proc/self"), FollowSymlinks::Yes).unwrap_err(), Errno::ELOOP);
+    /// assert!(r.open_plain_path(Path::new("/proc/self"), FollowSymlinks::No).is_ok());
+    /// # Ok::<(), fdbroker::resolve::ResolveError>(())
+    /// ```
+    pub fn open_plain_path(&self, path: &Path, follow: FollowSymlinks) -> Result<OwnedFd, Errno> {
+        if !is_plain(path) {
+            return Err(Errno::EINVAL);
+        }
+        if self.strategy != Strategy::Openat2 {
+            return Err(Errno::ENOSYS);
+        }
+        let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+        if follow == FollowSymlinks::No {
+            flags |= OFlag::O_NOFOLLOW;
+        }
+        openat2::open_plain(self.root.as_fd(), path, flags)
+    }
+
     /// The kernel's canonical path of the object `fd` refers to, read from its
     /// `/proc/self/fd/N` link (proc(5)).
     ///

@@ -267,6 +267,7 @@ pub struct Sandbox {
     env: env::EnvOptions,
     no_tty: bool,
     tmp: Option<PrivateTmp>,
+    verbose: bool,
 }
 
 /// What `fdbroker run --learn` and helpful denials change (see
@@ -306,6 +307,7 @@ impl Sandbox {
             env: env::EnvOptions::default(),
             no_tty: false,
             tmp: None,
+            verbose: false,
         }
     }
 
@@ -344,6 +346,13 @@ impl Sandbox {
             self.hooks.observers.push(o);
         }
         self.enforcer = Some(enforcer);
+        self
+    }
+
+    /// Say on standard error how notifications are served (whether the
+    /// kernel wakes the broker on the program's CPU).
+    pub fn verbose(mut self, yes: bool) -> Sandbox {
+        self.verbose = yes;
         self
     }
 
@@ -515,6 +524,7 @@ impl Sandbox {
                 uid: i.uid.as_raw(),
                 gid: i.gid.as_raw(),
             }),
+            verbose: self.verbose,
         };
         let result = supervise::supervise(
             child,

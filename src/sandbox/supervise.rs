@@ -97,6 +97,8 @@ pub(super) struct Judging {
     /// The program's ids when they are not ours: its memory is reached
     /// with them where the broker's own do not suffice.
     pub(super) program_ids: Option<FsIds>,
+    /// Say how notifications are served.
+    pub(super) verbose: bool,
 }
 
 /// Parent after fork: serve, forward signals, reap, return the status.
@@ -182,6 +184,7 @@ fn serve_and_wait(
         executable,
         observer,
         program_ids,
+        verbose,
     } = judging;
     let ops = Arc::new(Ops::new().map_err(BrokerError::from)?);
     let listener = match recv_report(setup.as_fd())? {
@@ -210,6 +213,19 @@ fn serve_and_wait(
         .caller_memory(memory)
         .with_program(program)
         .with_exec_grants(executable);
+    if verbose {
+        match server.sync_wake_up() {
+            Ok(()) => eprintln!(
+                "fdbroker: notifications wake the broker on the calling thread's CPU \
+                 (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)"
+            ),
+            Err(e) => eprintln!(
+                "fdbroker: this kernel cannot wake the broker on the calling thread's CPU \
+                 (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux 6.6: {e}); notifications are \
+                 served with ordinary wake-ups"
+            ),
+        }
+    }
     let mut broker = Broker::with_ops(Arc::clone(&judge), Arc::clone(&ops)).with_program(program);
     if let Some(observer) = observer {
         server = server.with_observer(Arc::clone(&observer));
