@@ -99,9 +99,10 @@ on those CPUs only (sched_setaffinity of fdbroker before it starts the
 sandbox, inherited by all). Where fdbroker can make a cgroup v1 cpuset for
 the sandbox (root) it is a limit the program cannot leave; otherwise a
 placement: the program may move itself to any CPU of its cpuset.
---verbose says which. On a virtual machine
---cpus N (one CPU) is often the fastest setting for a program that makes
-many calls: the program and fdbroker wake each other on one CPU.
+--verbose says which. Where the kernel cannot wake fdbroker on the
+calling thread's CPU (before Linux 6.6; --verbose says), --cpus N (one
+CPU) is often the fastest setting on a virtual machine for a program that
+makes many calls; where it can, measure before pinning (docs/run.md).
 
 Exit status: the program's, or 128+N when signal N killed it (137 when
 fdbroker killed it at a limit); 124 after --timeout; 125 when fdbroker
