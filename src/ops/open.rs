@@ -33,8 +33,8 @@ use super::flags::{Object, OpenFlags, create_mode};
 use super::program::{Acting, Via};
 use super::{CREATE_TRIES, Context, Ops, Outcome, prepare};
 use crate::policy::Judge;
-use crate::procfs::{in_proc, to_self};
-use crate::resolve::{FollowSymlinks, is_plain};
+use crate::procfs::to_self;
+use crate::resolve::FollowSymlinks;
 
 /// One attempt at an `O_CREAT` open: finished, or lost a race and must restart.
 enum Attempt {
@@ -99,7 +99,11 @@ impl Ops {
         f: OpenFlags,
     ) -> Outcome<OwnedFd> {
         let access = f.rights(Object::Existing);
-        if let Some(out) = self.open_plain(judge, acting, target, f, access) {
+        // Only ENOENT says the object is missing: ENOTDIR and EACCES may be
+        // about the object itself (O_DIRECTORY, its mode).
+        let missing = |errno| errno == Errno::ENOENT;
+        let open = |_| self.resolver.open_plain(target, f.reopen_flags()).map(Ok);
+        if let Some(out) = self.plain(judge, acting, target, access, missing, open) {
             return out;
         }
         let reached = match self.reach(judge, ctx, acting, target, f.follow(), access) {
@@ -111,48 +115,6 @@ impl Ops {
                 .and_then(|()| self.resolver.reopen(fd, f.reopen_flags()))
         });
         self.finish(judge, reached, access, r)
-    }
-
-    /// The one-call path for a plain request ([`Resolver::open_plain`]): the
-    /// string is judged as the canonical path it is when no symlink lies on
-    /// the way, and opened refusing every symlink. `None` when the resolving
-    /// path must decide instead: the path is not plain or lies in `/proc`
-    /// (whose names depend on who asks), the policy does not allow the
-    /// string itself (a symlink on the way might still lead somewhere it
-    /// allows), or a symlink was met (`ELOOP`). Opened with the program's
-    /// credentials when only a built-in profile grants it.
-    fn open_plain(
-        &self,
-        judge: &dyn Judge,
-        acting: Acting,
-        target: &Path,
-        f: OpenFlags,
-        access: crate::policy::Access,
-    ) -> Option<Outcome<OwnedFd>> {
-        if in_proc(target) || !is_plain(target) {
-            return None;
-        }
-        let decision = judge.decide(target, access);
-        if !decision.allowed {
-            return None;
-        }
-        let open = || self.resolver.open_plain(target, f.reopen_flags());
-        let opened = match Via::choose(acting, target, &decision) {
-            Via::Switch(program) => self.as_program(program, open),
-            Via::Broker | Via::Program => open(),
-        };
-        match opened {
-            Ok(fd) => Some(Outcome::allowed(fd, access, target.to_path_buf(), decision)),
-            Err(Errno::ELOOP | Errno::ENOSYS | Errno::EINVAL) => None,
-            // Met at the very path judged: no symlink was followed, so the
-            // string is also the best guess the resolving path would make.
-            // Only ENOENT says the object is missing here: ENOTDIR and
-            // EACCES may be about the object itself (O_DIRECTORY, its mode).
-            Err(errno) => Some(Outcome {
-                absent: errno == Errno::ENOENT,
-                ..self.fail_at(judge, errno, target.to_path_buf(), access, Some(decision))
-            }),
-        }
     }
 
     /// A symlink held because of `O_NOFOLLOW` is `ELOOP`, as open(2) says;
