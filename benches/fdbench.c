@@ -44,7 +44,11 @@
  * Options: --cpu C pins this process (the client) to CPU C; --server-cpu S
  * pins a baseline's server/supervisor to CPU S; --sync sets
  * SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP on a baseline's listener (Linux 6.6);
- * --epoll makes a baseline's supervisor wait in epoll_wait before each RECV.
+ * --epoll makes a baseline's supervisor wait in epoll_wait before each RECV;
+ * --two-step makes it install each descriptor with ADDFD and then answer with
+ * SEND (instead of ADDFD|SEND), its callers waiting killably
+ * (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV): a way of delivering descriptors
+ * measured for fdbroker and not kept (docs/performance.md, "Delivery").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -74,6 +78,9 @@
 
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
 #define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
 #endif
 #ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
 #define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
@@ -355,6 +362,8 @@ static int read_path(pid_t pid, uint64_t addr, char *out, size_t cap) {
     return memchr(out, 0, (size_t)n + 1) ? 0 : -1;
 }
 
+static int two_step;
+
 static void unotifybase(const char *path, long n, int server_cpu, int sync_wake, int floor, int use_epoll,
                         int secure) {
     int sv[2];
@@ -372,7 +381,9 @@ static void unotifybase(const char *path, long n, int server_cpu, int sync_wake,
         struct sock_fprog fprog = {sizeof prog / sizeof prog[0], prog};
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) die("no_new_privs");
         int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                                    SECCOMP_FILTER_FLAG_NEW_LISTENER, &fprog);
+                                    SECCOMP_FILTER_FLAG_NEW_LISTENER |
+                                        (two_step ? SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV : 0),
+                                    &fprog);
         if (listener < 0) die("seccomp");
         if (send_fd(sv[1], listener)) die("send listener");
         close(listener);
@@ -412,12 +423,17 @@ static void unotifybase(const char *path, long n, int server_cpu, int sync_wake,
         if (fd >= 0) {
             struct seccomp_notif_addfd add = {
                 .id = req.id,
-                .flags = SECCOMP_ADDFD_FLAG_SEND,
+                .flags = two_step ? 0 : SECCOMP_ADDFD_FLAG_SEND,
                 .srcfd = (uint32_t)fd,
                 .newfd = 0,
                 .newfd_flags = (req.data.args[2] & O_CLOEXEC) ? O_CLOEXEC : 0,
             };
-            if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0) die("ADDFD");
+            int installed = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+            if (installed < 0) die("ADDFD");
+            if (two_step) {
+                struct seccomp_notif_resp resp = {.id = req.id, .val = installed, .error = 0, .flags = 0};
+                if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp)) die("SEND");
+            }
             if (fd != floor_fd) close(fd);
         } else {
             struct seccomp_notif_resp resp = {.id = req.id, .val = 0, .error = -errno, .flags = 0};
@@ -545,6 +561,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--server-cpu")) server_cpu = atoi(v), i++;
         else if (!strcmp(a, "--sync")) sync_wake = 1;
         else if (!strcmp(a, "--epoll")) use_epoll = 1;
+        else if (!strcmp(a, "--two-step")) two_step = 1;
         else if (!strcmp(a, "--procs")) procs = atoi(v), i++;
         else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
         else if (!strcmp(a, "--start-ns")) start = strtoull(v, NULL, 10), i++;

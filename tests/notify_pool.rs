@@ -7,7 +7,8 @@
 //! - many processes and threads calling at once all get their answers, none
 //!   lost and none failed;
 //! - a program that sleeps or computes costs the broker no wake-up, and one
-//!   that makes a call now and then a few wake-ups per call, not a timer's.
+//!   that makes a call now and then a few wake-ups per call, not a timer's;
+//! - a call wakes one of the receivers waiting, not all of them.
 //!
 //! `harness = false`: prints `N passed, M failed`. Cases skip (with the
 //! reason) on a kernel without Landlock or seccomp user notification, unless
@@ -223,6 +224,75 @@ time.sleep(0.2)
     Ok(())
 }
 
+/// A burst of 2000 calls wakes the broker's threads less than once per
+/// call: where the broker may use several CPUs it keeps a receiver per CPU,
+/// and each notification must wake one of them, not all (the kernel wakes
+/// every thread blocked in RECV; the receivers wait with `EPOLLEXCLUSIVE`
+/// instead). With all of them woken it would be about one per receiver per
+/// call.
+fn a_call_wakes_one_receiver(d: &Dir) -> R {
+    use std::io::{BufRead, Write};
+    let script = r#"
+import os, sys
+plain = sys.argv[1]
+print("ready", flush=True)
+sys.stdin.readline()
+for _ in range(2000):
+    os.stat(plain)
+print("done", flush=True)
+sys.stdin.readline()
+"#;
+    let mut child = Command::new(FDBROKER)
+        .args(["run", "--quiet", "--policy"])
+        .arg(&d.policy)
+        .args(["--", "/usr/bin/python3", "-c", script])
+        .arg(d.p("plain.txt"))
+        .current_dir("/")
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let broker = child.id();
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err("no stdin or stdout".into());
+    };
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut step = |want: &str| -> R {
+        match lines.next() {
+            Some(Ok(line)) if line == want => Ok(()),
+            other => Err(format!("expected {want:?}, got {other:?}")),
+        }
+    };
+    let measured = (|| -> Result<u64, String> {
+        step("ready")?;
+        let start = wake_ups(broker)?;
+        writeln!(stdin).map_err(|e| e.to_string())?;
+        step("done")?;
+        let woken = wake_ups(broker)? - start;
+        writeln!(stdin).map_err(|e| e.to_string())?;
+        Ok(woken)
+    })();
+    if measured.is_err() {
+        let _ = child.kill();
+    }
+    drop(stdin);
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let woken = measured?;
+    if !status.success() {
+        return Err(format!("{status}"));
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("    {woken} broker wake-ups for 2000 calls ({cpus} CPUs)");
+    if woken > 2400 {
+        return Err(format!(
+            "{woken} broker wake-ups for 2000 calls: more than one per call"
+        ));
+    }
+    Ok(())
+}
+
 /// `Err(reason)` when this kernel cannot run `fdbroker run`.
 fn kernel_ready(d: &Dir) -> Result<(), String> {
     let o = run_python(&d.policy, "pass", &[]);
@@ -329,6 +399,7 @@ fn main() {
             a_quiet_program_costs_no_wake_ups,
             true,
         ),
+        ("a_call_wakes_one_receiver", a_call_wakes_one_receiver, true),
     ];
     let ready = kernel_ready(&dir());
     common::run_cases(cases, ready, dir);

@@ -48,7 +48,8 @@
 //! `memfd_create` arrives here too: the broker makes the memfd, never
 //! executable (`memfd.rs`).
 //!
-//! Notifications are received and answered by one thread, with no hand-off
+//! Notifications are received and answered by one thread per CPU the
+//! broker may use, each woken alone (`EPOLLEXCLUSIVE`), with no hand-off
 //! between threads on the way; a monitor adds threads within a few
 //! milliseconds when calls block (a slow open — a FIFO, a hung NFS server —
 //! stalls the other processes of the sandbox for at most that long).

@@ -1,12 +1,16 @@
 //! The threads that receive and answer one listener's notifications: one
 //! receiver normally, more while calls block, and the monitor that decides.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use nix::errno::Errno;
+use nix::sched::{CpuSet, sched_getaffinity};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::unistd::Pid;
 
 use super::{NotifyError, NotifyServer};
 use crate::sys;
@@ -22,34 +26,45 @@ const PATIENCE: u32 = 2;
 const SURPLUS_TICKS: u32 = 5;
 /// At most this many threads answer at the same time.
 const MAX_WORKERS: usize = 64;
+/// At most this many receivers wait for notifications at once, however many
+/// CPUs the broker may use.
+const MAX_BASE: usize = 16;
 
 /// The threads answering one listener.
 ///
-/// The kernel wakes *every* thread blocked in `SECCOMP_IOCTL_NOTIF_RECV` for
-/// each notification (its wait is not exclusive, seccomp_unotify(2)), so a
-/// pool of idle threads all waiting there pays one needless context switch per
-/// idle thread per call: with two it made a brokered open 60% slower, and with
-/// a sandbox of many processes the wake-ups dominated. So normally exactly one
-/// thread, the *receiver*, waits in RECV and answers what it receives itself,
-/// with no hand-off between threads. A monitor thread, ticking every [`TICK`]
-/// while a receiver is inside a call and asleep whenever every receiver waits
-/// in RECV (woken by the next notification received, so a program that
-/// sleeps or computes costs the broker no wake-up at all), adds a receiver
-/// (waking a parked one or starting a thread, up to [`MAX_WORKERS`]) when for
-/// [`PATIENCE`] ticks no receiver waited in RECV and none received anything:
-/// they are all stuck in slow calls (a FIFO without a writer, a hung network
-/// filesystem, a caller stopped before it took its descriptor), and the
-/// other calls of the sandbox then wait no more than a few milliseconds. It
-/// retires surplus receivers when several wait for [`SURPLUS_TICKS`], or
-/// all of them before it sleeps.
+/// Each *receiver* waits for a notification and answers what it receives
+/// itself, with no hand-off between threads. There are as many receivers as
+/// CPUs the broker may run on (at most [`MAX_BASE`]), so that callers on
+/// different CPUs are answered at the same time; pinned to one CPU, one.
 ///
-/// Receivers are not added merely because calls queue up: on this design's
-/// test machine (2 CPUs) a second receiver waiting in RECV cost more in
-/// wake-ups than it gained in parallelism, and with
-/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` every waiting receiver would be woken
-/// on the caller's CPU (`docs/performance.md`).
+/// The kernel wakes *every* thread blocked in `SECCOMP_IOCTL_NOTIF_RECV`
+/// for each notification (its wait is not exclusive, seccomp_unotify(2)):
+/// idle receivers waiting there would each pay a needless context switch
+/// per call (with two, a brokered open was 60% slower). So where there are
+/// several, each waits in an epoll instance of its own with
+/// `EPOLLEXCLUSIVE` (epoll_ctl(2)), which the kernel wakes one at a time,
+/// on the caller's CPU with `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, and calls
+/// RECV only then; a single receiver blocks in RECV directly, a system call
+/// fewer per notification.
+///
+/// A monitor thread, ticking every [`TICK`] while a receiver is inside a
+/// call and asleep whenever every receiver waits (woken by the next
+/// notification received, so a program that sleeps or computes costs the
+/// broker no wake-up at all), adds a receiver (waking a parked one or
+/// starting a thread, up to [`MAX_WORKERS`]) when for [`PATIENCE`] ticks no
+/// receiver waited and none received anything: they are all stuck in slow
+/// calls (a FIFO without a writer, a hung network filesystem, a caller
+/// stopped before it took its descriptor), and the other calls of the
+/// sandbox then wait no more than a few milliseconds. Receivers added that
+/// way retire when more than the base number wait for [`SURPLUS_TICKS`],
+/// or before the monitor sleeps.
 pub(super) struct Pool {
     server: NotifyServer,
+    /// Receivers kept however quiet the sandbox is: one per CPU.
+    base: usize,
+    /// Written when the pool closes: wakes every receiver waiting in its
+    /// epoll instance (the listener's own wake-ups reach one at a time).
+    stop: EventFd,
     /// Threads in the receiver role (promotions included).
     receivers: AtomicUsize,
     /// Receivers blocked in RECV right now.
@@ -87,22 +102,33 @@ impl Pool {
     }
 
     pub(super) fn start(server: NotifyServer) -> Result<(), NotifyError> {
+        let base = allowed_cpus().clamp(1, MAX_BASE);
+        let stop = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(|e| NotifyError::Thread(e.into()))?;
         let pool = Arc::new(Pool {
             server,
-            receivers: AtomicUsize::new(1),
+            base,
+            stop,
+            receivers: AtomicUsize::new(base),
             waiting: AtomicUsize::new(0),
             received: AtomicU64::new(0),
             retire: AtomicUsize::new(0),
             monitor_asleep: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             state: Mutex::new(PoolState {
-                threads: 1,
+                threads: base,
                 ..PoolState::default()
             }),
             parked: Condvar::new(),
             monitor: Condvar::new(),
         });
-        pool.spawn_worker(0).map_err(NotifyError::Thread)?;
+        for id in 0..base {
+            if let Err(e) = pool.spawn_worker(id) {
+                // The receivers already started go with the pool.
+                pool.close();
+                return Err(NotifyError::Thread(e));
+            }
+        }
         let p = Arc::clone(&pool);
         std::thread::Builder::new()
             .name("fdbroker-notify-monitor".into())
@@ -127,6 +153,8 @@ impl Pool {
     /// fails the sandbox's pending and future calls with `ENOSYS`.
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        // Never blocks (non-blocking); a full counter is woken already.
+        let _ = self.stop.write(1);
         let _state = self.lock();
         self.parked.notify_all();
         self.monitor.notify_all();
@@ -140,9 +168,33 @@ impl Pool {
     /// the pool closes.
     fn receive(&self) -> bool {
         let listener = self.server.listener.as_fd();
+        let exclusive = if self.base > 1 {
+            match exclusive_waiter(listener, self.stop.as_fd()) {
+                Ok(epoll) => Some(epoll),
+                Err(e) => {
+                    tracing::error!(
+                        "seccomp listener: epoll: {e}; no more notifications are answered"
+                    );
+                    self.close();
+                    return false;
+                }
+            }
+        } else {
+            None
+        };
         loop {
             self.waiting.fetch_add(1, Ordering::SeqCst);
-            let got = sys::notify::recv(listener);
+            let got = match &exclusive {
+                Some(epoll) => match wait_exclusively(epoll) {
+                    Ok(Woken::Notification) => sys::notify::recv(listener),
+                    Ok(Woken::Stop) => {
+                        self.waiting.fetch_sub(1, Ordering::SeqCst);
+                        return false;
+                    }
+                    Err(e) => Err(e),
+                },
+                None => sys::notify::recv(listener),
+            };
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             let n = match got {
                 Ok(n) => n,
@@ -241,19 +293,18 @@ impl Pool {
             stuck = 0;
             if waiting >= receivers {
                 // Nobody is inside a call: nothing to watch until the next
-                // one. Receivers beyond the first retire after their next
-                // call (they would each be woken for every notification).
-                if waiting > 1 {
-                    self.retire.store(waiting - 1, Ordering::SeqCst);
+                // one. Receivers beyond the base retire after their next call.
+                if waiting > self.base {
+                    self.retire.store(waiting - self.base, Ordering::SeqCst);
                 }
                 surplus = 0;
                 self.sleep_monitor(last);
                 last = self.received.load(Ordering::SeqCst);
                 continue;
             }
-            surplus = if waiting > 1 { surplus + 1 } else { 0 };
+            surplus = if waiting > self.base { surplus + 1 } else { 0 };
             if surplus >= SURPLUS_TICKS {
-                self.retire.store(waiting - 1, Ordering::SeqCst);
+                self.retire.store(waiting - self.base, Ordering::SeqCst);
                 surplus = 0;
             }
         }
@@ -277,5 +328,58 @@ impl Pool {
         let _state = self.lock();
         self.monitor_asleep.store(false, Ordering::SeqCst);
         self.monitor.notify_one();
+    }
+}
+
+/// How many CPUs the calling thread may run on (its affinity); 2 when that
+/// cannot be read.
+fn allowed_cpus() -> usize {
+    sched_getaffinity(Pid::from_raw(0))
+        .map(|set| {
+            (0..CpuSet::count())
+                .filter(|&c| set.is_set(c).unwrap_or(false))
+                .count()
+        })
+        .unwrap_or(2)
+}
+
+/// What woke a receiver waiting in its epoll instance.
+enum Woken {
+    /// The listener is readable: a notification, or its end (RECV tells).
+    Notification,
+    /// The pool closed.
+    Stop,
+}
+
+const LISTENER_EVENT: u64 = 0;
+const STOP_EVENT: u64 = 1;
+
+/// An epoll instance of one receiver's own, watching `listener` with
+/// `EPOLLEXCLUSIVE` (of all the receivers waiting in theirs, a notification
+/// wakes one) and the pool's `stop` (which wakes them all).
+fn exclusive_waiter(listener: BorrowedFd<'_>, stop: BorrowedFd<'_>) -> Result<Epoll, Errno> {
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+    epoll.add(
+        listener,
+        EpollEvent::new(
+            EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE,
+            LISTENER_EVENT,
+        ),
+    )?;
+    epoll.add(stop, EpollEvent::new(EpollFlags::EPOLLIN, STOP_EVENT))?;
+    Ok(epoll)
+}
+
+/// Waits until `epoll` has something.
+fn wait_exclusively(epoll: &Epoll) -> Result<Woken, Errno> {
+    let mut events = [EpollEvent::empty()];
+    loop {
+        if epoll.wait(&mut events, EpollTimeout::NONE)? > 0 {
+            return Ok(if events[0].data() == STOP_EVENT {
+                Woken::Stop
+            } else {
+                Woken::Notification
+            });
+        }
     }
 }

@@ -169,10 +169,11 @@ impl NotifyServer {
     }
 
     /// Starts answering on background threads, which run until no process
-    /// uses the filter any more. One thread receives and answers
-    /// notifications itself; when calls block (a FIFO, a hung network
-    /// filesystem), more are added within a few milliseconds, up to the
-    /// maximum, so one slow call never stalls the others for longer.
+    /// uses the filter any more. One thread per CPU the broker may use
+    /// receives and answers notifications itself; when calls block (a FIFO,
+    /// a hung network filesystem), more are added within a few
+    /// milliseconds, up to the maximum, so one slow call never stalls the
+    /// others for longer.
     pub fn spawn(self) -> Result<(), NotifyError> {
         Pool::start(self)
     }
