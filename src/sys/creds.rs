@@ -194,44 +194,100 @@ fn set_groups(groups: &[u32]) -> Result<(), Errno> {
     Errno::result(r).map(drop)
 }
 
-/// What [`act_as`] changed on the calling thread, as it was: put back when
-/// dropped (also when the operation unwinds), read back, and the process
-/// aborted when that fails.
+/// The capabilities the kernel takes out of the effective set when the
+/// fsuid leaves 0, and raises from the permitted set when it comes back
+/// (`CAP_FS_MASK`: chown, dac_override, dac_read_search, fowner, fsetid,
+/// linux_immutable, mknod, mac_override).
+const FS_CAPS: u64 = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 4 | 1 << 9 | 1 << 27 | 1 << 32;
+
+/// Sets the fsgid, then the fsuid, to `to`, leaving out a change to what
+/// `known` (the current ids, when read already) says they are: a no-op
+/// change still makes the kernel copy the credentials. Returns the ids as
+/// they were.
+fn borrow_ids(to: FsIds, known: Option<FsIds>) -> FsIds {
+    let gid = match known {
+        Some(k) if k.gid == to.gid => k.gid,
+        _ => setfsgid(to.gid),
+    };
+    let uid = match known {
+        Some(k) if k.uid == to.uid => k.uid,
+        _ => setfsuid(to.uid),
+    };
+    FsIds { uid, gid }
+}
+
+/// Whether the calling thread's fsuid and fsgid are `ids` (two queries
+/// that copy nothing).
+fn has_ids(ids: FsIds) -> bool {
+    setfsuid(QUERY) == ids.uid && setfsgid(QUERY) == ids.gid
+}
+
+/// Gives the calling thread the capability sets `want` and reads them
+/// back: whether they are. `changed` says they certainly differ now, so
+/// that the one capget(2) after the capset(2) both sets and verifies;
+/// otherwise they are read first and set only when they differ (each
+/// capset(2) copies and replaces the credentials).
+fn set_caps(want: CapMasks, changed: bool) -> bool {
+    if !changed && prctl::capget().is_ok_and(|c| c == want) {
+        return true;
+    }
+    prctl::capset(want).is_ok() && prctl::capget().is_ok_and(|c| c == want)
+}
+
+/// What [`act_as`] or [`create_as`] changed on the calling thread, as it
+/// was: put back when dropped (also when the operation unwinds), read
+/// back, and the process aborted when that fails.
 struct Saved {
-    fsuid: u32,
-    fsgid: u32,
+    ids: FsIds,
     caps: CapMasks,
     /// The supplementary groups, when they were changed.
     groups: Option<Vec<u32>>,
+    /// The ids borrowed: an id that is the saved one needs no change back.
+    borrowed: FsIds,
+    /// The saved capabilities certainly differ from the thread's once its
+    /// ids are back: set them without reading them first.
+    caps_changed: bool,
 }
 
 impl Saved {
-    fn intact(&self) -> bool {
-        setfsuid(QUERY) == self.fsuid
-            && setfsgid(QUERY) == self.fsgid
-            && prctl::capget().is_ok_and(|c| c == self.caps)
-            && self
-                .groups
-                .as_ref()
-                .is_none_or(|g| get_groups().is_ok_and(|now| now == *g))
+    /// Puts everything back with as few credential changes as the kernel
+    /// allows, each read back once: whether all is as it was.
+    fn restore(&self) -> bool {
+        // The ids first: an fsuid back to 0 makes the kernel raise the
+        // file-system capabilities from the permitted set, which the one
+        // capset after overrides with exactly the saved ones. The real,
+        // effective or saved ids permit going back to fs ids that follow
+        // them without any capability.
+        borrow_ids(self.ids, Some(self.borrowed));
+        let mut ids = has_ids(self.ids);
+        let mut caps_changed = self.caps_changed;
+        if !ids {
+            // Other fs ids need CAP_SETUID and CAP_SETGID, which the saved
+            // effective set may lack (such a thread may take on its real
+            // uid as fsuid, but not go back): every permitted capability is
+            // made effective for the change, the saved set put back after.
+            let all = CapMasks {
+                effective: self.caps.permitted,
+                ..self.caps
+            };
+            caps_changed |= prctl::capset(all).is_ok();
+            setfsgid(self.ids.gid);
+            setfsuid(self.ids.uid);
+            ids = has_ids(self.ids);
+        }
+        let caps = set_caps(self.caps, caps_changed);
+        // After the capabilities: setgroups needs CAP_SETGID.
+        let groups = self
+            .groups
+            .as_ref()
+            .is_none_or(|g| set_groups(g).is_ok() && get_groups().is_ok_and(|now| now == *g));
+        ids && caps && groups
     }
 }
 
 impl Drop for Saved {
     fn drop(&mut self) {
-        // The effective set first: setgroups needs CAP_SETGID back.
-        let _ = prctl::capset(self.caps);
-        if let Some(groups) = &self.groups {
-            let _ = set_groups(groups);
-        }
-        setfsuid(self.fsuid);
-        setfsgid(self.fsgid);
-        // An fsuid back to 0 made the kernel raise the file-system
-        // capabilities from the permitted set: put exactly the saved ones.
-        if prctl::capget().map_or(true, |c| c != self.caps) {
-            let _ = prctl::capset(self.caps);
-        }
-        if !self.intact() {
+        if !self.restore() {
             eprintln!("fdbroker: cannot restore a thread's credentials; aborting");
             std::process::abort();
         }
@@ -247,41 +303,58 @@ impl Drop for Saved {
 ///
 /// Nothing is switched when the thread already is `who` with no effective
 /// capability (fdbroker run by the program's own user, without
-/// capabilities): then this costs three cheap system calls.
+/// capabilities): then this costs three or four cheap system calls.
+/// Otherwise the switch makes at most four credential changes (groups,
+/// fsgid, fsuid, capabilities: each only where it changes something) and
+/// the restore as many, each read back once.
 ///
 /// Errors: `EPERM` when the switch cannot be made (no `CAP_SETUID`,
 /// `CAP_SETGID`), or what reading the current credentials failed with;
 /// `call` is not made then.
 pub(crate) fn act_as<T>(who: Identity, call: impl FnOnce() -> T) -> Result<T, Errno> {
     let caps = prctl::capget().map_err(|e| errno(&e))?;
-    let (fsuid, fsgid) = (setfsuid(QUERY), setfsgid(QUERY));
     let extra_groups = who.no_groups && group_count()? > 0;
-    if !extra_groups && caps.effective == 0 && (fsuid, fsgid) == (who.uid, who.gid) {
-        return Ok(call());
-    }
-    let mut saved = Saved {
-        fsuid,
-        fsgid,
-        caps,
-        groups: None,
+    let to = FsIds {
+        uid: who.uid,
+        gid: who.gid,
     };
-    if extra_groups {
-        saved.groups = Some(get_groups()?);
-        set_groups(&[])?;
-    }
-    setfsgid(who.gid);
-    setfsuid(who.uid);
-    if caps.effective != 0 {
-        prctl::capset(CapMasks {
-            effective: 0,
-            ..caps
-        })
-        .map_err(|e| errno(&e))?;
-    }
-    let switched = setfsuid(QUERY) == who.uid
-        && setfsgid(QUERY) == who.gid
-        && prctl::capget().is_ok_and(|c| c.effective == 0)
-        && (!who.no_groups || group_count() == Ok(0));
+    // With capabilities to drop the switch is certain: the ids it needs
+    // come back from the changes themselves.
+    let known = if caps.effective == 0 && !extra_groups {
+        let now = FsIds {
+            uid: setfsuid(QUERY),
+            gid: setfsgid(QUERY),
+        };
+        if now == to {
+            return Ok(call());
+        }
+        Some(now)
+    } else {
+        None
+    };
+    let groups = if extra_groups {
+        Some(get_groups()?)
+    } else {
+        None
+    };
+    let saved = Saved {
+        ids: borrow_ids(to, known),
+        caps,
+        groups,
+        borrowed: to,
+        // Capabilities outside the file-system ones are certainly taken
+        // out below and certainly missing after the fsuid is back.
+        caps_changed: caps.effective & !FS_CAPS != 0,
+    };
+    // setgroups needs CAP_SETGID, which a new fsuid does not take away.
+    let groups_dropped =
+        saved.groups.is_none() || (set_groups(&[]).is_ok() && group_count() == Ok(0));
+    let none = CapMasks {
+        effective: 0,
+        ..caps
+    };
+    // The groups count was read above when they were not changed.
+    let switched = groups_dropped && has_ids(to) && set_caps(none, saved.caps_changed);
     if !switched {
         // Not permitted (no CAP_SETUID/CAP_SETGID) or out of memory.
         return Err(Errno::EPERM);
@@ -305,26 +378,25 @@ pub(crate) fn act_as<T>(who: Identity, call: impl FnOnce() -> T) -> Result<T, Er
 ///
 /// Errors: `EPERM` when the switch cannot be made; `call` is not made then.
 pub(crate) fn create_as<T>(ids: FsIds, call: impl FnOnce() -> T) -> Result<T, Errno> {
-    let (fsuid, fsgid) = (setfsuid(QUERY), setfsgid(QUERY));
-    if (fsuid, fsgid) == (ids.uid, ids.gid) {
+    let now = FsIds {
+        uid: setfsuid(QUERY),
+        gid: setfsgid(QUERY),
+    };
+    if now == ids {
         return Ok(call());
     }
     let caps = prctl::capget().map_err(|e| errno(&e))?;
     let saved = Saved {
-        fsuid,
-        fsgid,
+        ids: borrow_ids(ids, Some(now)),
         caps,
         groups: None,
+        borrowed: ids,
+        caps_changed: false,
     };
-    setfsgid(ids.gid);
-    setfsuid(ids.uid);
-    if prctl::capget().map_or(true, |c| c != caps) {
-        prctl::capset(caps).map_err(|e| errno(&e))?;
-    }
-    let switched = setfsuid(QUERY) == ids.uid
-        && setfsgid(QUERY) == ids.gid
-        && prctl::capget().is_ok_and(|c| c == caps);
-    if !switched {
+    // An fsuid leaving 0 took the file-system capabilities out of the
+    // effective set: put back at once, the read-back verifying it.
+    let lost = now.uid == 0 && ids.uid != 0 && caps.effective & FS_CAPS != 0;
+    if !(has_ids(ids) && set_caps(caps, lost)) {
         return Err(Errno::EPERM);
     }
     let out = call();
@@ -443,6 +515,120 @@ mod tests {
         }
         // On a thread of its own, with supplementary groups to take away.
         std::thread::spawn(as_root_with_groups).join().unwrap();
+    }
+
+    /// `CAP_DAC_OVERRIDE` (1), a file-system capability.
+    const DAC_OVERRIDE: u64 = 1 << 1;
+
+    #[test]
+    fn every_credential_is_put_back_exactly_whatever_the_thread_had() {
+        let (uid, gid) = (setfsuid(QUERY), setfsgid(QUERY));
+        if uid != 0 {
+            // Without root only the thread's own ids can be taken on, and
+            // then nothing is switched.
+            let before = creds();
+            let me = FsIds { uid, gid };
+            assert_eq!(create_as(me, creds), Ok(before.clone()));
+            assert_eq!(creds(), before);
+            return;
+        }
+        let nobody = Identity {
+            uid: 65534,
+            gid: 65534,
+            no_groups: true,
+        };
+        let root = Identity {
+            uid: 0,
+            gid: 0,
+            no_groups: false,
+        };
+        let caps = prctl::capget().unwrap();
+        assert_ne!(
+            caps.permitted & DAC_OVERRIDE,
+            0,
+            "root has CAP_DAC_OVERRIDE"
+        );
+        // Each case on a thread of its own, set up as the case says; inside
+        // `act_as` no capability, inside `create_as` the thread's own.
+        let case = |name: &'static str, setup: fn(CapMasks), who: Identity| {
+            std::thread::spawn(move || {
+                setup(caps);
+                let before = creds();
+                let inside = act_as(who, creds).unwrap();
+                assert_eq!(line(&inside, "CapEff:"), "0000000000000000", "{name}");
+                assert_eq!(
+                    line(&inside, "Uid:").rsplit('\t').next(),
+                    Some(who.uid.to_string().as_str()),
+                    "{name}"
+                );
+                assert_eq!(creds(), before, "{name}: restored after act_as");
+                let ids = FsIds {
+                    uid: who.uid,
+                    gid: who.gid,
+                };
+                let inside = create_as(ids, creds).unwrap();
+                assert_eq!(line(&inside, "CapEff:"), line(&before, "CapEff:"), "{name}");
+                assert_eq!(
+                    line(&inside, "Gid:").rsplit('\t').next(),
+                    Some(who.gid.to_string().as_str()),
+                    "{name}"
+                );
+                assert_eq!(creds(), before, "{name}: restored after create_as");
+            })
+            .join()
+            .unwrap();
+        };
+        // A file-system capability not effective though permitted: the
+        // kernel raises it when the fsuid is 0 again, the restore not.
+        case(
+            "without CAP_DAC_OVERRIDE",
+            |c| {
+                let effective = c.effective & !DAC_OVERRIDE;
+                prctl::capset(CapMasks { effective, ..c }).unwrap();
+            },
+            nobody,
+        );
+        // Only file-system capabilities, and the thread's own fs ids (no
+        // CAP_SETUID to take on others): no id changes, only the capset.
+        case(
+            "file-system capabilities only",
+            |c| {
+                let effective = c.effective & FS_CAPS;
+                prctl::capset(CapMasks { effective, ..c }).unwrap();
+            },
+            root,
+        );
+        // Fs ids that are none of the real, effective and saved ones: going
+        // back to them needs CAP_SETUID and CAP_SETGID back first.
+        case(
+            "fs ids of their own",
+            |_| {
+                setfsgid(4321);
+                setfsuid(4321);
+                assert_eq!((setfsuid(QUERY), setfsgid(QUERY)), (4321, 4321));
+            },
+            nobody,
+        );
+        // No effective capability, another fsuid: acting as root makes the
+        // kernel raise the file-system capabilities, which must go again.
+        case(
+            "no effective capability",
+            |c| {
+                setfsuid(65534);
+                prctl::capset(CapMasks { effective: 0, ..c }).unwrap();
+            },
+            root,
+        );
+        // The broker's own ids: only the capabilities change.
+        case(
+            "the broker's own ids",
+            |_| set_groups(&[4242]).unwrap(),
+            Identity {
+                uid: 0,
+                gid: 0,
+                no_groups: true,
+            },
+        );
     }
 
     /// `acting_as_the_program_changes_one_thread_and_is_restored` as root,
