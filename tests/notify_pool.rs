@@ -224,8 +224,8 @@ time.sleep(0.2)
     Ok(())
 }
 
-/// A burst of 2000 calls wakes the broker's threads less than once per
-/// call: where the broker may use several CPUs it keeps a receiver per CPU,
+/// A burst of 2000 calls wakes the broker's threads about once per call:
+/// where the broker may use several CPUs it keeps a receiver per CPU,
 /// and each notification must wake one of them, not all (the kernel wakes
 /// every thread blocked in RECV; the receivers wait with `EPOLLEXCLUSIVE`
 /// instead). With all of them woken it would be about one per receiver per
@@ -285,9 +285,10 @@ sys.stdin.readline()
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     println!("    {woken} broker wake-ups for 2000 calls ({cpus} CPUs)");
-    if woken > 2400 {
+    // Measured on 2 CPUs: 1600-1950; with every receiver woken, 3660.
+    if woken > 2800 {
         return Err(format!(
-            "{woken} broker wake-ups for 2000 calls: more than one per call"
+            "{woken} broker wake-ups for 2000 calls: more than 1.4 per call"
         ));
     }
     Ok(())
