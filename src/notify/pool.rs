@@ -2,7 +2,7 @@
 //! receiver normally, more while calls block, and the monitor that decides.
 
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -26,45 +26,60 @@ const PATIENCE: u32 = 2;
 const SURPLUS_TICKS: u32 = 5;
 /// At most this many threads answer at the same time.
 const MAX_WORKERS: usize = 64;
-/// At most this many receivers wait for notifications at once, however many
-/// CPUs the broker may use.
-const MAX_BASE: usize = 16;
+/// While callers interleave, at most this many receivers wait at once,
+/// however many CPUs the broker may use.
+const MAX_SPREAD: usize = 16;
+/// Changes of caller from one notification to the next, within one tick,
+/// that make the pool spread its receivers over the CPUs.
+const SPREAD_SWITCHES: u64 = 8;
 
 /// The threads answering one listener.
 ///
 /// Each *receiver* waits for a notification and answers what it receives
-/// itself, with no hand-off between threads. There are as many receivers as
-/// CPUs the broker may run on (at most [`MAX_BASE`]), so that callers on
-/// different CPUs are answered at the same time; pinned to one CPU, one.
+/// itself, with no hand-off between threads. Normally there is one, blocked
+/// in `SECCOMP_IOCTL_NOTIF_RECV`: a program making its calls one at a time
+/// (most tools) then meets the same thread on its own CPU for every call
+/// (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`), and a second receiver would only
+/// take calls while the first finishes the one before, each time woken on
+/// the caller's CPU: 5-10% slower on real tools here (`docs/performance.md`).
 ///
-/// The kernel wakes *every* thread blocked in `SECCOMP_IOCTL_NOTIF_RECV`
-/// for each notification (its wait is not exclusive, seccomp_unotify(2)):
-/// idle receivers waiting there would each pay a needless context switch
-/// per call (with two, a brokered open was 60% slower). So where there are
-/// several, each waits in an epoll instance of its own with
-/// `EPOLLEXCLUSIVE` (epoll_ctl(2)), which the kernel wakes one at a time,
-/// on the caller's CPU with `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, and calls
-/// RECV only then; a single receiver blocks in RECV directly, a system call
-/// fewer per notification.
+/// When calls of different callers interleave (at least
+/// [`SPREAD_SWITCHES`] changes of caller within one [`TICK`]: a sandbox of
+/// several busy processes or threads), the pool *spreads*: one receiver per
+/// CPU the broker may use (at most [`MAX_SPREAD`]), so that callers on
+/// different CPUs are answered at the same time. The kernel wakes *every*
+/// thread blocked in RECV for each notification (its wait is not exclusive,
+/// seccomp_unotify(2)), so spread receivers wait instead each in an epoll
+/// instance of its own with `EPOLLEXCLUSIVE` (epoll_ctl(2)), which the
+/// kernel wakes one at a time, and call RECV only then. When callers stop
+/// interleaving for [`SURPLUS_TICKS`], or all receivers wait, the pool
+/// gathers back to one.
 ///
 /// A monitor thread, ticking every [`TICK`] while a receiver is inside a
 /// call and asleep whenever every receiver waits (woken by the next
 /// notification received, so a program that sleeps or computes costs the
-/// broker no wake-up at all), adds a receiver (waking a parked one or
+/// broker no wake-up at all), also adds a receiver (waking a parked one or
 /// starting a thread, up to [`MAX_WORKERS`]) when for [`PATIENCE`] ticks no
 /// receiver waited and none received anything: they are all stuck in slow
 /// calls (a FIFO without a writer, a hung network filesystem, a caller
 /// stopped before it took its descriptor), and the other calls of the
 /// sandbox then wait no more than a few milliseconds. Receivers added that
-/// way retire when more than the base number wait for [`SURPLUS_TICKS`],
-/// or before the monitor sleeps.
+/// way retire when several wait for [`SURPLUS_TICKS`], or before the monitor
+/// sleeps.
 pub(super) struct Pool {
     server: NotifyServer,
-    /// Receivers kept however quiet the sandbox is: one per CPU.
-    base: usize,
-    /// Written when the pool closes: wakes every receiver waiting in its
-    /// epoll instance (the listener's own wake-ups reach one at a time).
-    stop: EventFd,
+    /// Receivers while spread: one per CPU the broker may use.
+    cpus: usize,
+    /// Receivers are spread over the CPUs and wait in epoll.
+    spread: AtomicBool,
+    /// The caller of the last notification received.
+    last_caller: AtomicU32,
+    /// Changes of caller since the monitor last looked.
+    switches: AtomicU64,
+    /// Written to wake every receiver waiting in its epoll instance (the
+    /// listener's own wake-ups reach one at a time): when the pool closes
+    /// or gathers.
+    nudge: EventFd,
     /// Threads in the receiver role (promotions included).
     receivers: AtomicUsize,
     /// Receivers blocked in RECV right now.
@@ -102,33 +117,29 @@ impl Pool {
     }
 
     pub(super) fn start(server: NotifyServer) -> Result<(), NotifyError> {
-        let base = allowed_cpus().clamp(1, MAX_BASE);
-        let stop = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+        let nudge = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
             .map_err(|e| NotifyError::Thread(e.into()))?;
         let pool = Arc::new(Pool {
             server,
-            base,
-            stop,
-            receivers: AtomicUsize::new(base),
+            cpus: allowed_cpus().clamp(1, MAX_SPREAD),
+            spread: AtomicBool::new(false),
+            last_caller: AtomicU32::new(0),
+            switches: AtomicU64::new(0),
+            nudge,
+            receivers: AtomicUsize::new(1),
             waiting: AtomicUsize::new(0),
             received: AtomicU64::new(0),
             retire: AtomicUsize::new(0),
             monitor_asleep: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             state: Mutex::new(PoolState {
-                threads: base,
+                threads: 1,
                 ..PoolState::default()
             }),
             parked: Condvar::new(),
             monitor: Condvar::new(),
         });
-        for id in 0..base {
-            if let Err(e) = pool.spawn_worker(id) {
-                // The receivers already started go with the pool.
-                pool.close();
-                return Err(NotifyError::Thread(e));
-            }
-        }
+        pool.spawn_worker(0).map_err(NotifyError::Thread)?;
         let p = Arc::clone(&pool);
         std::thread::Builder::new()
             .name("fdbroker-notify-monitor".into())
@@ -153,8 +164,7 @@ impl Pool {
     /// fails the sandbox's pending and future calls with `ENOSYS`.
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        // Never blocks (non-blocking); a full counter is woken already.
-        let _ = self.stop.write(1);
+        self.nudge();
         let _state = self.lock();
         self.parked.notify_all();
         self.monitor.notify_all();
@@ -168,28 +178,35 @@ impl Pool {
     /// the pool closes.
     fn receive(&self) -> bool {
         let listener = self.server.listener.as_fd();
-        let exclusive = if self.base > 1 {
-            match exclusive_waiter(listener, self.stop.as_fd()) {
-                Ok(epoll) => Some(epoll),
-                Err(e) => {
-                    tracing::error!(
-                        "seccomp listener: epoll: {e}; no more notifications are answered"
-                    );
-                    self.close();
-                    return false;
+        // Made the first time this thread receives while the pool is spread.
+        let mut exclusive: Option<Epoll> = None;
+        loop {
+            let spread = self.spread.load(Ordering::SeqCst);
+            if spread && exclusive.is_none() {
+                match exclusive_waiter(listener, self.nudge.as_fd()) {
+                    Ok(epoll) => exclusive = Some(epoll),
+                    Err(e) => {
+                        tracing::error!(
+                            "seccomp listener: epoll: {e}; no more notifications are answered"
+                        );
+                        self.close();
+                        return false;
+                    }
                 }
             }
-        } else {
-            None
-        };
-        loop {
             self.waiting.fetch_add(1, Ordering::SeqCst);
-            let got = match &exclusive {
+            let got = match exclusive.as_ref().filter(|_| spread) {
                 Some(epoll) => match wait_exclusively(epoll) {
                     Ok(Woken::Notification) => sys::notify::recv(listener),
-                    Ok(Woken::Stop) => {
+                    Ok(Woken::Nudge) => {
                         self.waiting.fetch_sub(1, Ordering::SeqCst);
-                        return false;
+                        if self.closed.load(Ordering::SeqCst) {
+                            return false;
+                        }
+                        if self.take_retirement() {
+                            return true;
+                        }
+                        continue;
                     }
                     Err(e) => Err(e),
                 },
@@ -215,6 +232,9 @@ impl Pool {
                 }
             };
             self.received.fetch_add(1, Ordering::SeqCst);
+            if self.last_caller.swap(n.pid, Ordering::Relaxed) != n.pid {
+                self.switches.fetch_add(1, Ordering::Relaxed);
+            }
             // Pairs with park_monitor: it sets the flag, then re-reads `received`.
             if self.monitor_asleep.load(Ordering::SeqCst) {
                 self.wake_monitor();
@@ -223,15 +243,46 @@ impl Pool {
             if self.closed.load(Ordering::Relaxed) {
                 return false;
             }
-            let retiring = self
-                .retire
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(1))
-                .is_ok();
-            if retiring {
-                self.receivers.fetch_sub(1, Ordering::SeqCst);
+            if self.take_retirement() {
                 return true;
             }
         }
+    }
+
+    /// Takes one of the retirements asked for, if any is left.
+    fn take_retirement(&self) -> bool {
+        let retiring = self
+            .retire
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(1))
+            .is_ok();
+        if retiring {
+            self.receivers.fetch_sub(1, Ordering::SeqCst);
+        }
+        retiring
+    }
+
+    /// Wakes every receiver waiting in its epoll instance.
+    fn nudge(&self) {
+        // Non-blocking; only a counter at its maximum refuses, and that
+        // has woken them already.
+        let _ = self.nudge.write(1);
+    }
+
+    /// One receiver per CPU, each waiting with `EPOLLEXCLUSIVE`.
+    fn spread_out(self: &Arc<Pool>) {
+        self.spread.store(true, Ordering::SeqCst);
+        let have = self.receivers.load(Ordering::SeqCst);
+        for _ in have..self.cpus {
+            self.promote();
+        }
+    }
+
+    /// Back to one receiver: the others retire, woken if they wait.
+    fn gather(&self) {
+        self.spread.store(false, Ordering::SeqCst);
+        let have = self.receivers.load(Ordering::SeqCst);
+        self.retire.store(have.saturating_sub(1), Ordering::SeqCst);
+        self.nudge();
     }
 
     /// A worker without a role waits for a promotion; false when the pool closes.
@@ -271,7 +322,7 @@ impl Pool {
 
     fn monitor(self: Arc<Pool>) {
         let mut last = self.received.load(Ordering::SeqCst);
-        let (mut stuck, mut surplus) = (0u32, 0u32);
+        let (mut stuck, mut surplus, mut calm) = (0u32, 0u32, 0u32);
         while !self.closed.load(Ordering::SeqCst) {
             std::thread::sleep(TICK);
             // `received` before `waiting`: a receiver counts itself out of
@@ -279,8 +330,22 @@ impl Pool {
             let received = self.received.load(Ordering::SeqCst);
             let waiting = self.waiting.load(Ordering::SeqCst);
             let receivers = self.receivers.load(Ordering::SeqCst);
+            let switches = self.switches.swap(0, Ordering::Relaxed);
             let progressed = received != last;
             last = received;
+            let spread = self.spread.load(Ordering::SeqCst);
+            if self.cpus > 1 && switches >= SPREAD_SWITCHES {
+                calm = 0;
+                if !spread {
+                    self.spread_out();
+                }
+            } else if spread {
+                calm += 1;
+                if calm >= SURPLUS_TICKS {
+                    self.gather();
+                    calm = 0;
+                }
+            }
             if waiting == 0 {
                 surplus = 0;
                 stuck = if progressed { 0 } else { stuck + 1 };
@@ -293,18 +358,27 @@ impl Pool {
             stuck = 0;
             if waiting >= receivers {
                 // Nobody is inside a call: nothing to watch until the next
-                // one. Receivers beyond the base retire after their next call.
-                if waiting > self.base {
-                    self.retire.store(waiting - self.base, Ordering::SeqCst);
+                // one. Receivers beyond the first retire (after their next
+                // call, or at once if they wait in epoll).
+                if self.spread.load(Ordering::SeqCst) {
+                    self.gather();
+                } else if waiting > 1 {
+                    self.retire.store(waiting - 1, Ordering::SeqCst);
                 }
                 surplus = 0;
+                calm = 0;
                 self.sleep_monitor(last);
                 last = self.received.load(Ordering::SeqCst);
                 continue;
             }
-            surplus = if waiting > self.base { surplus + 1 } else { 0 };
+            let keep = if self.spread.load(Ordering::SeqCst) {
+                self.cpus
+            } else {
+                1
+            };
+            surplus = if waiting > keep { surplus + 1 } else { 0 };
             if surplus >= SURPLUS_TICKS {
-                self.retire.store(waiting - self.base, Ordering::SeqCst);
+                self.retire.store(waiting - keep, Ordering::SeqCst);
                 surplus = 0;
             }
         }
@@ -347,17 +421,18 @@ fn allowed_cpus() -> usize {
 enum Woken {
     /// The listener is readable: a notification, or its end (RECV tells).
     Notification,
-    /// The pool closed.
-    Stop,
+    /// The pool closed or gathered.
+    Nudge,
 }
 
 const LISTENER_EVENT: u64 = 0;
-const STOP_EVENT: u64 = 1;
+const NUDGE_EVENT: u64 = 1;
 
 /// An epoll instance of one receiver's own, watching `listener` with
 /// `EPOLLEXCLUSIVE` (of all the receivers waiting in theirs, a notification
-/// wakes one) and the pool's `stop` (which wakes them all).
-fn exclusive_waiter(listener: BorrowedFd<'_>, stop: BorrowedFd<'_>) -> Result<Epoll, Errno> {
+/// wakes one) and, edge-triggered, the pool's `nudge` (each write wakes
+/// them all; nobody needs to read it).
+fn exclusive_waiter(listener: BorrowedFd<'_>, nudge: BorrowedFd<'_>) -> Result<Epoll, Errno> {
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
     epoll.add(
         listener,
@@ -366,7 +441,10 @@ fn exclusive_waiter(listener: BorrowedFd<'_>, stop: BorrowedFd<'_>) -> Result<Ep
             LISTENER_EVENT,
         ),
     )?;
-    epoll.add(stop, EpollEvent::new(EpollFlags::EPOLLIN, STOP_EVENT))?;
+    epoll.add(
+        nudge,
+        EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, NUDGE_EVENT),
+    )?;
     Ok(epoll)
 }
 
@@ -375,8 +453,8 @@ fn wait_exclusively(epoll: &Epoll) -> Result<Woken, Errno> {
     let mut events = [EpollEvent::empty()];
     loop {
         if epoll.wait(&mut events, EpollTimeout::NONE)? > 0 {
-            return Ok(if events[0].data() == STOP_EVENT {
-                Woken::Stop
+            return Ok(if events[0].data() == NUDGE_EVENT {
+                Woken::Nudge
             } else {
                 Woken::Notification
             });
