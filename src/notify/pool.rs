@@ -178,11 +178,15 @@ impl Pool {
     /// the pool closes.
     fn receive(&self) -> bool {
         let listener = self.server.listener.as_fd();
-        // Made the first time this thread receives while the pool is spread.
+        // Made when this thread receives while the pool is spread, closed
+        // when it gathers.
         let mut exclusive: Option<Epoll> = None;
         loop {
             let spread = self.spread.load(Ordering::SeqCst);
-            if spread && exclusive.is_none() {
+            if !spread {
+                // Gathered: the pool holds no descriptor it does not use.
+                exclusive = None;
+            } else if exclusive.is_none() {
                 match exclusive_waiter(listener, self.nudge.as_fd()) {
                     Ok(epoll) => exclusive = Some(epoll),
                     Err(e) => {
