@@ -133,6 +133,23 @@ sys.exit(1 if failed else 0)
     Ok(())
 }
 
+/// `fdbroker run --policy POLICY -- python3 -c SCRIPT plain.txt`, its
+/// standard output piped and standard input `stdin`.
+fn spawn_python(d: &Dir, script: &str, stdin: Stdio) -> Result<std::process::Child, String> {
+    Command::new(FDBROKER)
+        .args(["run", "--quiet", "--policy"])
+        .arg(&d.policy)
+        .args(["--", "/usr/bin/python3", "-c", script])
+        .arg(d.p("plain.txt"))
+        .current_dir("/")
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| e.to_string())
+}
+
 /// The voluntary context switches of every thread of process `pid` so far:
 /// how often its threads blocked, i.e. were woken again.
 fn wake_ups(pid: u32) -> Result<u64, String> {
@@ -173,18 +190,7 @@ for _ in range(10):
 print("done", flush=True)
 time.sleep(0.2)
 "#;
-    let mut child = Command::new(FDBROKER)
-        .args(["run", "--quiet", "--policy"])
-        .arg(&d.policy)
-        .args(["--", "/usr/bin/python3", "-c", script])
-        .arg(d.p("plain.txt"))
-        .current_dir("/")
-        .env_remove("LD_LIBRARY_PATH")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let mut child = spawn_python(d, script, Stdio::null())?;
     let broker = child.id();
     let Some(stdout) = child.stdout.take() else {
         return Err("no stdout".into());
@@ -241,18 +247,7 @@ for _ in range(2000):
 print("done", flush=True)
 sys.stdin.readline()
 "#;
-    let mut child = Command::new(FDBROKER)
-        .args(["run", "--quiet", "--policy"])
-        .arg(&d.policy)
-        .args(["--", "/usr/bin/python3", "-c", script])
-        .arg(d.p("plain.txt"))
-        .current_dir("/")
-        .env_remove("LD_LIBRARY_PATH")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let mut child = spawn_python(d, script, Stdio::piped())?;
     let broker = child.id();
     let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err("no stdin or stdout".into());
@@ -336,18 +331,7 @@ for pid in kids:
 print("done", flush=True)
 sys.stdin.readline()
 "#;
-    let mut child = Command::new(FDBROKER)
-        .args(["run", "--quiet", "--policy"])
-        .arg(&d.policy)
-        .args(["--", "/usr/bin/python3", "-c", script])
-        .arg(d.p("plain.txt"))
-        .current_dir("/")
-        .env_remove("LD_LIBRARY_PATH")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let mut child = spawn_python(d, script, Stdio::piped())?;
     let broker = child.id();
     let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err("no stdin or stdout".into());
