@@ -207,6 +207,22 @@ pub(crate) fn scale(env: &Env) {
                 r64.broker_hwm_kib as f64 / 1024.0
             );
         }
+        // The later target: N children on C cores get at least half of one
+        // pinned child's throughput per core they can use, and never less
+        // than one child alone.
+        for (index, children) in [(many - 1, 8.0_f64), (many, 64.0)] {
+            if let (Some((core, _)), Some((t1, _)), Some((tn, _))) =
+                (&medians[one_cpu], &medians[one], &medians[index])
+            {
+                let want = 0.5 * core * children.min(cores);
+                println!(
+                    "- {label}, {children} children: {:.2} of 0.5 × one child on one CPU × min({children}, {cores}) \
+                     (target ≥ 1.0); {:.2} × one unpinned child (target ≥ 1.0)",
+                    tn / want,
+                    tn / t1
+                );
+            }
+        }
     }
 }
 
