@@ -740,12 +740,16 @@ impl Drop for Cgroup {
     fn drop(&mut self) {
         self.kill_all();
         for d in &self.dirs {
-            // Processes killed a moment ago may still be leaving (EBUSY).
+            // Processes killed or reaped a moment ago may still be leaving
+            // (EBUSY), usually for well under a millisecond: wait 50 µs,
+            // then twice as long each time, at most 5 ms, 2 s in all.
             let start = Instant::now();
+            let mut pause = Duration::from_micros(50);
             while fs::remove_dir(&d.path).is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY))
                 && start.elapsed() < Duration::from_secs(2)
             {
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
             }
         }
         if let Some(m) = &self.moved {
