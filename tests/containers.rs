@@ -20,6 +20,7 @@
 //! skipped without it; when the kernel lacks what `fdbroker run` needs they
 //! are skipped, or fail under `FDBROKER_REQUIRE_KERNEL=1`.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -60,14 +61,6 @@ const AS_NOBODY: [&str; 5] = [
 ];
 
 type R = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 /// A scratch tree that `nobody` can reach: `in/` (readable, `in/private/`
 /// denied), `out/` (writable), copies of fdbroker and the launcher, a policy.

@@ -10,6 +10,7 @@
 //! `harness = false`: main() runs every case in turn (see
 //! `common::run_cases`).
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -27,14 +28,6 @@ const TAR: &str = "/usr/bin/tar";
 const MV: &str = "/usr/bin/mv";
 
 type R = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 /// A scratch tree: `in/` (readable: the archives), `out/` (read, write,
 /// create, remove), `keep/` (read, write, create: no remove), `native/`

@@ -10,6 +10,7 @@
 //! notification are skipped with the reason when the kernel lacks them,
 //! unless `FDBROKER_REQUIRE_KERNEL=1`, which makes that a failure.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -25,14 +26,6 @@ use nix::unistd::Pid;
 const FDBROKER: &str = env!("CARGO_BIN_EXE_fdbroker");
 
 type R = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 /// A scratch tree: `in/` and `in/sub/` (to be granted `--read`), `out/`
 /// (`--write`), `elsewhere/` (never granted), `tmp/` (fdbroker's `TMPDIR`),

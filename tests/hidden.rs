@@ -11,6 +11,7 @@
 //! `N passed, M failed`; without Landlock or seccomp user notification the
 //! cases are skipped with the reason, unless `FDBROKER_REQUIRE_KERNEL=1`.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -105,14 +106,6 @@ fn native(argv: &[&str]) -> Out {
 }
 
 type R = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 /// Every path-naming call, on each path given: one line `PATH CALL ERRNO`
 /// (0 for success). `execve`/`execveat` only ever fail here: no path given

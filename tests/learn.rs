@@ -6,6 +6,7 @@
 //! reason when this kernel lacks Landlock or seccomp user notification,
 //! unless `FDBROKER_REQUIRE_KERNEL=1`, which makes that a failure.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -19,14 +20,6 @@ const FDBROKER: &str = env!("CARGO_BIN_EXE_fdbroker");
 const PYTHON: &str = "/usr/bin/python3";
 
 type R = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 /// A scratch directory the unprivileged program user can traverse:
 /// `in/` (read), `tree/` (walked), `out/` (written), `other/` (never used).

@@ -11,6 +11,7 @@
 //! Under `FDBROKER_REQUIRE_KERNEL=1` a missing kernel feature fails, and
 //! root must get cgroups for memory, processes and CPU time.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -66,14 +67,6 @@ struct Fixture<'a> {
 }
 
 type R = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

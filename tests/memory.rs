@@ -13,6 +13,7 @@
 //! features are skipped with the reason, or fail with
 //! `FDBROKER_REQUIRE_KERNEL=1`.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -196,14 +197,6 @@ fn requested(out: &Out) -> Result<u64, String> {
 }
 
 type R = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))

@@ -7,6 +7,7 @@
 //! notification the cases that need them are skipped with the reason, unless
 //! `FDBROKER_REQUIRE_KERNEL=1`, which makes that a failure.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -133,14 +134,6 @@ fn run_cmd(policy: &str, audit: Option<&Path>, cwd: Option<&Path>, argv: &[&str]
 }
 
 type R = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 fn shell_policy(t: &Tree) -> String {
     t.policy(&["shell-tools.toml"], "")

@@ -6,6 +6,7 @@
 //! reason) on a kernel without Landlock or seccomp user notification, unless
 //! `FDBROKER_REQUIRE_KERNEL=1`.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -58,14 +59,6 @@ fn sh(t: &Tree, options: &[&str], script: &str) -> Out {
 }
 
 type R = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 /// The line `--fail-on-denial` prints when it changes the status.
 fn denied_line(n: u32, program_status: u8) -> String {

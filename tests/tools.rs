@@ -20,6 +20,7 @@
 //! `harness = false`: main() runs every case in turn and prints
 //! `N passed, M failed, K skipped`.
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,14 +35,6 @@ const FDBROKER: &str = env!("CARGO_BIN_EXE_fdbroker");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tools");
 
 type R = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
 
 /// One tool and how it is run. In `args`, `{in}` and `{out}` stand for the
 /// run's input and output directories and `{file}` for the input's main

@@ -1,6 +1,16 @@
 //! Helpers shared by the integration tests. Each test crate uses a part of
-//! them, so the rest is dead code there.
-#![allow(dead_code)]
+//! them, so the rest is dead code (and an unused macro) there.
+#![allow(dead_code, unused_macros)]
+
+/// `ensure!(cond, "format", args...)`: returns `Err(message)` from the
+/// enclosing case when `cond` is false.
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
 
 pub mod tree;
 
