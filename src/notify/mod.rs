@@ -107,4 +107,7 @@ pub enum NotifyError {
     /// A worker thread could not be started.
     #[error("starting a notification thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// The eventfd that wakes the receivers could not be made.
+    #[error("eventfd(2) for the notification receivers: {0}")]
+    Eventfd(#[source] Errno),
 }

@@ -118,7 +118,7 @@ impl Pool {
 
     pub(super) fn start(server: NotifyServer) -> Result<(), NotifyError> {
         let nudge = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
-            .map_err(|e| NotifyError::Thread(e.into()))?;
+            .map_err(NotifyError::Eventfd)?;
         let pool = Arc::new(Pool {
             server,
             cpus: allowed_cpus().clamp(1, MAX_SPREAD),
@@ -181,20 +181,24 @@ impl Pool {
         // Made when this thread receives while the pool is spread, closed
         // when it gathers.
         let mut exclusive: Option<Epoll> = None;
+        // Making it failed (no descriptor left, say) during this spread: the
+        // thread then waits in RECV, woken with the others for every call
+        // (slower, still answering), and tries again after the next gather.
+        let mut no_epoll = false;
         loop {
             let spread = self.spread.load(Ordering::SeqCst);
             if !spread {
                 // Gathered: the pool holds no descriptor it does not use.
                 exclusive = None;
-            } else if exclusive.is_none() {
+                no_epoll = false;
+            } else if exclusive.is_none() && !no_epoll {
                 match exclusive_waiter(listener, self.nudge.as_fd()) {
                     Ok(epoll) => exclusive = Some(epoll),
                     Err(e) => {
-                        tracing::error!(
-                            "seccomp listener: epoll: {e}; no more notifications are answered"
+                        tracing::warn!(
+                            "seccomp listener: epoll: {e}; this receiver waits in RECV instead"
                         );
-                        self.close();
-                        return false;
+                        no_epoll = true;
                     }
                 }
             }
