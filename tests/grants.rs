@@ -585,6 +585,78 @@ fn main() {
             learn_with_grants_leaves_them_out,
             true,
         ),
+        (
+            "grants_keep_their_meaning_between_profile_calls",
+            grants_keep_their_meaning_between_profile_calls,
+            true,
+        ),
     ];
     common::run_cases(cases, kernel_ready(&Tree::new()), Tree::new);
+}
+
+/// As root, the broker's receivers keep the program's credentials between
+/// the calls a built-in profile answers (`sys::creds`). A grant in a
+/// directory only root may search must still be read with fdbroker's own,
+/// before and after a run of profile calls (Python's start-up, then
+/// imports), and a program that makes itself non-dumpable (its `/proc`
+/// files become root's) is still answered. The control: the program's own
+/// user cannot read the granted file.
+fn grants_keep_their_meaning_between_profile_calls(t: &Tree) -> R {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = t.root.join("secret");
+    fs::create_dir(&secret).map_err(|e| e.to_string())?;
+    fs::write(secret.join("s.txt"), "classified\n").map_err(|e| e.to_string())?;
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
+    let script = t.root.join("held.py");
+    fs::write(
+        &script,
+        "import ctypes, sys\n\
+         out = [open(sys.argv[1]).read().strip()]\n\
+         libc = ctypes.CDLL(None)\n\
+         out.append(str(libc.prctl(4, 0, 0, 0, 0)))  # PR_SET_DUMPABLE 0\n\
+         out.append(str(libc.prctl(3, 0, 0, 0, 0)))  # PR_GET_DUMPABLE\n\
+         import decimal, fractions, statistics\n\
+         out.append(str(statistics.median([1, 2, 3])))\n\
+         out.append(open(sys.argv[1]).read().strip())\n\
+         print(' '.join(out))\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let file = secret.join("s.txt").display().to_string();
+    let o = t.run(&[
+        "run",
+        "-q",
+        "--profile",
+        "python",
+        "--read",
+        &t.p("secret"),
+        "--read",
+        &t.p("held.py"),
+        "--",
+        "/usr/bin/python3",
+        &t.p("held.py"),
+        &file,
+    ]);
+    ensure!(
+        o.code == Some(0) && o.stdout == "classified 0 0 2 classified\n",
+        "{o:?}"
+    );
+    if !nix::unistd::geteuid().is_root() {
+        println!("    (control skipped: the program runs as fdbroker's own user)");
+        return Ok(());
+    }
+    let control = Command::new("/usr/bin/setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/bin/cat",
+            &file,
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        !control.status.success() && control.stdout.is_empty(),
+        "the program's user reads the file without fdbroker: {control:?}"
+    );
+    Ok(())
 }

@@ -223,7 +223,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Err(msg) => return fail(msg, EXIT_SETUP),
     };
     let policy_limits = *policy.limits();
-    let mut sandbox = Sandbox::new(policy, program.clone(), rest.iter().cloned()).private_tmp(tmp);
+    // The policy judges, the observers below only write and count: the
+    // receivers may keep the program's credentials between its calls.
+    let mut sandbox = Sandbox::new(policy, program.clone(), rest.iter().cloned())
+        .private_tmp(tmp)
+        .keep_program_credentials(true);
     if !args.quiet {
         let denials = Arc::new(Denials::to_stderr());
         sandbox = sandbox.observer(Arc::new(move |e: &Event<'_>| denials.observe(e)));

@@ -42,6 +42,8 @@ pub(super) struct Caller {
     way: CallerMemory,
     /// `/proc/<tid>/mem`, opened at most once per call.
     mem: OnceCell<File>,
+    /// `mem` was opened for reading too.
+    mem_reads: Cell<bool>,
     failure: Cell<Option<Errno>>,
 }
 
@@ -52,6 +54,7 @@ impl Caller {
             tid,
             way,
             mem: OnceCell::new(),
+            mem_reads: Cell::new(false),
             failure: Cell::new(None),
         }
     }
@@ -155,20 +158,52 @@ impl Caller {
     /// stays bound to the address space it was opened on, so once the check
     /// passes, reads and writes cannot reach another process that reused
     /// the pid. Opened once per call.
+    ///
+    /// Under the direct way, a receiver that still holds the program's
+    /// credentials (`sys::creds::hold_between_calls`) opens it with them,
+    /// for reading too: process_vm_readv(2) would need the broker's
+    /// `CAP_SYS_PTRACE` back, which costs more than this open.
     pub(super) fn open_mem(&self) -> Result<&File, Errno> {
         if let Some(mem) = self.mem.get() {
             return Ok(mem);
         }
-        let write_only = self.way == CallerMemory::Direct;
+        let reads = self.way != CallerMemory::Direct || sys::creds::holding();
         let path = format!("/proc/{}/mem", self.tid);
-        let mem = sys::creds::open(self.way.ids(), Path::new(&path), write_only).map_err(|e| {
-            match e {
+        let mem = self
+            .own(|| sys::creds::open(self.way.ids(), Path::new(&path), !reads))
+            .map_err(|e| match e {
                 // The thread is gone.
                 Errno::ENOENT | Errno::ESRCH => Errno::ESRCH,
                 e => self.note(e),
-            }
-        })?;
+            })?;
+        self.mem_reads.set(reads);
         Ok(self.mem.get_or_init(|| mem))
+    }
+
+    /// Whether reads go through `/proc/<tid>/mem` ([`Caller::open_mem`]).
+    fn reads_mem(&self) -> bool {
+        match (self.way, self.mem.get()) {
+            (CallerMemory::ProcMem { .. }, _) => true,
+            (CallerMemory::Direct, Some(_)) => self.mem_reads.get(),
+            (CallerMemory::Direct, None) => sys::creds::holding(),
+        }
+    }
+
+    /// Runs `step`, which reaches the caller's `/proc` files with the
+    /// broker's own credentials under the direct way. A receiver still
+    /// holding the program's tries with those first: they reach the files of
+    /// a program that may be traced by its own user; where they are refused
+    /// (a program that made itself non-dumpable), it settles and tries again.
+    fn own<T>(&self, step: impl Fn() -> Result<T, Errno>) -> Result<T, Errno> {
+        match step() {
+            Err(Errno::EACCES | Errno::EPERM)
+                if self.way == CallerMemory::Direct && sys::creds::holding() =>
+            {
+                sys::creds::settle();
+                step()
+            }
+            r => r,
+        }
     }
 
     /// Writes `bytes` at `addr` through the thread's `/proc/<tid>/mem`,
@@ -184,9 +219,12 @@ impl Caller {
     /// Reads exactly `buf.len()` bytes at `addr`: `EFAULT` when any of them
     /// is unreadable.
     pub(super) fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        let r = match self.way {
-            CallerMemory::Direct => sys::notify::read_exact(self.tid, addr, buf),
-            CallerMemory::ProcMem { .. } => read_exact_at(self.open_mem()?, addr, buf),
+        let r = if self.reads_mem() {
+            read_exact_at(self.open_mem()?, addr, buf)
+        } else {
+            // process_vm_readv(2) with the broker's own credentials.
+            sys::creds::settle();
+            sys::notify::read_exact(self.tid, addr, buf)
         };
         r.map_err(|e| self.note(e))
     }
@@ -197,9 +235,11 @@ impl Caller {
         addr: u64,
         buf: &'b mut [u8],
     ) -> Result<&'b [u8], Errno> {
-        let r = match self.way {
-            CallerMemory::Direct => sys::notify::read_c_string(self.tid, addr, buf),
-            CallerMemory::ProcMem { .. } => read_c_string_at(self.open_mem()?, addr, buf),
+        let r = if self.reads_mem() {
+            read_c_string_at(self.open_mem()?, addr, buf)
+        } else {
+            sys::creds::settle();
+            sys::notify::read_c_string(self.tid, addr, buf)
         };
         r.map_err(|e| self.note(e))
     }
@@ -211,7 +251,8 @@ impl Caller {
     pub(super) fn fd_path(&self, fd: Dirfd) -> Result<PathBuf, Errno> {
         let link = fd_link(self.tid, fd)?;
         let ids = self.way.ids();
-        let target = sys::creds::read_link(ids, Path::new(&link)).map_err(|e| match e {
+        let target = self.own(|| sys::creds::read_link(ids, Path::new(&link)));
+        let target = target.map_err(|e| match e {
             Errno::ENOENT if matches!(fd, Dirfd::Fd(_)) => Errno::EBADF,
             e => self.note(e),
         })?;
@@ -221,7 +262,9 @@ impl Caller {
         }
         if procfs::maybe_deleted(bytes) {
             // Either a removed directory, or a name that really ends so.
-            let st = sys::creds::stat(ids, Path::new(&link)).map_err(|_| Errno::ENOENT)?;
+            let st = self
+                .own(|| sys::creds::stat(ids, Path::new(&link)))
+                .map_err(|_| Errno::ENOENT)?;
             if st.st_nlink == 0 {
                 return Err(Errno::ENOENT);
             }
@@ -234,7 +277,7 @@ impl Caller {
     /// holds it.
     pub(super) fn stat_of_fd(&self, fd: Dirfd) -> Result<FileStat, Errno> {
         let link = fd_link(self.tid, fd)?;
-        match sys::creds::stat(self.way.ids(), Path::new(&link)) {
+        match self.own(|| sys::creds::stat(self.way.ids(), Path::new(&link))) {
             Ok(st) => Ok(FileStat::from(&st)),
             Err(Errno::ENOENT) => Err(Errno::EBADF),
             Err(e) => Err(self.note(e)),

@@ -68,6 +68,9 @@ pub(super) fn translate(tid: u32, requested: &Path, absolute: PathBuf) -> PathBu
         // either.
         return absolute;
     };
+    // Other processes' /proc files, with the broker's own credentials (a
+    // receiver may still hold the program's).
+    crate::sys::creds::settle();
     let Some(me) = Ids::of(&tid.to_string()).filter(Ids::nested) else {
         return absolute;
     };

@@ -171,7 +171,13 @@ impl Pool {
     }
 
     fn worker(self: Arc<Pool>) {
+        // A receiver answers one program's calls: it may keep the
+        // program's credentials from one to the next (sys::creds).
+        if self.server.keeps_credentials() {
+            sys::creds::hold_between_calls();
+        }
         while self.receive() && self.park() {}
+        sys::creds::settle();
     }
 
     /// The receiver role: returns true when asked to step down, false when
@@ -295,6 +301,8 @@ impl Pool {
 
     /// A worker without a role waits for a promotion; false when the pool closes.
     fn park(&self) -> bool {
+        // Waiting without a role: nothing to keep the program's credentials for.
+        sys::creds::settle();
         let mut state = self.lock();
         state.parked += 1;
         while state.promotions == 0 && !self.closed.load(Ordering::SeqCst) {

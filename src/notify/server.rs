@@ -52,6 +52,8 @@ pub struct NotifyServer {
     /// Whether the listener wakes its receiver synchronously (the error
     /// from the kernel that cannot).
     sync_wake_up: Result<(), Errno>,
+    /// Receivers keep the program's credentials between calls.
+    keep_credentials: bool,
 }
 
 impl std::fmt::Debug for NotifyServer {
@@ -129,6 +131,7 @@ impl NotifyServer {
             program: None,
             exec_grants: Arc::from([]),
             sync_wake_up,
+            keep_credentials: false,
         })
     }
 
@@ -160,6 +163,28 @@ impl NotifyServer {
     pub fn with_exec_grants(mut self, paths: Vec<PathBuf>) -> NotifyServer {
         self.exec_grants = paths.into();
         self
+    }
+
+    /// Lets each receiver thread keep the program's credentials (see
+    /// [`NotifyServer::with_program`]) from one call to the next, instead of
+    /// taking them on and putting its own back around every operation that
+    /// needs them: as root, most calls then make no credential change at
+    /// all (three commits each way otherwise). The receiver puts its own
+    /// back before anything the policy's own rules grant and before it
+    /// reaches the caller's files in a way only they allow.
+    ///
+    /// The judge and the observer then run with either credentials: only
+    /// for a judge and an observer that do no file-system work needing the
+    /// server's own (the policy's judge, an audit log, counters). Off by
+    /// default.
+    pub fn keep_program_credentials(mut self) -> NotifyServer {
+        self.keep_credentials = true;
+        self
+    }
+
+    /// Whether receivers keep the program's credentials between calls.
+    pub(super) fn keeps_credentials(&self) -> bool {
+        self.keep_credentials
     }
 
     /// Reach callers' memory `way` (default: [`CallerMemory::Direct`]).

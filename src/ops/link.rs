@@ -14,6 +14,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::unistd::symlinkat;
 
+use super::program::OwnFirst;
 use super::rename::{Pair, carried, judged, uncarried, widening_paths};
 use super::{Context, Ops, Outcome, is_broker_proc, prepare};
 use crate::policy::{Access, Judge};
@@ -41,7 +42,7 @@ impl Ops {
             (Ok(s), Ok(t)) => (s, t),
             (Err(e), _) | (_, Err(e)) => return refused(e),
         };
-        let out = self.acting(ctx, &target, Access::CREATE, |acting| {
+        let out = self.acting(ctx, &target, Access::CREATE, OwnFirst::Settle, |acting| {
             let obj = match self.resolver.resolve(&source, follow) {
                 Ok(obj) => obj,
                 Err(errno) => {
@@ -104,7 +105,7 @@ impl Ops {
             Ok(t) => t,
             Err(errno) => return Outcome::refused(errno, access),
         };
-        self.acting(ctx, &link, access, |acting| {
+        self.acting(ctx, &link, access, OwnFirst::Settle, |acting| {
             let entry = match self.entry(judge, ctx, &link, access, |_| Errno::EEXIST) {
                 Ok(e) => e,
                 Err(out) => return out,

@@ -7,6 +7,7 @@ use nix::errno::Errno;
 use nix::sys::stat::{Mode, mkdirat};
 
 use super::entry::names_lock;
+use super::program::OwnFirst;
 use super::{Context, Ops, Outcome, prepare};
 use crate::policy::{Access, Judge};
 
@@ -25,7 +26,7 @@ impl Ops {
             Ok(t) => t,
             Err(errno) => return Outcome::refused(errno, access),
         };
-        self.acting(ctx, &target, access, |acting| {
+        self.acting(ctx, &target, access, OwnFirst::Settle, |acting| {
             let entry = match self.entry(judge, ctx, &target, access, |_| Errno::EEXIST) {
                 Ok(e) => e,
                 Err(out) => return out,

@@ -74,7 +74,7 @@ use nix::errno::Errno;
 use crate::policy::{Access, Decision, Judge};
 use crate::procfs::{self, ViaSelf, to_self};
 use crate::resolve::{FollowSymlinks, ResolveError, Resolver, check_path};
-use program::{Acting, Via};
+use program::{Acting, OwnFirst, Via};
 
 /// An operation of the engine. The discriminants are the operation numbers
 /// of the socketpair protocol (see [`crate::protocol`]).
@@ -414,8 +414,11 @@ impl Ops {
         access: Access,
         f: impl FnOnce(BorrowedFd<'_>, bool) -> Result<T, Errno> + Copy,
     ) -> Outcome<T> {
-        self.acting(ctx, target, access, |acting| {
+        self.acting(ctx, target, access, OwnFirst::InPlain, |acting| {
             if let Some(out) = self.act_plain(judge, acting, target, follow, access, f) {
+                return out;
+            }
+            if let Some(out) = self.program_first(judge, ctx, target, follow, access, f) {
                 return out;
             }
             let reached = match self.reach(judge, ctx, acting, target, follow, access) {

@@ -30,7 +30,7 @@ use nix::fcntl::openat;
 use nix::sys::stat::fstat;
 
 use super::flags::{Object, OpenFlags, create_mode};
-use super::program::{Acting, Via};
+use super::program::{Acting, OwnFirst, Via};
 use super::{CREATE_TRIES, Context, Ops, Outcome, prepare};
 use crate::policy::Judge;
 use crate::procfs::to_self;
@@ -68,7 +68,13 @@ impl Ops {
             Err(errno) => return Outcome::refused(errno, f.rights(Object::Existing)),
         };
         let target = &*target;
-        self.acting(ctx, target, f.rights(Object::Existing), |acting| {
+        // An existing object's open starts with the plain way.
+        let own = if f.create() {
+            OwnFirst::Settle
+        } else {
+            OwnFirst::InPlain
+        };
+        self.acting(ctx, target, f.rights(Object::Existing), own, |acting| {
             if !f.create() {
                 return self.open_existing(judge, ctx, acting, target, f);
             }
@@ -106,14 +112,19 @@ impl Ops {
         if let Some(out) = self.plain(judge, acting, target, access, missing, open) {
             return out;
         }
+        let reopen = |fd: std::os::fd::BorrowedFd<'_>, _| {
+            self.refuse_symlink(fd, f)
+                .and_then(|()| self.resolver.reopen(fd, f.reopen_flags()))
+        };
+        let first = self.program_first(judge, ctx, target, f.follow(), access, reopen);
+        if let Some(out) = first {
+            return out;
+        }
         let reached = match self.reach(judge, ctx, acting, target, f.follow(), access) {
             Ok(r) => r,
             Err(out) => return out,
         };
-        let r = self.act(ctx, &reached, target, f.follow(), |fd, _| {
-            self.refuse_symlink(fd, f)
-                .and_then(|()| self.resolver.reopen(fd, f.reopen_flags()))
-        });
+        let r = self.act(ctx, &reached, target, f.follow(), reopen);
         self.finish(judge, reached, access, r)
     }
 

@@ -13,6 +13,7 @@ use super::{Ops, Outcome, is_absence};
 use crate::policy::{Access, Judge};
 use crate::procfs::in_proc;
 use crate::resolve::{FollowSymlinks, is_plain};
+use crate::sys::creds;
 
 impl Ops {
     /// The one-call way for a plain `target` (no symlink, `.`, `..` or `//`;
@@ -28,6 +29,8 @@ impl Ops {
     /// plain or lies in `/proc`, the policy does not allow the string itself
     /// (a symlink on the way might still lead somewhere it allows), or a
     /// symlink was met (`ELOOP`; `ENOSYS`/`EINVAL` without openat2(2)).
+    /// The thread's credentials are then as they were, or the program's:
+    /// [`Ops::program_first`] comes next, and puts the broker's back.
     pub(super) fn plain<T>(
         &self,
         judge: &dyn Judge,
@@ -45,9 +48,14 @@ impl Ops {
             return None;
         }
         let done = match Via::choose(acting, target, &decision) {
-            Via::Broker => reach(false),
+            Via::Broker => {
+                // A receiver may still hold the program's credentials.
+                creds::settle();
+                reach(false)
+            }
             Via::Program => reach(true),
-            Via::Switch(program) => self.as_program(program, || reach(true)),
+            // The last step when it succeeds: nothing follows as the broker.
+            Via::Switch(program) => self.as_program_last(program, || reach(true)),
         };
         let judged = target.to_path_buf();
         Some(match done {

@@ -6,6 +6,7 @@ use nix::errno::Errno;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
 use super::entry::Last;
+use super::program::OwnFirst;
 use super::{Context, Ops, Outcome, prepare};
 use crate::policy::{Access, Judge};
 
@@ -43,7 +44,7 @@ impl Ops {
         } else {
             UnlinkatFlags::NoRemoveDir
         };
-        self.acting(ctx, &target, access, |acting| {
+        self.acting(ctx, &target, access, OwnFirst::Settle, |acting| {
             let entry = match self.entry(judge, ctx, &target, access, special) {
                 Ok(e) => e,
                 Err(out) => return out,

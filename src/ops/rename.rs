@@ -22,6 +22,7 @@ use nix::fcntl::{AtFlags, RenameFlags, renameat2};
 use nix::sys::stat::fstatat;
 
 use super::entry::{Entry, names_lock};
+use super::program::OwnFirst;
 use super::{CREATE_TRIES, Context, Ops, Outcome, prepare};
 use crate::policy::{Access, Decision, Judge};
 
@@ -100,7 +101,7 @@ impl Ops {
             (Ok(s), Ok(t)) => (s, t),
             (Err(e), _) | (_, Err(e)) => return refused(e),
         };
-        let out = self.acting(ctx, &source, Access::REMOVE, |acting| {
+        let out = self.acting(ctx, &source, Access::REMOVE, OwnFirst::Settle, |acting| {
             let pair = self.rename_entries(judge, ctx, acting, &source, &target, flags);
             carried(pair, Access::REMOVE)
         });

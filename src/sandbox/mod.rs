@@ -277,6 +277,8 @@ struct Hooks {
     judge: Option<Arc<dyn Judge>>,
     observers: Vec<Observer>,
     exec: Vec<PathBuf>,
+    /// [`Sandbox::keep_program_credentials`].
+    keep_credentials: bool,
 }
 
 impl fmt::Debug for Hooks {
@@ -322,6 +324,19 @@ impl Sandbox {
     /// after the audit log.
     pub fn observer(mut self, observer: Observer) -> Sandbox {
         self.hooks.observers.push(observer);
+        self
+    }
+
+    /// Lets the broker's notification receivers keep the program's
+    /// credentials from one call to the next when fdbroker runs as root
+    /// (see [`crate::notify::NotifyServer::keep_program_credentials`]):
+    /// most calls then cost no credential change. Only with a judge and
+    /// observers that do no file-system work needing fdbroker's own
+    /// credentials: the policy, the audit log and the counters of
+    /// [`Sandbox::limits`] qualify; a learning judge does not. Off by
+    /// default.
+    pub fn keep_program_credentials(mut self, yes: bool) -> Sandbox {
+        self.hooks.keep_credentials = yes;
         self
     }
 
@@ -525,6 +540,7 @@ impl Sandbox {
                 gid: i.gid.as_raw(),
             }),
             verbose: self.verbose,
+            keep_credentials: self.hooks.keep_credentials,
         };
         let result = supervise::supervise(
             child,

@@ -99,6 +99,9 @@ pub(super) struct Judging {
     pub(super) program_ids: Option<FsIds>,
     /// Say how notifications are served.
     pub(super) verbose: bool,
+    /// Receivers may keep the program's credentials between calls
+    /// ([`NotifyServer::keep_program_credentials`]).
+    pub(super) keep_credentials: bool,
 }
 
 /// Parent after fork: serve, forward signals, reap, return the status.
@@ -185,6 +188,7 @@ fn serve_and_wait(
         observer,
         program_ids,
         verbose,
+        keep_credentials,
     } = judging;
     let ops = Arc::new(Ops::new().map_err(BrokerError::from)?);
     let listener = match recv_report(setup.as_fd())? {
@@ -213,6 +217,9 @@ fn serve_and_wait(
         .caller_memory(memory)
         .with_program(program)
         .with_exec_grants(executable);
+    if keep_credentials {
+        server = server.keep_program_credentials();
+    }
     if verbose {
         match server.sync_wake_up() {
             Ok(()) => eprintln!(

@@ -43,7 +43,20 @@
 //! Everything changed is restored and read back afterwards, also when the
 //! switch fails half-way or the operation unwinds; a thread that cannot be
 //! restored aborts the process.
+//!
+//! A thread that answers nothing but one program's calls (a notification
+//! receiver, [`hold_between_calls`]) may instead keep what
+//! [`act_as_and_keep`] took on until it needs its own credentials again
+//! ([`settle`]): a program's
+//! calls mostly ask for what a profile grants, and each switch and restore
+//! is three credential changes. Such a thread then rests with *less* than
+//! its own credentials (the program's filesystem ids and groups, no
+//! effective capability; its real, effective and saved ids unchanged, so
+//! nothing more may signal or trace it), and every operation that needs the
+//! broker's own credentials settles first: [`create_as`] does, and so do
+//! the engine's ways to objects the policy's own rules grant.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -312,6 +325,42 @@ impl Drop for Saved {
 /// `CAP_SETGID`), or what reading the current credentials failed with;
 /// `call` is not made then.
 pub(crate) fn act_as<T>(who: Identity, call: impl FnOnce() -> T) -> Result<T, Errno> {
+    switch_to(who, After::Restore, call)
+}
+
+/// [`act_as`], except that on a thread that [`hold_between_calls`] the
+/// program's credentials stay in place afterwards, until [`settle`]: for
+/// the last step of an operation, after which nothing is done with the
+/// broker's own.
+pub(crate) fn act_as_and_keep<T>(who: Identity, call: impl FnOnce() -> T) -> Result<T, Errno> {
+    switch_to(who, After::Keep, call)
+}
+
+/// What [`switch_to`] does after the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// Puts back the thread's own credentials.
+    Restore,
+    /// Keeps the program's on a thread that holds them between calls.
+    Keep,
+}
+
+fn switch_to<T>(who: Identity, after: After, call: impl FnOnce() -> T) -> Result<T, Errno> {
+    match HELD.with_borrow(|h| h.as_ref().map(|h| h.who)) {
+        Some(held) if held == who => {
+            // Nothing but this module changes the thread's credentials.
+            if !has_ids(FsIds {
+                uid: who.uid,
+                gid: who.gid,
+            }) {
+                eprintln!("fdbroker: a thread's held credentials changed; aborting");
+                std::process::abort();
+            }
+            return Ok(within(call));
+        }
+        Some(_) => settle(),
+        None => {}
+    }
     let caps = prctl::capget().map_err(|e| errno(&e))?;
     let extra_groups = who.no_groups && group_count()? > 0;
     let to = FsIds {
@@ -326,7 +375,7 @@ pub(crate) fn act_as<T>(who: Identity, call: impl FnOnce() -> T) -> Result<T, Er
             gid: setfsgid(QUERY),
         };
         if now == to {
-            return Ok(call());
+            return Ok(within(call));
         }
         Some(now)
     } else {
@@ -359,9 +408,73 @@ pub(crate) fn act_as<T>(who: Identity, call: impl FnOnce() -> T) -> Result<T, Er
         // Not permitted (no CAP_SETUID/CAP_SETGID) or out of memory.
         return Err(Errno::EPERM);
     }
-    let out = call();
-    drop(saved);
+    let out = within(call);
+    if after == After::Keep && HOLDS.get() {
+        HELD.set(Some(Held { who, saved }));
+    } else {
+        drop(saved);
+    }
     Ok(out)
+}
+
+thread_local! {
+    /// This thread keeps what [`act_as`] took on ([`hold_between_calls`]).
+    static HOLDS: Cell<bool> = const { Cell::new(false) };
+    /// What this thread keeps, and how to put it back ([`settle`]).
+    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
+    /// How many [`act_as`] operations the thread is inside.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `call` as [`act_as`]'s operation: [`settle`] does nothing inside
+/// it, so whatever it calls stays with the program's credentials.
+fn within<T>(call: impl FnOnce() -> T) -> T {
+    struct Inside;
+    impl Drop for Inside {
+        fn drop(&mut self) {
+            DEPTH.set(DEPTH.get() - 1);
+        }
+    }
+    DEPTH.set(DEPTH.get() + 1);
+    let _inside = Inside;
+    call()
+}
+
+/// Credentials [`act_as`] took on and left in place.
+struct Held {
+    who: Identity,
+    /// Put back when dropped, or the process aborts.
+    saved: Saved,
+}
+
+/// From now on the calling thread keeps the credentials
+/// [`act_as_and_keep`] takes on after the operation, until [`settle`] (or
+/// an operation as someone else) puts its own back: a run of operations as
+/// the program then costs one switch. For a thread that does nothing in
+/// between that needs its own credentials without settling first (see the
+/// module documentation).
+pub(crate) fn hold_between_calls() {
+    HOLDS.set(true);
+}
+
+/// Puts back the calling thread's own credentials if [`act_as`] left the
+/// program's in place (read back; the process aborts when they cannot be);
+/// nothing otherwise, and nothing inside an `act_as` operation (which keeps
+/// the program's to its end). Call before anything that needs them.
+pub(crate) fn settle() {
+    if DEPTH.get() > 0 {
+        // Inside an operation as the program: it stays so to its end.
+        return;
+    }
+    if let Some(held) = HELD.take() {
+        drop(held.saved);
+    }
+}
+
+/// Whether the calling thread holds the program's credentials now
+/// ([`hold_between_calls`]).
+pub(crate) fn holding() -> bool {
+    HELD.with_borrow(Option::is_some)
 }
 
 /// Makes `call` (one creation: its system calls and nothing that outlives
@@ -378,6 +491,8 @@ pub(crate) fn act_as<T>(who: Identity, call: impl FnOnce() -> T) -> Result<T, Er
 ///
 /// Errors: `EPERM` when the switch cannot be made; `call` is not made then.
 pub(crate) fn create_as<T>(ids: FsIds, call: impl FnOnce() -> T) -> Result<T, Errno> {
+    // The broker's own permission to write the directory applies.
+    settle();
     let now = FsIds {
         uid: setfsuid(QUERY),
         gid: setfsgid(QUERY),
@@ -695,5 +810,80 @@ mod tests {
         assert_eq!(creds(), before, "restored after unwinding");
         drop(ask);
         bystander.join().unwrap();
+    }
+
+    #[test]
+    fn a_holding_thread_keeps_the_programs_credentials_until_it_settles() {
+        let (uid, gid) = (setfsuid(QUERY), setfsgid(QUERY));
+        if uid != 0 {
+            // Without root only the thread's own ids can be taken on: nothing
+            // is switched, so nothing is held.
+            std::thread::spawn(move || {
+                hold_between_calls();
+                let before = creds();
+                let me = Identity {
+                    uid,
+                    gid,
+                    no_groups: false,
+                };
+                assert!(act_as_and_keep(me, || ()).is_ok());
+                assert!(!holding());
+                assert_eq!(creds(), before);
+            })
+            .join()
+            .unwrap();
+            return;
+        }
+        std::thread::spawn(|| {
+            let nobody = Identity {
+                uid: 65534,
+                gid: 65534,
+                no_groups: true,
+            };
+            let before = creds();
+            // Without the opt-in nothing is kept.
+            let inside = act_as_and_keep(nobody, creds).unwrap();
+            assert!(!holding());
+            assert_eq!(creds(), before);
+            hold_between_calls();
+            // The same credentials inside, kept afterwards (and they are not
+            // the thread's own: the control).
+            assert_eq!(act_as_and_keep(nobody, creds).unwrap(), inside);
+            assert!(holding());
+            assert_eq!(creds(), inside);
+            assert_ne!(inside, before);
+            // An operation while they are held runs with them, keeps them,
+            // and a settle inside it changes nothing.
+            assert_eq!(act_as(nobody, creds).unwrap(), inside);
+            assert_eq!(act_as(nobody, || (settle(), creds()).1).unwrap(), inside);
+            assert!(holding());
+            // A creation settles first: the broker's capabilities are back.
+            let ids = FsIds {
+                uid: 65534,
+                gid: 65534,
+            };
+            let made = create_as(ids, creds).unwrap();
+            assert_eq!(line(&made, "CapEff:"), line(&before, "CapEff:"));
+            assert!(!holding());
+            assert_eq!(creds(), before);
+            // Settling puts back exactly what the thread had.
+            act_as_and_keep(nobody, || ()).unwrap();
+            settle();
+            assert!(!holding());
+            assert_eq!(creds(), before);
+            // Someone else: the held credentials go first.
+            let other = Identity {
+                uid: 4321,
+                gid: 4321,
+                no_groups: true,
+            };
+            act_as_and_keep(nobody, || ()).unwrap();
+            let theirs = act_as_and_keep(other, creds).unwrap();
+            assert_eq!(line(&theirs, "Uid:"), "0\t0\t0\t4321");
+            settle();
+            assert_eq!(creds(), before);
+        })
+        .join()
+        .unwrap();
     }
 }
