@@ -29,6 +29,14 @@ const MAX_WORKERS: usize = 64;
 /// While callers interleave, at most this many receivers wait at once,
 /// however many CPUs the broker may use.
 const MAX_SPREAD: usize = 16;
+/// Receivers per CPU while callers interleave: a receiver spends most of a
+/// call waiting (ADDFD waits until the caller has installed the descriptor,
+/// and the caller is woken on an idle CPU), and meanwhile another one on
+/// the same CPU answers the next call. Measured on 2 CPUs
+/// (`docs/performance.md`): 8 children 56k opens/s with one per CPU, 74-95k
+/// with two, 76-107k with four; 64 children 59k, 86k, 99-102k, and 88-95k
+/// with eight.
+const RECEIVERS_PER_CPU: usize = 4;
 /// Changes of caller from one notification to the next, within one tick,
 /// that make the pool spread its receivers over the CPUs.
 const SPREAD_SWITCHES: u64 = 8;
@@ -45,9 +53,11 @@ const SPREAD_SWITCHES: u64 = 8;
 ///
 /// When calls of different callers interleave (at least
 /// [`SPREAD_SWITCHES`] changes of caller within one [`TICK`]: a sandbox of
-/// several busy processes or threads), the pool *spreads*: one receiver per
-/// CPU the broker may use (at most [`MAX_SPREAD`]), so that callers on
-/// different CPUs are answered at the same time. The kernel wakes *every*
+/// several busy processes or threads), the pool *spreads*:
+/// [`RECEIVERS_PER_CPU`] receivers per CPU the broker may use (at most
+/// [`MAX_SPREAD`]), so that callers on different CPUs are answered at the
+/// same time, and a receiver waiting for its caller does not hold up the
+/// next call. The kernel wakes *every*
 /// thread blocked in RECV for each notification (its wait is not exclusive,
 /// seccomp_unotify(2)), so spread receivers wait instead each in an epoll
 /// instance of its own with `EPOLLEXCLUSIVE` (epoll_ctl(2)), which the
@@ -68,8 +78,11 @@ const SPREAD_SWITCHES: u64 = 8;
 /// sleeps.
 pub(super) struct Pool {
     server: NotifyServer,
-    /// Receivers while spread: one per CPU the broker may use.
+    /// CPUs the broker may use.
     cpus: usize,
+    /// Receivers while spread: [`RECEIVERS_PER_CPU`] per CPU, at most
+    /// [`MAX_SPREAD`].
+    spread_to: usize,
     /// Receivers are spread over the CPUs and wait in epoll.
     spread: AtomicBool,
     /// The caller of the last notification received.
@@ -119,9 +132,11 @@ impl Pool {
     pub(super) fn start(server: NotifyServer) -> Result<(), NotifyError> {
         let nudge = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
             .map_err(NotifyError::Eventfd)?;
+        let cpus = allowed_cpus();
         let pool = Arc::new(Pool {
             server,
-            cpus: allowed_cpus().clamp(1, MAX_SPREAD),
+            cpus,
+            spread_to: (cpus * RECEIVERS_PER_CPU).clamp(1, MAX_SPREAD),
             spread: AtomicBool::new(false),
             last_caller: AtomicU32::new(0),
             switches: AtomicU64::new(0),
@@ -282,11 +297,12 @@ impl Pool {
         let _ = self.nudge.write(1);
     }
 
-    /// One receiver per CPU, each waiting with `EPOLLEXCLUSIVE`.
+    /// [`RECEIVERS_PER_CPU`] receivers per CPU, each waiting with
+    /// `EPOLLEXCLUSIVE`.
     fn spread_out(self: &Arc<Pool>) {
         self.spread.store(true, Ordering::SeqCst);
         let have = self.receivers.load(Ordering::SeqCst);
-        for _ in have..self.cpus {
+        for _ in have..self.spread_to {
             self.promote();
         }
     }
@@ -388,7 +404,7 @@ impl Pool {
                 continue;
             }
             let keep = if self.spread.load(Ordering::SeqCst) {
-                self.cpus
+                self.spread_to
             } else {
                 1
             };
