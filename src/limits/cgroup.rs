@@ -561,12 +561,21 @@ impl Cgroup {
         self.dir(c).map(|d| d.version)
     }
 
-    /// Every directory's `cgroup.procs`: writing `0` to each moves the
-    /// writer into the sandbox's cgroup.
+    /// The file of each directory that moves its writer into the sandbox's
+    /// cgroup when `0` is written to it, for a writer with one thread (the
+    /// child before it starts anything): v1's `tasks`, v2's
+    /// `cgroup.procs`. Moving a whole thread group (v1's `cgroup.procs`)
+    /// takes the kernel's thread-group lock for writing, which waits for an
+    /// RCU grace period unless another move happened just before: 15-20 ms
+    /// here for a run started after a pause. Moving the calling thread alone
+    /// does not take it (cgroup_procs_write_start).
     pub(crate) fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs
             .iter()
-            .map(|d| d.path.join("cgroup.procs"))
+            .map(|d| match d.version {
+                Version::V1 => d.path.join("tasks"),
+                Version::V2 => d.path.join("cgroup.procs"),
+            })
             .collect()
     }
 
@@ -878,7 +887,7 @@ mod tests {
         assert_eq!(g.cpu_usage(), Some(Duration::from_millis(1500)));
         assert_eq!(g.peak_memory(), Some(4096));
         assert_eq!(g.procs(), [3, 7]);
-        assert_eq!(g.procs_files(), [v1.path().join("cgroup.procs")]);
+        assert_eq!(g.procs_files(), [v1.path().join("tasks")]);
         // Dropping would kill the pids listed.
         std::mem::forget(g);
 
