@@ -47,14 +47,14 @@
 //! A thread that answers nothing but one program's calls (a notification
 //! receiver, [`hold_between_calls`]) may instead keep what
 //! [`act_as_and_keep`] took on until it needs its own credentials again
-//! ([`settle`]): a program's
-//! calls mostly ask for what a profile grants, and each switch and restore
-//! is three credential changes. Such a thread then rests with *less* than
-//! its own credentials (the program's filesystem ids and groups, no
-//! effective capability; its real, effective and saved ids unchanged, so
-//! nothing more may signal or trace it), and every operation that needs the
-//! broker's own credentials settles first: [`create_as`] does, and so do
-//! the engine's ways to objects the policy's own rules grant.
+//! ([`settle`]): a program's calls mostly ask for what a profile grants,
+//! and each switch and restore is three credential changes. Such a thread
+//! then rests with *less* than its own credentials (the program's
+//! filesystem ids and groups, no effective capability; its real, effective
+//! and saved ids unchanged, so nothing more may signal or trace it), and
+//! every operation that needs the broker's own credentials settles first:
+//! [`create_as`] does, and so do the engine's ways to objects the policy's
+//! own rules grant.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
@@ -358,7 +358,14 @@ fn switch_to<T>(who: Identity, after: After, call: impl FnOnce() -> T) -> Result
             }
             return Ok(within(call));
         }
-        Some(_) => settle(),
+        Some(_) => {
+            settle();
+            if holding() {
+                // Inside an operation as someone else, which keeps its
+                // credentials to its end: never switch from those.
+                return Err(Errno::EPERM);
+            }
+        }
         None => {}
     }
     let caps = prctl::capget().map_err(|e| errno(&e))?;
@@ -418,7 +425,8 @@ fn switch_to<T>(who: Identity, after: After, call: impl FnOnce() -> T) -> Result
 }
 
 thread_local! {
-    /// This thread keeps what [`act_as`] took on ([`hold_between_calls`]).
+    /// This thread keeps what [`act_as_and_keep`] took on
+    /// ([`hold_between_calls`]).
     static HOLDS: Cell<bool> = const { Cell::new(false) };
     /// What this thread keeps, and how to put it back ([`settle`]).
     static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
@@ -440,7 +448,7 @@ fn within<T>(call: impl FnOnce() -> T) -> T {
     call()
 }
 
-/// Credentials [`act_as`] took on and left in place.
+/// Credentials [`act_as_and_keep`] took on and left in place.
 struct Held {
     who: Identity,
     /// Put back when dropped, or the process aborts.
@@ -457,10 +465,11 @@ pub(crate) fn hold_between_calls() {
     HOLDS.set(true);
 }
 
-/// Puts back the calling thread's own credentials if [`act_as`] left the
-/// program's in place (read back; the process aborts when they cannot be);
-/// nothing otherwise, and nothing inside an `act_as` operation (which keeps
-/// the program's to its end). Call before anything that needs them.
+/// Puts back the calling thread's own credentials if [`act_as_and_keep`]
+/// left the program's in place (read back; the process aborts when they
+/// cannot be); nothing otherwise, and nothing inside an `act_as` operation
+/// (which keeps the program's to its end). Call before anything that needs
+/// them.
 pub(crate) fn settle() {
     if DEPTH.get() > 0 {
         // Inside an operation as the program: it stays so to its end.
