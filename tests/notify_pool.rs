@@ -150,6 +150,30 @@ fn spawn_python(d: &Dir, script: &str, stdin: Stdio) -> Result<std::process::Chi
         .map_err(|e| e.to_string())
 }
 
+/// [`spawn_python`] with its standard input and output piped to the test,
+/// which tells the script when to go on.
+fn spawn_talking(
+    d: &Dir,
+    script: &str,
+) -> Result<
+    (
+        std::process::Child,
+        std::process::ChildStdin,
+        std::process::ChildStdout,
+    ),
+    String,
+> {
+    let mut child = spawn_python(d, script, Stdio::piped())?;
+    match (child.stdin.take(), child.stdout.take()) {
+        (Some(stdin), Some(stdout)) => Ok((child, stdin, stdout)),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err("no stdin or stdout".into())
+        }
+    }
+}
+
 /// The voluntary context switches of every thread of process `pid` so far:
 /// how often its threads blocked, i.e. were woken again.
 fn wake_ups(pid: u32) -> Result<u64, String> {
@@ -247,11 +271,8 @@ for _ in range(2000):
 print("done", flush=True)
 sys.stdin.readline()
 "#;
-    let mut child = spawn_python(d, script, Stdio::piped())?;
+    let (mut child, mut stdin, stdout) = spawn_talking(d, script)?;
     let broker = child.id();
-    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err("no stdin or stdout".into());
-    };
     let mut lines = std::io::BufReader::new(stdout).lines();
     let mut step = |want: &str| -> R {
         match lines.next() {
@@ -333,11 +354,8 @@ for pid in kids:
 print("done", flush=True)
 sys.stdin.readline()
 "#;
-    let mut child = spawn_python(d, script, Stdio::piped())?;
+    let (mut child, mut stdin, stdout) = spawn_talking(d, script)?;
     let broker = child.id();
-    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err("no stdin or stdout".into());
-    };
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout)

@@ -362,7 +362,8 @@ fn switch_to<T>(who: Identity, after: After, call: impl FnOnce() -> T) -> Result
             settle();
             if holding() {
                 // Inside an operation as someone else, which keeps its
-                // credentials to its end: never switch from those.
+                // credentials to its end: never switch from those (the
+                // kernel would refuse too: they hold no CAP_SETUID).
                 return Err(Errno::EPERM);
             }
         }
@@ -887,6 +888,11 @@ mod tests {
                 no_groups: true,
             };
             act_as_and_keep(nobody, || ()).unwrap();
+            // Not inside an operation as the one held, though: that keeps its
+            // credentials to its end, and nothing switches from them.
+            let inner = act_as(nobody, || (act_as(other, || ()), creds()));
+            assert_eq!(inner, Ok((Err(Errno::EPERM), inside.clone())));
+            assert!(holding());
             let theirs = act_as_and_keep(other, creds).unwrap();
             assert_eq!(line(&theirs, "Uid:"), "0\t0\t0\t4321");
             settle();
