@@ -49,6 +49,11 @@
  * SEND (instead of ADDFD|SEND), its callers waiting killably
  * (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV): a way of delivering descriptors
  * measured for fdbroker and not kept (docs/performance.md, "Delivery").
+ * --idle-addfd makes the supervisor run each ADDFD as SCHED_IDLE, so that the
+ * kernel counts its CPU as idle and wakes the caller there; --follow pins the
+ * supervisor to its current CPU for each ADDFD, so that the caller's wake-up of
+ * it stays there too: placement levers measured and not kept
+ * (docs/performance.md, "What is left, and what blocks it").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -362,7 +367,12 @@ static int read_path(pid_t pid, uint64_t addr, char *out, size_t cap) {
     return memchr(out, 0, (size_t)n + 1) ? 0 : -1;
 }
 
-static int two_step;
+static int two_step, idle_addfd, follow;
+
+static void set_policy(int policy) {
+    struct sched_param sp = {0};
+    if (sched_setscheduler(0, policy, &sp)) die("sched_setscheduler");
+}
 
 static void unotifybase(const char *path, long n, int server_cpu, int sync_wake, int floor, int use_epoll,
                         int secure) {
@@ -428,8 +438,18 @@ static void unotifybase(const char *path, long n, int server_cpu, int sync_wake,
                 .newfd = 0,
                 .newfd_flags = (req.data.args[2] & O_CLOEXEC) ? O_CLOEXEC : 0,
             };
+            cpu_set_t all, here;
+            if (follow) {
+                CPU_ZERO(&here);
+                CPU_SET(sched_getcpu(), &here);
+                if (sched_getaffinity(0, sizeof all, &all) || sched_setaffinity(0, sizeof here, &here))
+                    die("sched_setaffinity");
+            }
+            if (idle_addfd) set_policy(SCHED_IDLE);
             int installed = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
             if (installed < 0) die("ADDFD");
+            if (idle_addfd) set_policy(SCHED_OTHER);
+            if (follow && sched_setaffinity(0, sizeof all, &all)) die("sched_setaffinity");
             if (two_step) {
                 struct seccomp_notif_resp resp = {.id = req.id, .val = installed, .error = 0, .flags = 0};
                 if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp)) die("SEND");
@@ -562,6 +582,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--sync")) sync_wake = 1;
         else if (!strcmp(a, "--epoll")) use_epoll = 1;
         else if (!strcmp(a, "--two-step")) two_step = 1;
+        else if (!strcmp(a, "--idle-addfd")) idle_addfd = 1;
+        else if (!strcmp(a, "--follow")) follow = 1;
         else if (!strcmp(a, "--procs")) procs = atoi(v), i++;
         else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
         else if (!strcmp(a, "--start-ns")) start = strtoull(v, NULL, 10), i++;
