@@ -440,8 +440,10 @@ static void unotifybase(const char *path, long n, int server_cpu, int sync_wake,
             };
             cpu_set_t all, here;
             if (follow) {
+                int cpu_now = sched_getcpu();
+                if (cpu_now < 0) die("sched_getcpu");
                 CPU_ZERO(&here);
-                CPU_SET(sched_getcpu(), &here);
+                CPU_SET(cpu_now, &here);
                 if (sched_getaffinity(0, sizeof all, &all) || sched_setaffinity(0, sizeof here, &here))
                     die("sched_setaffinity");
             }
